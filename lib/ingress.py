@@ -1,0 +1,150 @@
+"""interaction_verify's flow: authenticate, answer PING, refuse early, defer and hand off.
+
+Everything here is synchronous and bounded: Discord drops an interaction whose first answer
+takes longer than 3 seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from . import interactions as ix
+from .catalog import Catalog, check_options
+from .config import Settings, signing_key
+from .envelope import COMMAND_RECEIVED, CloudEvent, seal
+from .policy import decide
+from .signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, Verifier
+from .sink import SinkError
+
+log = logging.getLogger("facteur.interaction_verify")
+
+SOURCE = "/facteur/interaction_verify"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+Deliver = Callable[[CloudEvent], None]
+
+
+class Ingress:
+    def __init__(
+        self,
+        *,
+        verifier: Verifier,
+        catalog: Catalog,
+        role_map: Mapping[str, list[str]],
+        signing_key: str,
+        deliver: Deliver,
+        guild_id: str | None = None,
+        max_body_bytes: int = 1_048_576,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.max_body_bytes = max_body_bytes
+        self._verifier = verifier
+        self._catalog = catalog
+        self._role_map = role_map
+        self._signing_key = signing_key
+        self._deliver = deliver
+        self._guild_id = guild_id
+        self._clock = clock
+
+    def handle(self, headers: Mapping[str, str], body: bytes) -> Answer:
+        try:
+            self._verifier.verify(
+                headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER), body, self._clock()
+            )
+        except SignatureError as err:
+            log.warning("rejected unsigned interaction: %s", err)
+            return Answer(401, {"error": "invalid request signature"})
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            return Answer(400, {"error": "body is not JSON"})
+        if not isinstance(payload, dict):
+            return Answer(400, {"error": "body is not a JSON object"})
+        kind = payload.get("type")
+        if kind == ix.PING:
+            return Answer(200, ix.pong())
+        if kind == ix.APPLICATION_COMMAND:
+            try:
+                return Answer(200, self._command(ix.read_invocation(payload)))
+            except ix.InvalidInteraction as err:
+                return Answer(400, {"error": str(err)})
+        if kind == ix.AUTOCOMPLETE:
+            return Answer(200, ix.no_choices())
+        if kind in (ix.MESSAGE_COMPONENT, ix.MODAL_SUBMIT):
+            return Answer(200, ix.message("This action is not supported yet."))
+        return Answer(400, {"error": "unknown interaction type"})
+
+    def _command(self, call: ix.Invocation) -> dict[str, Any]:
+        name = ix.safe_name(call.command)
+        command = self._catalog.get(call.command)
+        if command is None:
+            return ix.message(f"Unknown command `/{name}`.")
+        decision = decide(
+            self._role_map,
+            call.command,
+            refinement=call.subcommand,
+            guild_id=call.guild_id,
+            member_roles=call.member_roles,
+            expected_guild_id=self._guild_id,
+        )
+        if not decision.allowed:
+            log.info("denied /%s for user %s: %s", name, call.user_id, decision.reason)
+            return ix.message(f"You can't run `/{name}`: {decision.reason}.")
+        _, problems = check_options(command, call.options)
+        if problems:
+            listed = "\n".join(f"• {problem}" for problem in problems)
+            return ix.message(f"`/{name}` was not sent:\n{listed}")
+        try:
+            self._deliver(self._event(call))
+        except SinkError as err:
+            log.error("hand-off of /%s failed: %s", name, err)
+            return ix.message(
+                f"facteur couldn't accept `/{name}` right now, so nothing was started. "
+                "Please try again in a moment."
+            )
+        return ix.deferred(ephemeral=command.ephemeral)
+
+    def _event(self, call: ix.Invocation) -> CloudEvent:
+        data = asdict(call) | {
+            "correlation_id": uuid.uuid4().hex,
+            "received_at": self._clock(),
+        }
+        return seal(
+            self._signing_key,
+            event_type=COMMAND_RECEIVED,
+            source=SOURCE,
+            event_id=call.interaction_id,
+            data=data,
+        )
+
+
+def from_settings(settings: Settings) -> Ingress:
+    """Build the ingress for interaction_verify from validated settings."""
+    from .catalog import load_catalog
+    from .sink import deliver
+
+    sink_url = settings.k_sink or ""
+    timeout = settings.events.sink_timeout_seconds
+    return Ingress(
+        verifier=Verifier(
+            settings.discord.public_key or "", settings.discord.timestamp_tolerance_seconds
+        ),
+        catalog=load_catalog(settings.commands.catalog_file),
+        role_map=settings.role_map,
+        signing_key=signing_key(settings),
+        deliver=lambda event: deliver(sink_url, event, timeout),
+        guild_id=settings.discord.guild_id,
+        max_body_bytes=settings.discord.max_body_bytes,
+    )

@@ -1,0 +1,149 @@
+"""Discord interaction payloads: reading what Discord sends and building what we answer. Pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+# Interaction types.
+PING = 1
+APPLICATION_COMMAND = 2
+MESSAGE_COMPONENT = 3
+AUTOCOMPLETE = 4
+MODAL_SUBMIT = 5
+KNOWN_TYPES = frozenset({PING, APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT})
+
+# Response (callback) types.
+PONG = 1
+CHANNEL_MESSAGE = 4
+DEFERRED_CHANNEL_MESSAGE = 5
+AUTOCOMPLETE_RESULT = 8
+
+EPHEMERAL = 64
+CONTENT_LIMIT = 2000
+# User text in our messages must never ping anyone.
+NO_MENTIONS: dict[str, list[str]] = {"parse": []}
+
+_SUBCOMMAND_TYPES = (1, 2)
+_SNOWFLAKE_RE = re.compile(r"[0-9]{1,20}")
+
+
+class InvalidInteraction(Exception):
+    """The body is signed but is not an interaction we can read."""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What a slash command asks for, read from an APPLICATION_COMMAND interaction."""
+
+    interaction_id: str
+    application_id: str
+    token: str
+    command: str
+    subcommand: str | None
+    options: list[Any]
+    guild_id: str | None
+    channel_id: str | None
+    user_id: str
+    # None in direct messages, where Discord sends `user` and no `member`.
+    member_roles: list[str] | None
+
+
+def _text(value: Any, what: str, limit: int = 256) -> str:
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise InvalidInteraction(f"{what} is missing or malformed")
+    return value
+
+
+def _snowflake(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _SNOWFLAKE_RE.fullmatch(value):
+        raise InvalidInteraction(f"{what} is missing or malformed")
+    return value
+
+
+def _optional_snowflake(value: Any, what: str) -> str | None:
+    return None if value is None else _snowflake(value, what)
+
+
+def read_invocation(body: dict[str, Any]) -> Invocation:
+    """Read an APPLICATION_COMMAND interaction, rejecting shapes Discord never sends."""
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise InvalidInteraction("data is missing")
+    member = body.get("member")
+    if member is not None:
+        if not isinstance(member, dict) or not isinstance(member.get("roles", []), list):
+            raise InvalidInteraction("member is malformed")
+        roles = member.get("roles", [])
+        if not all(isinstance(role, str) and _SNOWFLAKE_RE.fullmatch(role) for role in roles):
+            raise InvalidInteraction("member roles are malformed")
+        user = member.get("user")
+    else:
+        roles = None
+        user = body.get("user")
+    if not isinstance(user, dict):
+        raise InvalidInteraction("user is missing")
+    subcommand, options = _split_subcommand(data.get("options"))
+    return Invocation(
+        interaction_id=_snowflake(body.get("id"), "id"),
+        application_id=_snowflake(body.get("application_id"), "application_id"),
+        token=_text(body.get("token"), "token", 1024),
+        command=_text(data.get("name"), "command name", 32),
+        subcommand=subcommand,
+        options=options,
+        guild_id=_optional_snowflake(body.get("guild_id"), "guild_id"),
+        channel_id=_optional_snowflake(body.get("channel_id"), "channel_id"),
+        user_id=_snowflake(user.get("id"), "user id"),
+        member_roles=roles,
+    )
+
+
+def _split_subcommand(options: Any) -> tuple[str | None, list[Any]]:
+    if options is None:
+        return None, []
+    if not isinstance(options, list):
+        raise InvalidInteraction("options are malformed")
+    if len(options) == 1 and isinstance(options[0], dict):
+        first = options[0]
+        if first.get("type") in _SUBCOMMAND_TYPES:
+            name = _text(first.get("name"), "subcommand name", 32)
+            nested = first.get("options") or []
+            if first.get("type") == 2:  # a group holds one subcommand
+                inner_name, nested = _split_subcommand(nested)
+                name = f"{name}:{inner_name}" if inner_name else name
+            if not isinstance(nested, list):
+                raise InvalidInteraction("options are malformed")
+            return name, nested
+    return None, options
+
+
+def safe_name(name: str) -> str:
+    """A command or option name fit to echo inside `code`: no markdown, no mentions."""
+    cleaned = "".join(ch for ch in name[:32] if ch.isalnum() or ch in "-_:")
+    return cleaned or "?"
+
+
+def clip(text: str, limit: int = CONTENT_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def pong() -> dict[str, Any]:
+    return {"type": PONG}
+
+
+def message(content: str, *, ephemeral: bool = True) -> dict[str, Any]:
+    """An immediate reply (type 4) that pings nobody."""
+    data: dict[str, Any] = {"content": clip(content), "allowed_mentions": NO_MENTIONS}
+    if ephemeral:
+        data["flags"] = EPHEMERAL
+    return {"type": CHANNEL_MESSAGE, "data": data}
+
+
+def deferred(*, ephemeral: bool) -> dict[str, Any]:
+    """ "Thinking…": the reply is edited later through the interaction token."""
+    return {"type": DEFERRED_CHANNEL_MESSAGE, "data": {"flags": EPHEMERAL if ephemeral else 0}}
+
+
+def no_choices() -> dict[str, Any]:
+    return {"type": AUTOCOMPLETE_RESULT, "data": {"choices": []}}

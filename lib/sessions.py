@@ -1,0 +1,104 @@
+"""The Redis session store: what facteur dispatched, for whom, and how it ended.
+
+Keys (all under `facteur:`):
+- `session:<correlation_id>`: the DispatchResult as JSON, expiring after redis.session_ttl_seconds;
+- `workflow:<namespace>/<name>`: the correlation ID of a submitted workflow;
+- `user:<user_id>:last`: the correlation ID of that user's last dispatch;
+- `token:<correlation_id>`: the interaction token, expiring when Discord stops honouring it;
+- `seen:<interaction_id>`: set once, atomically, to suppress duplicate deliveries.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    import redis
+
+PREFIX = "facteur:"
+
+
+class DispatchResult(BaseModel):
+    """One command's journey, as recorded in Redis."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    correlation_id: str
+    interaction_id: str
+    command: str
+    user_id: str
+    guild_id: str | None = None
+    channel_id: str | None = None
+    application_id: str | None = None
+    workflow_name: str | None = None
+    namespace: str | None = None
+    # Unix seconds when Discord's interaction reached facteur; the token's clock starts here.
+    received_at: float = Field(default_factory=time.time)
+    status: str = "requested"
+    message_id: str | None = None
+    finished_at: float | None = None
+
+
+class SessionStore:
+    """Sessions on a real Redis; every key carries a TTL."""
+
+    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+        self._redis = client
+        self._ttl = ttl_seconds
+
+    @classmethod
+    def from_url(cls, url: str, ttl_seconds: int) -> SessionStore:
+        import redis  # only the functions that keep sessions pay for this import
+
+        client = redis.Redis.from_url(
+            url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30
+        )
+        return cls(client, ttl_seconds)
+
+    def save(self, result: DispatchResult) -> None:
+        """Store a session and index it by user and, once known, by workflow."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.set(_session_key(result.correlation_id), result.model_dump_json(), ex=self._ttl)
+        pipe.set(f"{PREFIX}user:{result.user_id}:last", result.correlation_id, ex=self._ttl)
+        if result.workflow_name and result.namespace:
+            key = _workflow_key(result.namespace, result.workflow_name)
+            pipe.set(key, result.correlation_id, ex=self._ttl)
+        pipe.execute()
+
+    def get(self, correlation_id: str) -> DispatchResult | None:
+        raw = self._redis.get(_session_key(correlation_id))
+        return None if raw is None else DispatchResult.model_validate_json(raw)
+
+    def last_for_user(self, user_id: str) -> DispatchResult | None:
+        correlation_id = self._redis.get(f"{PREFIX}user:{user_id}:last")
+        return None if correlation_id is None else self.get(correlation_id.decode())
+
+    def find_workflow(self, namespace: str, name: str) -> DispatchResult | None:
+        correlation_id = self._redis.get(_workflow_key(namespace, name))
+        return None if correlation_id is None else self.get(correlation_id.decode())
+
+    def remember_token(self, correlation_id: str, token: str, expires_at: float) -> None:
+        """Keep the interaction token only while Discord honours it."""
+        seconds = int(expires_at - time.time())
+        if seconds > 0:
+            self._redis.set(f"{PREFIX}token:{correlation_id}", token, ex=seconds)
+
+    def token(self, correlation_id: str) -> str | None:
+        raw = self._redis.get(f"{PREFIX}token:{correlation_id}")
+        return None if raw is None else raw.decode()
+
+    def claim(self, interaction_id: str, ttl_seconds: int | None = None) -> bool:
+        """True the first time an interaction is seen; False for every duplicate."""
+        key = f"{PREFIX}seen:{interaction_id}"
+        return bool(self._redis.set(key, b"1", nx=True, ex=ttl_seconds or self._ttl))
+
+
+def _session_key(correlation_id: str) -> str:
+    return f"{PREFIX}session:{correlation_id}"
+
+
+def _workflow_key(namespace: str, name: str) -> str:
+    return f"{PREFIX}workflow:{namespace}/{name}"

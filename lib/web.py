@@ -1,0 +1,109 @@
+"""The Flask side of functions-framework: JSON answers, bounded bodies, and clean errors.
+
+functions-framework answers an unhandled exception with a 500 carrying the exception text, and a
+body that is not a CloudEvent with a 400 echoing the request. Neither may reach a caller.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any, NoReturn
+
+import flask
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("facteur")
+
+
+def json_response(
+    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> flask.Response:
+    return flask.Response(
+        json.dumps(body, separators=(",", ":")),
+        status=status,
+        mimetype="application/json",
+        headers=dict(headers or {}),
+    )
+
+
+def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> flask.Response:
+    return json_response(status, {"error": message}, headers)
+
+
+def abort(status: int, message: str) -> NoReturn:
+    """Stop handling with a JSON error (usable inside CloudEvent functions)."""
+    flask.abort(error(status, message))
+
+
+def too_large(limit: int) -> flask.Response:
+    # A streamed body stops functions-framework from draining the oversized request after us.
+    def body() -> Iterator[bytes]:
+        yield json.dumps({"error": f"body exceeds {limit} bytes"}).encode()
+
+    return flask.Response(
+        body(), status=413, mimetype="application/json", headers={"Connection": "close"}
+    )
+
+
+def read_body(request: flask.Request, limit: int) -> bytes | None:
+    """The raw body, or None when it exceeds `limit` bytes (read no further than that)."""
+    length = request.content_length
+    if length is not None:
+        return None if length > limit else request.get_data(cache=True)
+    data = request.stream.read(limit + 1)
+    return None if len(data) > limit else data
+
+
+def install_error_handlers(app: flask.Flask | None = None) -> None:
+    """Answer every failure with a short JSON body and never a traceback or an echo."""
+    target = app or flask.current_app
+
+    def on_http(exc: HTTPException) -> Any:
+        if exc.response is not None:  # raised by abort() above: already ours
+            return exc.response
+        return error(exc.code or 400, _http_message(exc.code or 400))
+
+    def on_exception(exc: Exception) -> Any:
+        if isinstance(exc, HTTPException):
+            return on_http(exc)
+        if _is_cloudevent_error(exc):
+            return error(400, "body is not a valid CloudEvent")
+        log.error("unhandled %s in %s", type(exc).__name__, flask.request.path)
+        return error(500, "internal error")
+
+    target.register_error_handler(HTTPException, on_http)
+    target.register_error_handler(Exception, on_exception)
+
+
+def _is_cloudevent_error(exc: Exception) -> bool:
+    return type(exc).__module__.startswith("cloudevents")
+
+
+def _http_message(code: int) -> str:
+    return {
+        400: "body is not a valid CloudEvent",
+        404: "not found",
+        405: "method not allowed",
+        413: "body too large",
+    }.get(code, "request failed")
+
+
+def open_or_abort(key: str, event: Any, accept: frozenset[str] | set[str]) -> dict[str, Any]:
+    """An authenticated event's data; a forged or foreign event stops here with a 4xx."""
+    from .envelope import EventRejected, open_event
+
+    try:
+        return open_event(key, event, accept)
+    except EventRejected as err:
+        abort(err.status, err.reason)
+
+
+def bearer_matches(request: flask.Request, token: str) -> bool:
+    """Constant-time check of `Authorization: Bearer <token>`."""
+    scheme, _, supplied = (request.headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not supplied:
+        return False
+    return hmac.compare_digest(supplied.strip().encode("utf-8", "surrogatepass"), token.encode())

@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from facteur.config import ConfigError, all_keys, env_var, load_settings
+
+from .support import PUBLIC_KEY_HEX, ROOT
+
+
+def test_env_names_follow_section_and_key() -> None:
+    assert env_var("discord.public_key") == "FACTEUR_DISCORD_PUBLIC_KEY"
+    assert env_var("argo.workflow_template") == "FACTEUR_ARGO_WORKFLOW_TEMPLATE"
+    assert env_var("role_map") == "FACTEUR_ROLE_MAP"
+    assert env_var("k_sink") == "K_SINK"
+
+
+def test_public_contract_keys_exist() -> None:
+    contract = {
+        "discord.public_key",
+        "discord.application_id",
+        "discord.bot_token",
+        "discord.guild_id",
+        "discord.api_base_url",
+        "discord.interaction_token_ttl_seconds",
+        "redis.url",
+        "argo.server_url",
+        "argo.token",
+        "argo.namespace",
+        "argo.workflow_template",
+        "argo.service_account",
+        "argo.parameters",
+        "role_map",
+        "callback.token",
+        "events.signing_key",
+        "k_sink",
+    }
+    assert contract <= set(all_keys())
+
+
+def test_defaults() -> None:
+    settings = load_settings(environ={})
+    assert settings.discord.api_base_url == "https://discord.com/api/v10"
+    assert settings.discord.interaction_token_ttl_seconds == 840
+    assert settings.discord.timestamp_tolerance_seconds == 300
+    assert settings.discord.max_body_bytes == 1_048_576
+    assert settings.role_map == {}
+
+
+def test_file_then_env_override(tmp_path: Path) -> None:
+    config = tmp_path / "facteur.yaml"
+    config.write_text(
+        "discord:\n"
+        f"  public_key: {'cd' * 32}\n"
+        "  application_id: 123456789012345678\n"
+        "argo:\n"
+        "  namespace: agents\n"
+        "  parameters:\n"
+        "    repoURL: https://example.test/repo.git\n"
+        "role_map:\n"
+        "  plan: ['123456789012345678']\n"
+    )
+    settings = load_settings(
+        environ={
+            "FACTEUR_CONFIG_FILE": str(config),
+            "FACTEUR_DISCORD_PUBLIC_KEY": PUBLIC_KEY_HEX,
+            "FACTEUR_ARGO_PARAMETERS": json.dumps({"modelName": "big", "Mixed_Case": "x"}),
+        }
+    )
+    assert settings.discord.public_key == PUBLIC_KEY_HEX
+    # Unquoted YAML IDs become ints; they are read back as strings.
+    assert settings.discord.application_id == "123456789012345678"
+    assert settings.argo.namespace == "agents"
+    # A map from the environment replaces the file's map whole, and keeps its keys' case.
+    assert settings.argo.parameters == {"modelName": "big", "Mixed_Case": "x"}
+    assert settings.role_map == {"plan": ["123456789012345678"]}
+
+
+def test_required_keys_are_named_with_their_variables() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(["discord.public_key", "k_sink"], environ={})
+    message = str(err.value)
+    assert "discord.public_key (FACTEUR_DISCORD_PUBLIC_KEY): required but not set" in message
+    assert "K_SINK: required but not set" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"FACTEUR_DISCORD_PUBLIC_KEY": "xyz"}, "FACTEUR_DISCORD_PUBLIC_KEY"),
+        ({"FACTEUR_DISCORD_INTERACTION_TOKEN_TTL_SECONDS": "901"}, "interaction_token_ttl"),
+        ({"FACTEUR_DISCORD_INTERACTION_TOKEN_TTL_SECONDS": "soon"}, "interaction_token_ttl"),
+        ({"FACTEUR_ROLE_MAP": "{not json"}, "FACTEUR_ROLE_MAP"),
+        ({"FACTEUR_ROLE_MAP": '{"Plan": ["123456789012345678"]}'}, "FACTEUR_ROLE_MAP"),
+        ({"FACTEUR_ROLE_MAP": '{"plan": []}'}, "FACTEUR_ROLE_MAP"),
+        ({"FACTEUR_ROLE_MAP": '{"plan": ["12"]}'}, "FACTEUR_ROLE_MAP"),
+        ({"FACTEUR_ARGO_PARAMETERS": "[1, 2]"}, "FACTEUR_ARGO_PARAMETERS"),
+        ({"FACTEUR_EVENTS_SIGNING_KEY": "short"}, "FACTEUR_EVENTS_SIGNING_KEY"),
+        ({"FACTEUR_CALLBACK_TOKEN": "short"}, "FACTEUR_CALLBACK_TOKEN"),
+        ({"K_SINK": "ftp://broker"}, "K_SINK"),
+        ({"FACTEUR_DISCORD_API_BASE_URL": "http://discord.example"}, "API_BASE_URL"),
+        ({"FACTEUR_REDIS_URL": "http://redis"}, "FACTEUR_REDIS_URL"),
+        ({"FACTEUR_ARGO_NAMESPACE": "Bad_NS"}, "FACTEUR_ARGO_NAMESPACE"),
+        ({"FACTEUR_DISCORD_GUILD_ID": "guild"}, "FACTEUR_DISCORD_GUILD_ID"),
+    ],
+)
+def test_invalid_settings_name_key_and_variable(env: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ=env)
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_secrets_never_appear_in_repr() -> None:
+    secret = "s3cret-signing-key-0123456789abcdef-XYZ"
+    settings = load_settings(environ={"FACTEUR_EVENTS_SIGNING_KEY": secret})
+    assert secret not in repr(settings)
+    assert secret not in str(settings.model_dump())
+
+
+def test_loopback_http_allowed_for_discord_base() -> None:
+    settings = load_settings(environ={"FACTEUR_DISCORD_API_BASE_URL": "http://127.0.0.1:9/api/"})
+    assert settings.discord.api_base_url == "http://127.0.0.1:9/api"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("discord: [unclosed", "not valid YAML"),
+        ("- a list\n", "must hold a mapping"),
+        ("discord:\n  public_kee: x\n", "unknown setting"),
+        ("surprise: 1\n", "unknown setting"),
+    ],
+)
+def test_bad_config_files(tmp_path: Path, content: str, expected: str) -> None:
+    config = tmp_path / "facteur.yaml"
+    config.write_text(content)
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ={"FACTEUR_CONFIG_FILE": str(config)})
+    assert expected in str(err.value)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(environ={"FACTEUR_CONFIG_FILE": str(tmp_path / "absent.yaml")})
+
+
+def test_example_config_is_valid() -> None:
+    settings = load_settings(
+        environ={"FACTEUR_CONFIG_FILE": str(ROOT / "config/facteur.example.yaml")}
+    )
+    assert settings.argo.namespace
+
+
+def test_boot_stops_with_one_line_and_no_traceback() -> None:
+    code = (
+        "from facteur.config import boot\n"
+        "boot('interaction_verify', ['discord.public_key'], lambda s: s)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={}, timeout=60
+    )
+    assert result.returncode == 78
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "facteur interaction_verify: configuration error: "
+        "discord.public_key (FACTEUR_DISCORD_PUBLIC_KEY): required but not set"
+    ]
