@@ -13,7 +13,8 @@ import json
 from collections.abc import Collection
 from typing import Any
 
-from cloudevents.http import CloudEvent, to_structured
+from cloudevents.conversion import to_structured
+from cloudevents.http import CloudEvent
 
 COMMAND_RECEIVED = "dev.facteur.command.received"
 WORKFLOW_REQUESTED = "dev.facteur.workflow.requested"

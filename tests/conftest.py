@@ -5,7 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from .servers import redis_server
+from .servers import Sink, redis_server
+from .support import ROOT
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +18,27 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    sink = Sink()
+    yield sink
+    sink.close()
+
+
+@pytest.fixture
+def load_function(monkeypatch: pytest.MonkeyPatch):
+    """Load functions/<name>/main.py under functions-framework with the given environment."""
+    import functions_framework
+
+    def load(name: str, env: dict[str, str]):
+        for key in list(os.environ):
+            if key.startswith("FACTEUR_") or key == "K_SINK":
+                monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        source = ROOT / "functions" / name / "main.py"
+        return functions_framework.create_app(name, str(source)).test_client()
+
+    return load
