@@ -69,17 +69,14 @@ def install_error_handlers(app: flask.Flask | None = None) -> None:
     def on_exception(exc: Exception) -> Any:
         if isinstance(exc, HTTPException):
             return on_http(exc)
-        if _is_cloudevent_error(exc):
+        if flask.request.endpoint == "cloudevent" and not flask.g.get("facteur_reached"):
+            # Failed inside functions-framework's CloudEvent parsing, before our code ran.
             return error(400, "body is not a valid CloudEvent")
         log.error("unhandled %s in %s", type(exc).__name__, flask.request.path)
         return error(500, "internal error")
 
     target.register_error_handler(HTTPException, on_http)
     target.register_error_handler(Exception, on_exception)
-
-
-def _is_cloudevent_error(exc: Exception) -> bool:
-    return type(exc).__module__.startswith("cloudevents")
 
 
 def _http_message(code: int) -> str:
@@ -95,6 +92,7 @@ def open_or_abort(key: str, event: Any, accept: frozenset[str] | set[str]) -> di
     """An authenticated event's data; a forged or foreign event stops here with a 4xx."""
     from .envelope import EventRejected, open_event
 
+    flask.g.facteur_reached = True
     try:
         return open_event(key, event, accept)
     except EventRejected as err:
