@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -53,8 +54,7 @@ def verify(tmp_path_factory: pytest.TempPathFactory, module_sink: Sink) -> Itera
 
 
 def _json(result) -> dict:
-    status, _, body = result
-    return json.loads(body)
+    return json.loads(result[2])
 
 
 def test_ping_over_http(verify: FunctionProcess) -> None:
@@ -174,7 +174,7 @@ def test_other_functions_start_and_authenticate(start, name: str) -> None:
     ],
 )
 def test_bad_config_stops_at_start_with_one_line(name, env, expected) -> None:
-    clean = {k: v for k, v in __import__("os").environ.items() if not k.startswith("FACTEUR_")}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FACTEUR_")}
     clean.pop("K_SINK", None)
     result = subprocess.run(
         [
