@@ -15,7 +15,9 @@ PY="$ROOT/.venv/bin/python"
 stamp=.venv/.facteur-installed
 if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ] \
   || [ pyproject.toml -nt "$stamp" ]; then
-  "$PY" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  echo "facteur: installing requirements into .venv" >&2
+  "$PY" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt \
+    >.venv/pip.log 2>&1 || { cat .venv/pip.log >&2; exit 1; }
   touch "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -1,0 +1,35 @@
+"""Deployment files against the real schemas."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+from jsonschema import Draft4Validator
+
+from .contracts import specs_path
+from .support import ROOT
+
+
+def test_func_yaml_validates_against_funcs_schema() -> None:
+    schema = json.loads(specs_path("knative", "func_yaml-schema.json").read_text())
+    document = yaml.safe_load((ROOT / "func.yaml").read_text())
+    errors = [e.message for e in Draft4Validator(schema).iter_errors(document)]
+    assert errors == []
+
+
+def test_func_yaml_runs_the_function_it_builds() -> None:
+    document = yaml.safe_load((ROOT / "func.yaml").read_text())
+    build = {env["name"]: env["value"] for env in document["build"]["buildEnvs"]}
+    run = {env["name"]: env["value"] for env in document["run"]["envs"] if "name" in env}
+    assert build["GOOGLE_FUNCTION_TARGET"] == run["FUNCTION_TARGET"] == "interaction_verify"
+    assert (ROOT / build["GOOGLE_FUNCTION_SOURCE"]).is_file()
+    assert (ROOT / run["FUNCTION_SOURCE"]).is_file()
+
+
+def test_the_schema_bites() -> None:
+    # func has no deploy.env (runtime env lives in run.envs); the schema must say so.
+    schema = json.loads(specs_path("knative", "func_yaml-schema.json").read_text())
+    document = yaml.safe_load((ROOT / "func.yaml").read_text())
+    document["deploy"]["env"] = [{"name": "X", "value": "1"}]
+    assert not Draft4Validator(schema).is_valid(document)
