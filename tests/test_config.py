@@ -171,3 +171,10 @@ def test_boot_stops_with_one_line_and_no_traceback() -> None:
         "facteur interaction_verify: configuration error: "
         "discord.public_key (FACTEUR_DISCORD_PUBLIC_KEY): required but not set"
     ]
+
+
+def test_readme_lists_every_setting_with_its_variable() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for key in all_keys():
+        shown = "K_SINK" if key == "k_sink" else key
+        assert f"| `{shown}` | `{env_var(key)}` |" in readme, key
