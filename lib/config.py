@@ -115,7 +115,10 @@ class DiscordSettings(_Section):
 
 class RedisSettings(_Section):
     url: Annotated[str, _url("redis", "rediss", "unix")] | None = None
+    # workflow -> session, kept for status callbacks of long runs.
     session_ttl_seconds: int = Field(604_800, ge=60)
+    # A user's last dispatch, for /status and /review's last_correlation_id (the seed's 15 min).
+    last_dispatch_ttl_seconds: int = Field(900, ge=60)
 
 
 class ArgoSettings(_Section):
@@ -125,6 +128,11 @@ class ArgoSettings(_Section):
     workflow_template: str | None = Field(None, min_length=1, max_length=253)
     service_account: str | None = Field(None, min_length=1, max_length=253)
     parameters: dict[str, str] = Field(default_factory=dict)
+    # Links in Discord point here; defaults to server_url.
+    ui_url: Annotated[str, _url("https", "http")] | None = None
+    verify_tls: bool = True
+    ca_file: Path | None = None
+    timeout_seconds: float = Field(10.0, gt=0, le=60)
 
 
 class CallbackSettings(_Section):

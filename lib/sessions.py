@@ -2,8 +2,8 @@
 
 Keys (all under `facteur:`):
 - `session:<correlation_id>`: the DispatchResult as JSON, expiring after redis.session_ttl_seconds;
-- `workflow:<namespace>/<name>`: the correlation ID of a submitted workflow;
-- `user:<user_id>:last`: the correlation ID of that user's last dispatch;
+- `workflow:<namespace>/<name>`: the correlation ID of a submitted workflow (same TTL);
+- `user:<user_id>:last`: that user's last dispatch, for redis.last_dispatch_ttl_seconds;
 - `token:<correlation_id>`: the interaction token, expiring when Discord stops honouring it;
 - `seen:<interaction_id>`: set once, atomically, to suppress duplicate deliveries.
 """
@@ -45,24 +45,29 @@ class DispatchResult(BaseModel):
 class SessionStore:
     """Sessions on a real Redis; every key carries a TTL."""
 
-    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+    def __init__(
+        self, client: redis.Redis, ttl_seconds: int, last_dispatch_ttl_seconds: int = 900
+    ) -> None:
         self._redis = client
         self._ttl = ttl_seconds
+        self._last_ttl = last_dispatch_ttl_seconds
 
     @classmethod
-    def from_url(cls, url: str, ttl_seconds: int) -> SessionStore:
+    def from_url(
+        cls, url: str, ttl_seconds: int, last_dispatch_ttl_seconds: int = 900
+    ) -> SessionStore:
         import redis  # only the functions that keep sessions pay for this import
 
         client = redis.Redis.from_url(
             url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30
         )
-        return cls(client, ttl_seconds)
+        return cls(client, ttl_seconds, last_dispatch_ttl_seconds)
 
     def save(self, result: DispatchResult) -> None:
         """Store a session and index it by user and, once known, by workflow."""
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(_session_key(result.correlation_id), result.model_dump_json(), ex=self._ttl)
-        pipe.set(f"{PREFIX}user:{result.user_id}:last", result.correlation_id, ex=self._ttl)
+        pipe.set(f"{PREFIX}user:{result.user_id}:last", result.correlation_id, ex=self._last_ttl)
         if result.workflow_name and result.namespace:
             key = _workflow_key(result.namespace, result.workflow_name)
             pipe.set(key, result.correlation_id, ex=self._ttl)
