@@ -11,14 +11,16 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from . import interactions as ix
-from .catalog import Catalog, check_options
+from . import render
+from .admission import admit
+from .catalog import Catalog
 from .config import Settings, signing_key
 from .envelope import COMMAND_RECEIVED, CloudEvent, seal
-from .policy import decide
+from .journey import Journey
 from .signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, Verifier
 from .sink import SinkError
 
@@ -87,40 +89,25 @@ class Ingress:
         return Answer(400, {"error": "unknown interaction type"})
 
     def _command(self, call: ix.Invocation) -> dict[str, Any]:
-        name = ix.safe_name(call.command)
-        command = self._catalog.get(call.command)
-        if command is None:
-            return ix.message(f"Unknown command `/{name}`.")
-        decision = decide(
-            self._role_map,
-            call.command,
-            refinement=call.subcommand,
-            guild_id=call.guild_id,
-            member_roles=call.member_roles,
-            expected_guild_id=self._guild_id,
-        )
-        if not decision.allowed:
-            log.info("denied /%s for user %s: %s", name, call.user_id, decision.reason)
-            return ix.message(f"You can't run `/{name}`: {decision.reason}.")
-        _, problems = check_options(command, call.options)
-        if problems:
-            listed = "\n".join(f"• {problem}" for problem in problems)
-            return ix.message(f"`/{name}` was not sent:\n{listed}")
+        admission = admit(self._catalog, self._role_map, call, self._guild_id)
+        if admission.refusal is not None or admission.command is None:
+            log.info(
+                "refused /%s (%s) for user %s",
+                ix.safe_name(call.command),
+                admission.check,
+                call.user_id,
+            )
+            return ix.message(admission.refusal or render.unknown_command(call.command))
         try:
             self._deliver(self._event(call))
         except SinkError as err:
-            log.error("hand-off of /%s failed: %s", name, err)
-            return ix.message(
-                f"facteur couldn't accept `/{name}` right now, so nothing was started. "
-                "Please try again in a moment."
-            )
-        return ix.deferred(ephemeral=command.ephemeral)
+            log.error("hand-off of /%s failed: %s", ix.safe_name(call.command), err)
+            return ix.message(render.not_accepted(call.command))
+        return ix.deferred(ephemeral=admission.command.ephemeral)
 
     def _event(self, call: ix.Invocation) -> CloudEvent:
-        data = asdict(call) | {
-            "correlation_id": uuid.uuid4().hex,
-            "received_at": self._clock(),
-        }
+        journey = Journey(call, correlation_id=uuid.uuid4().hex, received_at=self._clock())
+        data = journey.to_event()
         return seal(
             self._signing_key,
             event_type=COMMAND_RECEIVED,

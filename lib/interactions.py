@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 # Interaction types.
@@ -48,6 +48,14 @@ class Invocation:
     user_id: str
     # None in direct messages, where Discord sends `user` and no `member`.
     member_roles: list[str] | None
+
+
+def invocation_from_event(data: dict[str, Any]) -> Invocation:
+    """The Invocation that interaction_verify put into a (signed) event."""
+    try:
+        return Invocation(**{f.name: data[f.name] for f in fields(Invocation)})
+    except (KeyError, TypeError):
+        raise InvalidInteraction("event data does not describe a command") from None
 
 
 def _text(value: Any, what: str, limit: int = 256) -> str:

@@ -11,6 +11,8 @@ Keys (all under `facteur:`):
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +21,20 @@ if TYPE_CHECKING:
     import redis
 
 PREFIX = "facteur:"
+
+
+class SessionStoreError(Exception):
+    """Redis could not be reached or answered an error. The message is safe to log."""
+
+
+@contextmanager
+def _guard(what: str) -> Iterator[None]:
+    import redis
+
+    try:
+        yield
+    except redis.RedisError as err:
+        raise SessionStoreError(f"{what}: {type(err).__name__}") from None
 
 
 class DispatchResult(BaseModel):
@@ -65,40 +81,53 @@ class SessionStore:
 
     def save(self, result: DispatchResult) -> None:
         """Store a session and index it by user and, once known, by workflow."""
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.set(_session_key(result.correlation_id), result.model_dump_json(), ex=self._ttl)
-        pipe.set(f"{PREFIX}user:{result.user_id}:last", result.correlation_id, ex=self._last_ttl)
-        if result.workflow_name and result.namespace:
-            key = _workflow_key(result.namespace, result.workflow_name)
-            pipe.set(key, result.correlation_id, ex=self._ttl)
-        pipe.execute()
+        with _guard("saving a session"):
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.set(_session_key(result.correlation_id), result.model_dump_json(), ex=self._ttl)
+            last_key = f"{PREFIX}user:{result.user_id}:last"
+            pipe.set(last_key, result.correlation_id, ex=self._last_ttl)
+            if result.workflow_name and result.namespace:
+                key = _workflow_key(result.namespace, result.workflow_name)
+                pipe.set(key, result.correlation_id, ex=self._ttl)
+            pipe.execute()
 
     def get(self, correlation_id: str) -> DispatchResult | None:
-        raw = self._redis.get(_session_key(correlation_id))
+        with _guard("reading a session"):
+            raw = self._redis.get(_session_key(correlation_id))
         return None if raw is None else DispatchResult.model_validate_json(raw)
 
     def last_for_user(self, user_id: str) -> DispatchResult | None:
-        correlation_id = self._redis.get(f"{PREFIX}user:{user_id}:last")
+        with _guard("reading a user's last dispatch"):
+            correlation_id = self._redis.get(f"{PREFIX}user:{user_id}:last")
         return None if correlation_id is None else self.get(correlation_id.decode())
 
     def find_workflow(self, namespace: str, name: str) -> DispatchResult | None:
-        correlation_id = self._redis.get(_workflow_key(namespace, name))
+        with _guard("finding a workflow's session"):
+            correlation_id = self._redis.get(_workflow_key(namespace, name))
         return None if correlation_id is None else self.get(correlation_id.decode())
 
     def remember_token(self, correlation_id: str, token: str, expires_at: float) -> None:
         """Keep the interaction token only while Discord honours it."""
         seconds = int(expires_at - time.time())
         if seconds > 0:
-            self._redis.set(f"{PREFIX}token:{correlation_id}", token, ex=seconds)
+            with _guard("storing a token"):
+                self._redis.set(f"{PREFIX}token:{correlation_id}", token, ex=seconds)
 
     def token(self, correlation_id: str) -> str | None:
-        raw = self._redis.get(f"{PREFIX}token:{correlation_id}")
+        with _guard("reading a token"):
+            raw = self._redis.get(f"{PREFIX}token:{correlation_id}")
         return None if raw is None else raw.decode()
 
     def claim(self, interaction_id: str, ttl_seconds: int | None = None) -> bool:
         """True the first time an interaction is seen; False for every duplicate."""
         key = f"{PREFIX}seen:{interaction_id}"
-        return bool(self._redis.set(key, b"1", nx=True, ex=ttl_seconds or self._ttl))
+        with _guard("claiming an interaction"):
+            return bool(self._redis.set(key, b"1", nx=True, ex=ttl_seconds or self._ttl))
+
+    def release(self, interaction_id: str) -> None:
+        """Forget a claim, so that a redelivery after a failure is handled again."""
+        with _guard("releasing an interaction"):
+            self._redis.delete(f"{PREFIX}seen:{interaction_id}")
 
 
 def _session_key(correlation_id: str) -> str:

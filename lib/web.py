@@ -10,10 +10,13 @@ import hmac
 import json
 import logging
 from collections.abc import Iterator, Mapping
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import flask
 from werkzeug.exceptions import HTTPException
+
+if TYPE_CHECKING:
+    from .journey import Journey
 
 log = logging.getLogger("facteur")
 
@@ -105,3 +108,21 @@ def bearer_matches(request: flask.Request, token: str) -> bool:
     if scheme.lower() != "bearer" or not supplied:
         return False
     return hmac.compare_digest(supplied.strip().encode("utf-8", "surrogatepass"), token.encode())
+
+
+def journey_or_abort(key: str, event: Any, accept: frozenset[str] | set[str]) -> Journey:
+    """The authenticated command journey an event carries; 4xx when it carries none."""
+    from .interactions import InvalidInteraction
+    from .journey import Journey
+
+    data = open_or_abort(key, event, accept)
+    try:
+        return Journey.from_event(data)
+    except InvalidInteraction as err:
+        abort(400, str(err))
+
+
+def finish(status: int, result: str) -> None:
+    """End a CloudEvent function: 2xx acknowledges, 5xx asks Knative to redeliver."""
+    if status >= 300:
+        abort(status, result)

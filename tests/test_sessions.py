@@ -97,3 +97,24 @@ def test_unknown_fields_from_newer_versions_are_ignored(store: SessionStore) -> 
         ex=60,
     )
     assert store.get(result.correlation_id) == result
+
+
+def test_unreachable_redis_raises_a_store_error() -> None:
+    from facteur.sessions import SessionStoreError
+
+    from .servers import free_port
+
+    store = SessionStore.from_url(f"redis://127.0.0.1:{free_port()}/0", ttl_seconds=60)
+    with pytest.raises(SessionStoreError, match="claiming an interaction"):
+        store.claim("1")
+    with pytest.raises(SessionStoreError):
+        store.last_for_user(USER)
+    with pytest.raises(SessionStoreError):
+        store.save(_result())
+
+
+def test_release_lets_a_redelivery_through(store: SessionStore) -> None:
+    interaction = str(uuid.uuid4().int % 10**18)
+    assert store.claim(interaction)
+    store.release(interaction)
+    assert store.claim(interaction)

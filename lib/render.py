@@ -1,0 +1,103 @@
+"""What facteur says in Discord: texts and message bodies within Discord's limits. Pure.
+
+Every body sets allowed_mentions to ping nobody; the Discord client enforces it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+from .interactions import NO_MENTIONS, clip, safe_name
+
+GREEN, RED, ORANGE, BLUE = 0x2ECC71, 0xE74C3C, 0xE67E22, 0x3498DB
+
+
+def unknown_command(name: str) -> str:
+    return f"Unknown command `/{safe_name(name)}`."
+
+
+def denied(name: str, reason: str) -> str:
+    return f"You can't run `/{safe_name(name)}`: {reason}."
+
+
+def invalid_options(name: str, problems: Sequence[str]) -> str:
+    listed = "\n".join(f"• {problem}" for problem in problems)
+    return f"`/{safe_name(name)}` was not sent:\n{listed}"
+
+
+def not_accepted(name: str) -> str:
+    return (
+        f"facteur couldn't accept `/{safe_name(name)}` right now, so nothing was started. "
+        "Please try again in a moment."
+    )
+
+
+def not_started(name: str, reason: str) -> str:
+    return f"`/{safe_name(name)}` was not started: {clip(reason, 500)}"
+
+
+def workflow_url(ui_url: str, namespace: str, name: str) -> str:
+    return f"{ui_url.rstrip('/')}/workflows/{quote(namespace, safe='')}/{quote(name, safe='')}"
+
+
+def text(content: str) -> dict[str, Any]:
+    """A plain message body for a webhook edit, a follow-up or a channel post."""
+    return {"content": clip(content), "allowed_mentions": NO_MENTIONS}
+
+
+def submitted(
+    *,
+    command: str,
+    workflow: str,
+    namespace: str,
+    correlation_id: str,
+    ui_url: str,
+    last_correlation_id: str | None = None,
+) -> dict[str, Any]:
+    lines = [f"Started `/{safe_name(command)}` as workflow `{workflow}`."]
+    if last_correlation_id:
+        lines.append(f"Last request correlation: `{last_correlation_id}`")
+    embed = {
+        "title": clip(workflow, 256),
+        "url": workflow_url(ui_url, namespace, workflow),
+        "color": BLUE,
+        "fields": [
+            {"name": "Namespace", "value": clip(namespace, 1024), "inline": True},
+            {"name": "Correlation ID", "value": clip(correlation_id, 1024), "inline": True},
+        ],
+    }
+    return {"content": clip("\n".join(lines)), "embeds": [embed], "allowed_mentions": NO_MENTIONS}
+
+
+def status_report(
+    *,
+    command: str,
+    workflow: str | None,
+    namespace: str | None,
+    correlation_id: str,
+    phase: str | None,
+    received_at: float,
+    ui_url: str | None,
+) -> dict[str, Any]:
+    started = dt.datetime.fromtimestamp(received_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    fields = [
+        {"name": "Command", "value": f"/{safe_name(command)}", "inline": True},
+        {"name": "Phase", "value": clip(phase or "unknown", 1024), "inline": True},
+        {"name": "Requested", "value": started, "inline": True},
+        {"name": "Correlation ID", "value": clip(correlation_id, 1024), "inline": False},
+    ]
+    embed: dict[str, Any] = {
+        "title": clip(workflow or "not started", 256),
+        "color": _phase_colour(phase),
+        "fields": fields,
+    }
+    if workflow and namespace and ui_url:
+        embed["url"] = workflow_url(ui_url, namespace, workflow)
+    return {"content": "Your last facteur run:", "embeds": [embed], "allowed_mentions": NO_MENTIONS}
+
+
+def _phase_colour(phase: str | None) -> int:
+    return {"Succeeded": GREEN, "Failed": RED, "Error": RED}.get(phase or "", ORANGE)

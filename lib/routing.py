@@ -1,0 +1,92 @@
+"""Turning an allowed command into a workflow request: parameters, name, labels. Pure.
+
+User text only ever becomes a parameter *value*, sent as structured JSON to Argo. It never
+reaches a name, label, selector or URL: those are built from IDs facteur validated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+LABEL_PREFIX = "facteur.dev/"
+ACTION_PARAMETER = "action"
+LAST_CORRELATION_PARAMETER = "last_correlation_id"
+# Commands that receive the caller's previous correlation ID (the seed's contract).
+WANTS_LAST_CORRELATION = frozenset({"review"})
+
+_NAME_UNSAFE = re.compile(r"[^a-z0-9-]+")
+
+
+def build_parameters(
+    static: Mapping[str, str],
+    options: Mapping[str, Any],
+    command: str,
+    last_correlation_id: str | None = None,
+) -> dict[str, str]:
+    """Workflow parameters, in the documented order; later entries win on a clash.
+
+    1. the static argo.parameters; 2. the supplied options, empty ones dropped;
+    3. action=<command>; 4. last_correlation_id for commands that want it, when one is known.
+    """
+    parameters = dict(static)
+    for name, value in options.items():
+        text = _as_text(value)
+        if text.strip():
+            parameters[name] = text
+    parameters[ACTION_PARAMETER] = command
+    if command in WANTS_LAST_CORRELATION and last_correlation_id:
+        parameters[LAST_CORRELATION_PARAMETER] = last_correlation_id
+    return parameters
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def workflow_name(command: str, interaction_id: str) -> str:
+    """Deterministic per interaction, so a redelivery cannot start a second workflow."""
+    if not interaction_id.isdigit():
+        raise ValueError("interaction ID must be a snowflake")
+    stem = _NAME_UNSAFE.sub("-", command.lower()).strip("-") or "command"
+    return f"{stem}-{interaction_id}"
+
+
+def label_value(text: str) -> str:
+    """A valid Kubernetes label value: at most 63 characters of [A-Za-z0-9-_.], alnum at ends."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)[:63].strip("-_.")
+
+
+def labels(
+    *, command: str, user_id: str, interaction_id: str, correlation_id: str
+) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/managed-by": "facteur",
+        f"{LABEL_PREFIX}command": label_value(command),
+        f"{LABEL_PREFIX}user-id": label_value(user_id),
+        f"{LABEL_PREFIX}interaction-id": label_value(interaction_id),
+        f"{LABEL_PREFIX}correlation-id": label_value(correlation_id),
+    }
+
+
+def annotations(
+    *,
+    command: str,
+    user_id: str,
+    interaction_id: str,
+    correlation_id: str,
+    guild_id: str | None,
+    channel_id: str | None,
+) -> dict[str, str]:
+    found = {
+        f"{LABEL_PREFIX}command": command,
+        f"{LABEL_PREFIX}user-id": user_id,
+        f"{LABEL_PREFIX}interaction-id": interaction_id,
+        f"{LABEL_PREFIX}correlation-id": correlation_id,
+        f"{LABEL_PREFIX}guild-id": guild_id,
+        f"{LABEL_PREFIX}channel-id": channel_id,
+    }
+    return {key: value for key, value in found.items() if value}

@@ -1,0 +1,153 @@
+"""workflow_submit's flow: create the workflow once, record the session, edit the reply.
+
+The workflow name is derived from the interaction ID, so a redelivered event meets a 409 and
+is treated as already done. A reply that could not be delivered answers 503, so that Knative
+redelivers and the (idempotent) path runs again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from . import render
+from .config import Settings
+from .journey import Journey, tell
+from .routing import annotations, labels, workflow_name
+from .sessions import DispatchResult, SessionStore, SessionStoreError
+
+if TYPE_CHECKING:
+    from .argo import ArgoClient
+    from .discord import DiscordClient
+
+log = logging.getLogger("facteur.workflow_submit")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    # submitted, already-submitted, failed
+    result: str
+    workflow: str | None = None
+
+
+class Submitter:
+    def __init__(
+        self,
+        *,
+        argo: ArgoClient,
+        store: SessionStore,
+        discord: DiscordClient,
+        namespace: str,
+        ui_url: str,
+        token_ttl_seconds: int,
+        service_account: str | None = None,
+    ) -> None:
+        self._argo = argo
+        self._store = store
+        self._discord = discord
+        self._namespace = namespace
+        self._ui_url = ui_url
+        self._ttl = token_ttl_seconds
+        self._service_account = service_account
+
+    def handle(self, journey: Journey) -> Outcome:
+        from .argo import ArgoError
+
+        call = journey.call
+        name = workflow_name(call.command, call.interaction_id)
+        if not journey.workflow_template:
+            return self._fail(journey, "no WorkflowTemplate was named for it")
+        ids = {
+            "command": call.command,
+            "user_id": call.user_id,
+            "interaction_id": call.interaction_id,
+            "correlation_id": journey.correlation_id,
+        }
+        try:
+            submitted = self._argo.submit_from_template(
+                self._namespace,
+                name=name,
+                template=journey.workflow_template,
+                parameters=journey.parameters,
+                labels=labels(**ids),
+                annotations=annotations(**ids, guild_id=call.guild_id, channel_id=call.channel_id),
+                service_account=self._service_account,
+            )
+        except ArgoError as err:
+            log.error("submit of %s failed (%s): %s", name, err.status, err.reason)
+            reason = (
+                "the Argo server is unavailable; please try again later"
+                if err.transient
+                else f"Argo refused it: {err.reason}"
+            )
+            return self._fail(journey, reason)
+        result = "submitted" if submitted.created else "already-submitted"
+        log.info("%s %s/%s for %s", result, submitted.namespace, submitted.name, call.user_id)
+        recorded = self._record(journey, submitted.name, submitted.namespace)
+        message = render.submitted(
+            command=call.command,
+            workflow=submitted.name,
+            namespace=submitted.namespace,
+            correlation_id=journey.correlation_id,
+            ui_url=self._ui_url,
+            last_correlation_id=journey.last_correlation_id,
+        )
+        if not recorded:
+            message["content"] += (
+                "\nfacteur could not record this run, so its outcome may not be reported here."
+            )
+        if not tell(self._discord, journey, self._ttl, message):
+            return Outcome(503, result, submitted.name)
+        return Outcome(200, result, submitted.name)
+
+    def _record(self, journey: Journey, name: str, namespace: str) -> bool:
+        call = journey.call
+        session = DispatchResult(
+            correlation_id=journey.correlation_id,
+            interaction_id=call.interaction_id,
+            command=call.command,
+            user_id=call.user_id,
+            guild_id=call.guild_id,
+            channel_id=call.channel_id,
+            application_id=call.application_id,
+            workflow_name=name,
+            namespace=namespace,
+            received_at=journey.received_at,
+            status="Submitted",
+        )
+        try:
+            self._store.save(session)
+            self._store.remember_token(
+                journey.correlation_id, call.token, journey.received_at + self._ttl
+            )
+        except SessionStoreError as err:
+            log.error("could not record session %s: %s", journey.correlation_id, err)
+            return False
+        return True
+
+    def _fail(self, journey: Journey, reason: str) -> Outcome:
+        message = render.text(render.not_started(journey.call.command, reason))
+        status = 200 if tell(self._discord, journey, self._ttl, message) else 503
+        return Outcome(status, "failed")
+
+
+def from_settings(settings: Settings) -> Submitter:
+    """Build workflow_submit's submitter from validated settings."""
+    from .argo import ArgoClient
+    from .discord import DiscordClient
+
+    return Submitter(
+        argo=ArgoClient.from_settings(settings),
+        store=SessionStore.from_url(
+            settings.redis.url or "",
+            settings.redis.session_ttl_seconds,
+            settings.redis.last_dispatch_ttl_seconds,
+        ),
+        discord=DiscordClient.from_settings(settings),
+        namespace=settings.argo.namespace or "",
+        ui_url=settings.argo.ui_url or settings.argo.server_url or "",
+        token_ttl_seconds=settings.discord.interaction_token_ttl_seconds,
+        service_account=settings.argo.service_account,
+    )
