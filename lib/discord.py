@@ -6,6 +6,7 @@ network errors a bounded number of times, and keeps tokens out of logs and excep
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import re
@@ -39,24 +40,24 @@ _FOLLOW_UP = "/webhooks/{app}/{token}"
 _CHANNEL_MESSAGES = "/channels/{channel}/messages"
 
 
-def _version() -> str:
+@functools.cache
+def user_agent() -> str:
+    """Discord asks for this exact shape: DiscordBot ($url, $versionNumber)."""
+    # Looked up on first use, not at import: reading package metadata costs a few ms.
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("facteur")
+        number = version("facteur")
     except PackageNotFoundError:  # running from a checkout that was never installed
-        return "0"
-
-
-# Discord asks for this exact shape: DiscordBot ($url, $versionNumber).
-USER_AGENT = f"DiscordBot ({PROJECT_URL}, {_version()})"
+        number = "0"
+    return f"DiscordBot ({PROJECT_URL}, {number})"
 
 
 class DiscordError(Exception):
     """Discord did not take the message. `reason` is safe to log: it never holds a token."""
 
     def __init__(self, status: int | None, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__(status, reason)  # both, so the error pickles and unpickles
         self.status = status
         self.reason = reason
 
@@ -184,7 +185,10 @@ class DiscordClient:
         # Bot messages cannot be ephemeral; Discord accepts only a few flags here.
         flags = body.get("flags")
         if isinstance(flags, int) and flags & EPHEMERAL:
-            body["flags"] = flags & ~EPHEMERAL
+            if flags & ~EPHEMERAL:
+                body["flags"] = flags & ~EPHEMERAL
+            else:
+                del body["flags"]
         # The nonce makes a retried POST idempotent: Discord returns the first message.
         if body.get("nonce") is None:
             body["nonce"] = secrets.token_hex(12)
@@ -233,7 +237,7 @@ class DiscordClient:
 
     def _headers(self, webhook: bool) -> dict[str, str | None]:
         headers: dict[str, str | None] = {
-            "User-Agent": USER_AGENT,
+            "User-Agent": user_agent(),
             "Content-Type": "application/json",
             "Accept": "application/json",
         }

@@ -84,6 +84,13 @@ def base_env(**extra: str) -> dict[str, str]:
         "FACTEUR_CALLBACK_TOKEN": CALLBACK_TOKEN,
         "FACTEUR_ROLE_MAP": json.dumps(ROLE_MAP),
         "FACTEUR_DISCORD_GUILD_ID": GUILD,
+        "FACTEUR_DISCORD_APPLICATION_ID": APP,
+        # Unreachable on purpose; tests that need Redis or Argo pass their own.
+        "FACTEUR_REDIS_URL": "redis://127.0.0.1:9/0",
+        "FACTEUR_ARGO_SERVER_URL": "http://127.0.0.1:9",
+        "FACTEUR_ARGO_NAMESPACE": "agents",
+        "FACTEUR_ARGO_WORKFLOW_TEMPLATE": "facteur-dispatch",
+        "K_SINK": "http://127.0.0.1:9/",
     }
     env.update(extra)
     return env

@@ -1,4 +1,8 @@
-"""command_route, workflow_submit and status_callback: every caller is authenticated."""
+"""command_route, workflow_submit and status_callback: every caller is authenticated.
+
+A signed event whose data is not a command passes authentication and then gets a 400 that says
+so; anything unsigned or forged stops at 401 before that.
+"""
 
 from __future__ import annotations
 
@@ -23,16 +27,16 @@ def test_signed_event_passes_authentication(load_function, name, event_type) -> 
     client = load_function(name, base_env())
     headers, body = encode(_event(event_type))
     response = client.post("/", data=body, headers=headers)
-    # Authenticated; the handler itself is still a placeholder.
-    assert response.status_code == 501
-    assert "not implemented" in response.get_json()["error"]
+    assert response.status_code == 400
+    assert response.get_json()["error"].startswith("event data ")
 
 
 @pytest.mark.parametrize(("name", "event_type"), RECEIVERS)
 def test_signed_binary_mode_event_passes(load_function, name, event_type) -> None:
     client = load_function(name, base_env())
     headers, body = to_binary(_event(event_type))
-    assert client.post("/", data=body, headers=dict(headers)).status_code == 501
+    response = client.post("/", data=body, headers=dict(headers))
+    assert response.get_json()["error"].startswith("event data ")
 
 
 @pytest.mark.parametrize(("name", "event_type"), RECEIVERS)

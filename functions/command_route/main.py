@@ -1,7 +1,7 @@
 """command_route: resolves, checks and routes a received command (CloudEvent).
 
-Placeholder until routing lands: it authenticates every event and rejects forged ones, then
-answers 501 so that a genuine event is neither acted on half-way nor dropped as if handled.
+Re-applies the role policy (authoritatively) and the catalog's option checks, suppresses
+duplicate deliveries, answers built-ins, and requests a workflow from workflow_submit.
 """
 
 import functions_framework
@@ -10,12 +10,15 @@ from cloudevents.http import CloudEvent
 from facteur import web
 from facteur.config import boot, signing_key
 from facteur.envelope import COMMAND_RECEIVED
+from facteur.router import from_settings
 
-KEY = boot("command_route", ("events.signing_key",), signing_key)
+REQUIRED = ("events.signing_key", "k_sink", "redis.url", "discord.application_id")
+ROUTER, KEY = boot("command_route", REQUIRED, lambda s: (from_settings(s), signing_key(s)))
 web.install_error_handlers()
 
 
 @functions_framework.cloud_event
 def command_route(event: CloudEvent) -> None:
-    web.open_or_abort(KEY, event, {COMMAND_RECEIVED})
-    web.abort(501, "command routing is not implemented yet")
+    journey = web.journey_or_abort(KEY, event, {COMMAND_RECEIVED})
+    outcome = ROUTER.handle(journey)
+    web.finish(outcome.status, outcome.result)

@@ -1,7 +1,7 @@
 """workflow_submit: submits a requested workflow to the Argo Server (CloudEvent).
 
-Placeholder until submission lands: it authenticates every event and rejects forged ones, then
-answers 501 so that a genuine event is neither acted on half-way nor dropped as if handled.
+Creates the workflow from its WorkflowTemplate (once per interaction), records the session in
+Redis, and edits the deferred Discord reply to name and link the run.
 """
 
 import functions_framework
@@ -10,12 +10,21 @@ from cloudevents.http import CloudEvent
 from facteur import web
 from facteur.config import boot, signing_key
 from facteur.envelope import WORKFLOW_REQUESTED
+from facteur.submitter import from_settings
 
-KEY = boot("workflow_submit", ("events.signing_key",), signing_key)
+REQUIRED = (
+    "events.signing_key",
+    "redis.url",
+    "discord.application_id",
+    "argo.server_url",
+    "argo.namespace",
+)
+SUBMITTER, KEY = boot("workflow_submit", REQUIRED, lambda s: (from_settings(s), signing_key(s)))
 web.install_error_handlers()
 
 
 @functions_framework.cloud_event
 def workflow_submit(event: CloudEvent) -> None:
-    web.open_or_abort(KEY, event, {WORKFLOW_REQUESTED})
-    web.abort(501, "workflow submission is not implemented yet")
+    journey = web.journey_or_abort(KEY, event, {WORKFLOW_REQUESTED})
+    outcome = SUBMITTER.handle(journey)
+    web.finish(outcome.status, outcome.result)
