@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .interactions import InvalidInteraction, Invocation, invocation_from_event
 
 if TYPE_CHECKING:
-    from .discord import DiscordClient
+    from .discord import Delivered, DiscordClient
 
 log = logging.getLogger("facteur.journey")
 
@@ -55,12 +55,12 @@ class Journey:
 
 def tell(
     discord: DiscordClient, journey: Journey, ttl_seconds: int, message: dict[str, Any]
-) -> bool:
-    """Tell the user; False (logged, never raised) when Discord could not be reached."""
+) -> Delivered | None:
+    """Tell the user; None (logged, never raised) when Discord could not be reached."""
     from .discord import DiscordError
 
     try:
-        discord.reply(
+        return discord.reply(
             token=journey.call.token,
             token_expires_at=journey.received_at + ttl_seconds,
             channel_id=journey.call.channel_id,
@@ -69,5 +69,4 @@ def tell(
         )
     except DiscordError as err:
         log.error("could not tell user %s: %s", journey.call.user_id, err.reason)
-        return False
-    return True
+        return None

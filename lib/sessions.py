@@ -79,8 +79,13 @@ class SessionStore:
         )
         return cls(client, ttl_seconds, last_dispatch_ttl_seconds)
 
-    def save(self, result: DispatchResult) -> None:
-        """Store a session and index it by user and, once known, by workflow."""
+    def save(
+        self,
+        result: DispatchResult,
+        token: str | None = None,
+        token_expires_at: float | None = None,
+    ) -> None:
+        """Store a session, index it by user and workflow, and keep its token while it lives."""
         with _guard("saving a session"):
             pipe = self._redis.pipeline(transaction=True)
             pipe.set(_session_key(result.correlation_id), result.model_dump_json(), ex=self._ttl)
@@ -89,6 +94,9 @@ class SessionStore:
             if result.workflow_name and result.namespace:
                 key = _workflow_key(result.namespace, result.workflow_name)
                 pipe.set(key, result.correlation_id, ex=self._ttl)
+            seconds = int((token_expires_at or 0) - time.time())
+            if token and seconds > 0:
+                pipe.set(f"{PREFIX}token:{result.correlation_id}", token, ex=seconds)
             pipe.execute()
 
     def get(self, correlation_id: str) -> DispatchResult | None:
@@ -105,13 +113,6 @@ class SessionStore:
         with _guard("finding a workflow's session"):
             correlation_id = self._redis.get(_workflow_key(namespace, name))
         return None if correlation_id is None else self.get(correlation_id.decode())
-
-    def remember_token(self, correlation_id: str, token: str, expires_at: float) -> None:
-        """Keep the interaction token only while Discord honours it."""
-        seconds = int(expires_at - time.time())
-        if seconds > 0:
-            with _guard("storing a token"):
-                self._redis.set(f"{PREFIX}token:{correlation_id}", token, ex=seconds)
 
     def token(self, correlation_id: str) -> str | None:
         with _guard("reading a token"):

@@ -85,7 +85,10 @@ class Submitter:
             return self._fail(journey, reason)
         result = "submitted" if submitted.created else "already-submitted"
         log.info("%s %s/%s for %s", result, submitted.namespace, submitted.name, call.user_id)
-        recorded = self._record(journey, submitted.name, submitted.namespace)
+        if not submitted.created and self._already_told(submitted.namespace, submitted.name):
+            return Outcome(200, result, submitted.name)
+        session = self._session(journey, submitted.name, submitted.namespace)
+        recorded = self._save(session, journey.call.token, journey.received_at + self._ttl)
         message = render.submitted(
             command=call.command,
             workflow=submitted.name,
@@ -98,13 +101,24 @@ class Submitter:
             message["content"] += (
                 "\nfacteur could not record this run, so its outcome may not be reported here."
             )
-        if not tell(self._discord, journey, self._ttl, message):
+        delivered = tell(self._discord, journey, self._ttl, message)
+        if delivered is None:
             return Outcome(503, result, submitted.name)
+        if recorded:
+            # Marks the reply as sent, so a redelivery does not send it again.
+            self._save(session.model_copy(update={"message_id": delivered.message_id or "sent"}))
         return Outcome(200, result, submitted.name)
 
-    def _record(self, journey: Journey, name: str, namespace: str) -> bool:
+    def _already_told(self, namespace: str, name: str) -> bool:
+        try:
+            existing = self._store.find_workflow(namespace, name)
+        except SessionStoreError:
+            return False
+        return existing is not None and existing.message_id is not None
+
+    def _session(self, journey: Journey, name: str, namespace: str) -> DispatchResult:
         call = journey.call
-        session = DispatchResult(
+        return DispatchResult(
             correlation_id=journey.correlation_id,
             interaction_id=call.interaction_id,
             command=call.command,
@@ -117,13 +131,14 @@ class Submitter:
             received_at=journey.received_at,
             status="Submitted",
         )
+
+    def _save(
+        self, session: DispatchResult, token: str | None = None, expires_at: float | None = None
+    ) -> bool:
         try:
-            self._store.save(session)
-            self._store.remember_token(
-                journey.correlation_id, call.token, journey.received_at + self._ttl
-            )
+            self._store.save(session, token, expires_at)
         except SessionStoreError as err:
-            log.error("could not record session %s: %s", journey.correlation_id, err)
+            log.error("could not record session %s: %s", session.correlation_id, err)
             return False
         return True
 

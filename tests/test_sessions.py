@@ -41,8 +41,7 @@ def test_save_and_get_roundtrip(store: SessionStore) -> None:
 
 def test_every_key_expires(store: SessionStore) -> None:
     result = _result(workflow_name="plan-abc", namespace="agents")
-    store.save(result)
-    store.remember_token(result.correlation_id, "tok", time.time() + 30)
+    store.save(result, "tok", time.time() + 30)
     store.claim(result.interaction_id)
     keys = store._redis.keys("facteur:*")
     assert keys
@@ -68,8 +67,8 @@ def test_find_workflow(store: SessionStore) -> None:
 
 def test_token_lives_only_while_discord_honours_it(store: SessionStore) -> None:
     live, dead = _result(), _result()
-    store.remember_token(live.correlation_id, "live-token", time.time() + 100)
-    store.remember_token(dead.correlation_id, "dead-token", time.time() - 1)
+    store.save(live, "live-token", time.time() + 100)
+    store.save(dead, "dead-token", time.time() - 1)
     assert store.token(live.correlation_id) == "live-token"
     assert 0 < store._redis.ttl(f"facteur:token:{live.correlation_id}") <= 100
     assert store.token(dead.correlation_id) is None

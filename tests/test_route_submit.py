@@ -1,0 +1,362 @@
+"""command_route and workflow_submit flows on a real Redis, with Discord and Argo fakes that
+validate every request against the real specs."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import responses
+
+from facteur.argo import ArgoClient
+from facteur.catalog import load_catalog
+from facteur.config import DEFAULT_CATALOG_FILE
+from facteur.discord import DiscordClient
+from facteur.envelope import WORKFLOW_REQUESTED, CloudEvent, open_event
+from facteur.interactions import read_invocation
+from facteur.journey import Journey
+from facteur.router import Router
+from facteur.sessions import SessionStore
+from facteur.sink import SinkError
+from facteur.submitter import Submitter
+
+from .argo_fake import FakeArgo
+from .discord_fake import DISCORD_API, DiscordFake
+from .servers import free_port
+from .support import EVENT_KEY, GUILD, ROLE_MAP, ROLE_OTHER, USER, command
+
+EDIT = ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original")
+CHANNEL_POST = ("POST", "/channels/{channel_id}/messages")
+NAMESPACE = "agents"
+UI = "https://argo.example.test"
+
+
+class Chain:
+    """Router and Submitter wired as Knative would, with the sink captured in between."""
+
+    def __init__(self, store: SessionStore, discord: DiscordFake, argo: FakeArgo) -> None:
+        self.store, self.discord, self.argo = store, discord, argo
+        self.sent: list[CloudEvent] = []
+        self.sink_fails = False
+        self.sleeps: list[float] = []
+        discord_client = DiscordClient(
+            api_base_url=DISCORD_API,
+            application_id="800000000000000300",
+            bot_token="bot-token-SECRET",
+            sleep=self.sleeps.append,
+        )
+        argo_client = ArgoClient(server_url=argo.base_url, token="argo-SECRET", backoff_factor=0)
+        self.router = Router(
+            catalog=load_catalog(DEFAULT_CATALOG_FILE),
+            role_map=ROLE_MAP,
+            store=store,
+            discord=discord_client,
+            deliver=self._deliver,
+            signing_key=EVENT_KEY,
+            token_ttl_seconds=840,
+            static_parameters={"repoURL": "https://git.example/r.git"},
+            default_template="facteur-dispatch",
+            guild_id=GUILD,
+            argo=argo_client,
+            ui_url=UI,
+        )
+        self.submitter = Submitter(
+            argo=argo_client,
+            store=store,
+            discord=discord_client,
+            namespace=NAMESPACE,
+            ui_url=UI,
+            token_ttl_seconds=840,
+            service_account="facteur-agent",
+        )
+
+    def _deliver(self, event: CloudEvent) -> None:
+        if self.sink_fails:
+            raise SinkError("sink answered 503")
+        self.sent.append(event)
+
+    def route(self, journey: Journey):
+        return self.router.handle(journey)
+
+    def submit(self, event: CloudEvent):
+        return self.submitter.handle(
+            Journey.from_event(open_event(EVENT_KEY, event, {WORKFLOW_REQUESTED}))
+        )
+
+    def run(self, journey: Journey) -> list[Any]:
+        before = len(self.sent)
+        outcomes = [self.route(journey)]
+        for event in self.sent[before:]:
+            outcomes.append(self.submit(event))
+        return outcomes
+
+    def edits(self) -> list[dict[str, Any]]:
+        return [r.json for r in self.discord.to(*EDIT)]
+
+    def created(self) -> list[Any]:
+        return self.argo.bodies("POST")
+
+
+def journey(
+    name: str = "plan",
+    options: list[dict[str, Any]] | None = None,
+    *,
+    received_at: float | None = None,
+    **extra: Any,
+) -> Journey:
+    interaction_id = str(10**18 + uuid.uuid4().int % 10**17)
+    payload = command(name, options, interaction_id=interaction_id, **extra)
+    return Journey(
+        read_invocation(payload),
+        correlation_id=uuid.uuid4().hex,
+        received_at=time.time() if received_at is None else received_at,
+    )
+
+
+@pytest.fixture
+def store(redis_url: str) -> Iterator[SessionStore]:
+    store = SessionStore.from_url(redis_url, ttl_seconds=600, last_dispatch_ttl_seconds=900)
+    store._redis.flushdb()
+    yield store
+    store._redis.close()
+
+
+@pytest.fixture
+def chain(store: SessionStore) -> Iterator[Chain]:
+    with (
+        FakeArgo.served() as argo,
+        responses.RequestsMock(assert_all_requests_are_fired=False) as mock,
+    ):
+        mock.add_passthru(argo.base_url)
+        discord = DiscordFake(mock, DISCORD_API)
+        yield Chain(store, discord, argo)
+        discord.assert_clean()
+
+
+def test_plan_starts_one_workflow_and_edits_the_reply(chain: Chain) -> None:
+    trip = journey("plan", [{"name": "objective", "type": 3, "value": "ship it"}])
+    route, submit = chain.run(trip)
+    assert (route.status, route.result) == (200, "requested")
+    assert (submit.status, submit.result) == (200, "submitted")
+    [created] = chain.created()
+    workflow = created["workflow"]
+    assert workflow["metadata"]["name"] == f"plan-{trip.call.interaction_id}"
+    assert workflow["spec"]["workflowTemplateRef"] == {"name": "facteur-dispatch"}
+    assert workflow["spec"]["serviceAccountName"] == "facteur-agent"
+    assert workflow["spec"]["arguments"]["parameters"] == [
+        {"name": "repoURL", "value": "https://git.example/r.git"},
+        {"name": "objective", "value": "ship it"},
+        {"name": "action", "value": "plan"},
+    ]
+    labels = workflow["metadata"]["labels"]
+    assert labels["facteur.dev/correlation-id"] == trip.correlation_id
+    assert labels["facteur.dev/user-id"] == USER
+    [edit] = chain.edits()
+    assert f"plan-{trip.call.interaction_id}" in edit["content"]
+    assert edit["allowed_mentions"] == {"parse": []}
+    embed = edit["embeds"][0]
+    assert embed["url"] == f"{UI}/workflows/{NAMESPACE}/plan-{trip.call.interaction_id}"
+    assert {"name": "Correlation ID", "value": trip.correlation_id, "inline": True} in embed[
+        "fields"
+    ]
+    session = chain.store.find_workflow(NAMESPACE, f"plan-{trip.call.interaction_id}")
+    assert session.correlation_id == trip.correlation_id
+    assert session.message_id
+    assert chain.store.token(trip.correlation_id) == trip.call.token
+    assert chain.store.last_for_user(USER).correlation_id == trip.correlation_id
+
+
+def test_the_same_event_twice_gives_one_workflow_and_one_reply(chain: Chain) -> None:
+    trip = journey()
+    chain.run(trip)
+    again = chain.route(trip)
+    assert again.result == "duplicate"
+    # workflow_submit redelivered on its own: Argo says 409, the reply is not sent twice.
+    assert chain.submit(chain.sent[0]).result == "already-submitted"
+    assert len(chain.argo.workflows) == 1
+    assert len(chain.edits()) == 1
+
+
+def test_argo_503_twice_then_success(chain: Chain) -> None:
+    chain.argo.queue("POST", 503, times=2)
+    _, submit = chain.run(journey())
+    assert submit.result == "submitted"
+    assert len(chain.argo.workflows) == 1
+    assert len(chain.created()) == 3
+    assert "Started `/plan`" in chain.edits()[0]["content"]
+
+
+def test_missing_template_fails_once_and_says_why(chain: Chain) -> None:
+    chain.argo.templates = {"something-else"}
+    _, submit = chain.run(journey())
+    assert (submit.status, submit.result) == (200, "failed")
+    assert len(chain.created()) == 1
+    [edit] = chain.edits()
+    assert edit["content"].startswith("`/plan` was not started: Argo refused it:")
+    assert "facteur-dispatch" in edit["content"]
+
+
+def test_argo_down_tells_the_user(chain: Chain) -> None:
+    chain.argo.queue("POST", 503, times=None)
+    _, submit = chain.run(journey())
+    assert submit.result == "failed"
+    assert "Argo server is unavailable" in chain.edits()[0]["content"]
+    assert chain.argo.workflows == {}
+
+
+def test_discord_429_on_the_edit_is_waited_out(chain: Chain) -> None:
+    chain.discord.queue_rate_limit(0.25)
+    _, submit = chain.run(journey())
+    assert submit.status == 200
+    assert 0.25 in chain.sleeps
+    assert len(chain.edits()) == 2  # the refused attempt and the delivered one
+    assert len(chain.argo.workflows) == 1
+
+
+def test_discord_down_asks_for_redelivery_and_the_redelivery_replies_once(chain: Chain) -> None:
+    for _ in range(4):
+        chain.discord.queue_error(requests.ConnectionError("down"))
+    trip = journey()
+    _, submit = chain.run(trip)
+    assert submit.status == 503
+    retry = chain.submit(chain.sent[0])
+    assert (retry.status, retry.result) == (200, "already-submitted")
+    assert len(chain.argo.workflows) == 1
+    assert chain.store.find_workflow(NAMESPACE, retry.workflow).message_id
+
+
+def test_review_carries_the_last_correlation(chain: Chain) -> None:
+    first = journey("plan")
+    chain.run(first)
+    review = journey(
+        "review",
+        [
+            {"name": "project", "type": 3, "value": "facteur"},
+            {"name": "artifact", "type": 3, "value": "pr/1"},
+        ],
+    )
+    chain.run(review)
+    parameters = chain.created()[-1]["workflow"]["spec"]["arguments"]["parameters"]
+    assert {"name": "last_correlation_id", "value": first.correlation_id} in parameters
+    assert f"Last request correlation: `{first.correlation_id}`" in chain.edits()[-1]["content"]
+
+
+def test_review_without_history_sends_no_last_correlation(chain: Chain) -> None:
+    review = journey(
+        "review",
+        [
+            {"name": "project", "type": 3, "value": "facteur"},
+            {"name": "artifact", "type": 3, "value": "pr/1"},
+            {"name": "notes", "type": 3, "value": ""},
+        ],
+    )
+    chain.run(review)
+    parameters = chain.created()[-1]["workflow"]["spec"]["arguments"]["parameters"]
+    names = [p["name"] for p in parameters]
+    assert "last_correlation_id" not in names
+    assert "notes" not in names  # empty optional options are dropped
+
+
+def test_user_text_reaches_argo_as_one_intact_parameter(chain: Chain) -> None:
+    value = "a=b,c=d\naction=evil,last_correlation_id=x"
+    chain.run(journey("plan", [{"name": "objective", "type": 3, "value": value}]))
+    parameters = chain.created()[-1]["workflow"]["spec"]["arguments"]["parameters"]
+    assert {"name": "objective", "value": value} in parameters
+    assert {"name": "action", "value": "plan"} in parameters
+    assert [p["name"] for p in parameters].count("action") == 1
+
+
+def test_everyone_in_user_text_pings_nobody(chain: Chain) -> None:
+    chain.run(journey("plan", [{"name": "objective", "type": 3, "value": "@everyone <@&1>"}]))
+    assert all(edit["allowed_mentions"] == {"parse": []} for edit in chain.edits())
+
+
+def test_route_reapplies_the_role_policy(chain: Chain) -> None:
+    outcome = chain.route(journey("plan", roles=[ROLE_OTHER]))
+    assert outcome.result == "refused"
+    assert chain.sent == []
+    assert chain.edits()[0]["content"].startswith("You can't run `/plan`")
+
+
+def test_route_rechecks_options(chain: Chain) -> None:
+    outcome = chain.route(journey("plan", [{"name": "objective", "type": 4, "value": 1}]))
+    assert outcome.result == "refused"
+    assert "`objective` has the wrong type" in chain.edits()[0]["content"]
+    assert chain.sent == []
+
+
+def test_redis_down_is_a_clear_failure(chain: Chain) -> None:
+    chain.router._store = SessionStore.from_url(f"redis://127.0.0.1:{free_port()}/0", 60)
+    outcome = chain.route(journey())
+    assert outcome.result == "failed"
+    assert "session store is unavailable" in chain.edits()[0]["content"]
+    assert chain.sent == []
+
+
+def test_redis_down_at_submit_still_replies(chain: Chain) -> None:
+    trip = journey()
+    chain.route(trip)
+    chain.submitter._store = SessionStore.from_url(f"redis://127.0.0.1:{free_port()}/0", 60)
+    outcome = chain.submit(chain.sent[0])
+    assert outcome.result == "submitted"
+    assert "could not record this run" in chain.edits()[0]["content"]
+
+
+def test_sink_failure_tells_the_user(chain: Chain) -> None:
+    chain.sink_fails = True
+    outcome = chain.route(journey())
+    assert outcome.result == "failed"
+    assert "couldn't accept `/plan`" in chain.edits()[0]["content"]
+
+
+def test_unreachable_discord_on_a_refusal_asks_for_redelivery(chain: Chain) -> None:
+    for _ in range(4):
+        chain.discord.queue_error(requests.ConnectionError("down"))
+    trip = journey("plan", roles=[ROLE_OTHER])
+    assert chain.route(trip).status == 503
+    assert chain.route(trip).status == 200
+
+
+def test_unreachable_discord_releases_the_claim(chain: Chain) -> None:
+    chain.sink_fails = True
+    for _ in range(4):
+        chain.discord.queue_error(requests.ConnectionError("down"))
+    trip = journey()
+    assert chain.route(trip).status == 503
+    chain.sink_fails = False
+    # The redelivery is handled, not suppressed as a duplicate.
+    assert chain.route(trip).result == "requested"
+
+
+def test_status_without_history(chain: Chain) -> None:
+    outcome = chain.route(journey("status", [], roles=[]))
+    assert outcome.result == "status"
+    assert chain.edits()[0]["content"] == "You have no recent facteur runs."
+
+
+def test_status_shows_the_last_run_and_its_phase(chain: Chain) -> None:
+    trip = journey("plan")
+    chain.run(trip)
+    chain.argo.set_phase(NAMESPACE, f"plan-{trip.call.interaction_id}", "Running")
+    chain.route(journey("status", [], roles=[]))
+    status = chain.edits()[-1]
+    embed = status["embeds"][0]
+    assert embed["title"] == f"plan-{trip.call.interaction_id}"
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["Phase"] == "Running"
+    assert fields["Correlation ID"] == trip.correlation_id
+    assert embed["url"].startswith(UI)
+
+
+def test_expired_token_falls_back_to_a_channel_post(chain: Chain) -> None:
+    trip = journey(received_at=time.time() - 900)
+    chain.run(trip)
+    [post] = chain.discord.to(*CHANNEL_POST)
+    assert post.json["content"].startswith(f"<@{USER}> ")
+    assert post.json["allowed_mentions"] == {"parse": [], "users": [USER]}
+    assert post.headers["Authorization"] == "Bot bot-token-SECRET"
+    assert chain.edits() == []
