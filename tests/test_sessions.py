@@ -15,6 +15,7 @@ from .support import USER
 @pytest.fixture
 def store(redis_url: str) -> Iterator[SessionStore]:
     store = SessionStore.from_url(redis_url, ttl_seconds=60, last_dispatch_ttl_seconds=30)
+    store._redis.flushdb()
     yield store
     store._redis.close()
 
