@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -75,17 +76,22 @@ class DiscordFake:
     def __init__(
         self, mock: responses.RequestsMock, base_url: str = DISCORD_API, *, strict: bool = True
     ) -> None:
+        self._setup(base_url, strict)
+        pattern = re.compile(re.escape(self.base_url) + r"(?:[/?#]|$)")
+        for method in _METHODS:
+            mock.add_callback(method, pattern, callback=self._handle)
+
+    def _setup(self, base_url: str, strict: bool) -> None:
         _discord()  # skips the test here, not mid-request, when the spec is absent
         self.base_url = base_url.rstrip("/")
+        self.url = self.base_url
         self.requests: list[SentRequest] = []
         self.violations: list[str] = []
         # strict: no Authorization where the spec lets a route go without (webhook tokens).
         self.strict = strict
         self._answers: deque[Answer] = deque()
         self._ids = itertools.count(1_100_000_000_000_000_001)
-        pattern = re.compile(re.escape(self.base_url) + r"(?:[/?#]|$)")
-        for method in _METHODS:
-            mock.add_callback(method, pattern, callback=self._handle)
+        self._lock = threading.Lock()
 
     @classmethod
     @contextmanager
@@ -95,6 +101,59 @@ class DiscordFake:
             fake = cls(mock, base_url, strict=strict)
             yield fake
             fake.assert_clean()
+
+    @classmethod
+    @contextmanager
+    def served(cls, *, strict: bool = True) -> Iterator[DiscordFake]:
+        """The same fake on a loopback HTTP server, for functions running as processes."""
+        import http.server
+
+        import requests
+
+        fake: DiscordFake | None = None
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                prepared = requests.Request(
+                    self.command,
+                    base + self.path[len(prefix) :],
+                    headers=dict(self.headers),
+                    data=self.rfile.read(length) or None,
+                ).prepare()
+                assert fake is not None
+                with fake._lock:
+                    status, headers, text = fake._handle(prepared)
+                payload = text.encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        prefix = "/api/v10"
+        base = DISCORD_API
+        fake = cls.__new__(cls)
+        fake._setup(base, strict)
+        fake.url = f"http://127.0.0.1:{server.server_address[1]}{prefix}"
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        thread.start()
+        try:
+            yield fake
+        finally:
+            server.shutdown()
+            server.server_close()
+        fake.assert_clean()
 
     # -- scripting ----------------------------------------------------------------------------
 

@@ -1,0 +1,90 @@
+"""The whole chain as real functions-framework processes: interaction_verify -> command_route ->
+workflow_submit, chained by K_SINK, with a real Redis and loopback fakes of Argo and Discord that
+validate every request against the real specs."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .argo_fake import FakeArgo
+from .discord_fake import DiscordFake
+from .servers import FunctionProcess, post
+from .support import base_env, command, sign
+
+pytestmark = pytest.mark.process
+
+EDIT = ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original")
+
+
+def _until(check: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def chain(redis_url: str, tmp_path: Path) -> Iterator[tuple[str, FakeArgo, DiscordFake, list]]:
+    with FakeArgo.served() as argo, DiscordFake.served() as discord:
+        env = base_env(
+            FACTEUR_REDIS_URL=redis_url,
+            FACTEUR_ARGO_SERVER_URL=argo.base_url,
+            FACTEUR_ARGO_UI_URL="https://argo.example.test",
+            FACTEUR_DISCORD_API_BASE_URL=discord.url,
+            FACTEUR_DISCORD_BOT_TOKEN="bot-token-SECRET-e2e",
+        )
+        procs: list[FunctionProcess] = []
+        try:
+            submit = FunctionProcess("workflow_submit", env, tmp_path / "submit.log")
+            procs.append(submit)
+            route = FunctionProcess(
+                "command_route", env | {"K_SINK": submit.url}, tmp_path / "route.log"
+            )
+            procs.append(route)
+            verify = FunctionProcess(
+                "interaction_verify", env | {"K_SINK": route.url}, tmp_path / "verify.log"
+            )
+            procs.append(verify)
+            for proc in procs:
+                proc.wait_ready()
+            yield verify.url, argo, discord, procs
+        finally:
+            for proc in procs:
+                proc.stop()
+
+
+def test_a_signed_command_becomes_one_workflow_and_one_reply(chain) -> None:
+    verify_url, argo, discord, procs = chain
+    value = "ship it, then a=b\nand @everyone"
+    payload = command(
+        "plan",
+        [{"name": "objective", "type": 3, "value": value}],
+        interaction_id="1100000000000000777",
+    )
+    body = json.dumps(payload).encode()
+    headers = sign(body)
+    status, _, raw = post(verify_url, body, headers)
+    assert status == 200
+    assert json.loads(raw) == {"type": 5, "data": {"flags": 0}}
+    _until(lambda: len(discord.to(*EDIT)) == 1)
+    # A replay of the same signed request, and it all settles: still one of each.
+    assert post(verify_url, body, headers)[0] == 200
+    time.sleep(1.0)
+    assert list(argo.workflows) == [("agents", "plan-1100000000000000777")]
+    [created] = argo.bodies("POST")
+    parameters = created["workflow"]["spec"]["arguments"]["parameters"]
+    assert {"name": "objective", "value": value} in parameters
+    [edit] = discord.to(*EDIT)
+    assert "plan-1100000000000000777" in edit.json["content"]
+    assert edit.json["allowed_mentions"] == {"parse": []}
+    assert edit.params["webhook_token"] == payload["token"]
+    logs = "".join(proc.logs() for proc in procs)
+    for secret in (payload["token"], "bot-token-SECRET-e2e"):
+        assert secret not in logs
