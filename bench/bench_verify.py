@@ -18,6 +18,11 @@ What it measures, each for the empty function and for interaction_verify in the 
   commands (which verify hands to a loopback sink), at C keep-alive connections;
 * server CPU per request: user+sys of the gunicorn master and its workers from /proc.
 
+The load comes from wrk when it is on PATH (Debian package `wrk`), else from forked Python
+processes, each an epoll loop over raw keep-alive sockets; `--loadgen httpclient` uses threads
+with http.client instead, which costs about twice the client CPU per request. Either way the
+client shares the machine's cores with the servers; the table shows how the CPU was split.
+
 Everything listens on 127.0.0.1, every loop is bounded, and every child dies with the script.
 Results go to stdout as Markdown and to bench/results/latest.json.
 """
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import http.client
 import json
 import math
@@ -35,6 +41,7 @@ import os
 import platform
 import re
 import resource
+import selectors
 import shutil
 import signal
 import socket
@@ -69,7 +76,8 @@ STOP_TIMEOUT_S = 10.0
 POLL_INTERVAL_S = 0.002  # connect-retry period while a server boots: 2 ms of resolution
 MAX_REQUESTS_PER_CONNECTION = 10_000_000
 POOL_SIZE = 64
-PING_THREADS = (1, 8)  # --mode both: one sync worker vs gthread (framework default is 4 x CPUs)
+IDLE_PROBE_S = 1.0
+BOTH_THREADS = (1, 8)  # --mode both: one sync worker vs gthread (framework default is 4 x CPUs)
 
 
 @dataclass(frozen=True)
@@ -179,8 +187,11 @@ class Children:
     def close(self) -> None:
         for server in list(self.servers):
             self.stop_server(server)
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.terminate()  # the sink never ends by itself: don't wait for it first
         for proc in list(self.procs):
-            self.reap(proc, timeout=0.5)
+            self.reap(proc)
 
 
 def free_port() -> int:
@@ -242,6 +253,14 @@ def machine_ticks() -> tuple[int, int]:
     return total - idle, total
 
 
+def busy_pct(seconds: float) -> float:
+    """How busy all cores are over `seconds`, in %: someone else's load skews every number."""
+    busy0, total0 = machine_ticks()
+    time.sleep(seconds)
+    busy1, total1 = machine_ticks()
+    return 100 * (busy1 - busy0) / ((total1 - total0) or 1)
+
+
 @dataclass
 class CpuSnapshot:
     server: float
@@ -272,7 +291,10 @@ ACCEPTED_CLOSE = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: clo
 
 
 async def _sink_connection(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, counter: Synchronized[int]
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    counter: Synchronized[int],
+    delay: float,
 ) -> None:
     try:
         for _ in range(MAX_REQUESTS_PER_CONNECTION):
@@ -287,6 +309,8 @@ async def _sink_connection(
                     close = value.strip().lower() == b"close"
             if length:
                 await reader.readexactly(length)
+            if delay > 0:  # a real Broker is a network hop away; this costs no CPU
+                await asyncio.sleep(delay)
             counter.value += 1
             writer.write(ACCEPTED_CLOSE if close else ACCEPTED)
             await writer.drain()
@@ -298,28 +322,30 @@ async def _sink_connection(
         writer.close()
 
 
-async def _sink_serve(sock: socket.socket, counter: Synchronized[int]) -> None:
+async def _sink_serve(sock: socket.socket, counter: Synchronized[int], delay: float) -> None:
     server = await asyncio.start_server(
-        lambda r, w: _sink_connection(r, w, counter), sock=sock, backlog=1024
+        functools.partial(_sink_connection, counter=counter, delay=delay), sock=sock, backlog=1024
     )
     async with server:
         await server.serve_forever()
 
 
-def _sink_main(sock: socket.socket, counter: Synchronized[int]) -> None:
+def _sink_main(sock: socket.socket, counter: Synchronized[int], delay: float) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
-    asyncio.run(_sink_serve(sock, counter))
+    asyncio.run(_sink_serve(sock, counter, delay))
 
 
 class Sink:
-    def __init__(self, children: Children) -> None:
+    def __init__(self, children: Children, delay: float) -> None:
         # Bound and listening before the fork: no start-up race, no readiness poll.
         sock = socket.socket()
         sock.bind((HOST, 0))
         sock.listen(1024)
         self.url = f"http://{HOST}:{sock.getsockname()[1]}/"
         self._counter: Synchronized[int] = CTX.Value("Q", 0)
-        self._proc = children.start(CTX.Process(target=_sink_main, args=(sock, self._counter)))
+        self._proc = children.start(
+            CTX.Process(target=_sink_main, args=(sock, self._counter, delay))
+        )
         sock.close()
 
     @property
@@ -429,7 +455,7 @@ def cold_start(children: Children, env: dict[str, str], runs: int, tag: str) -> 
 
 
 # --------------------------------------------------------------------------------------------
-# Warm load: wrk when it is on PATH, else forked Python processes with http.client.
+# Warm load: wrk when it is on PATH, else forked Python processes (raw sockets by default).
 
 
 @dataclass
@@ -472,16 +498,15 @@ def _drive(
     conn.close()
 
 
-def _load_main(
+def _threads_httpclient(
     port: int,
     pool: Sequence[Request],
     expect: int,
     window: Window,
     first: int,
     connections: int,
-    out: mp.Queue[tuple[bytes, int]],
-) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+) -> tuple[array[float], int]:
+    """One thread per connection, each a blocking http.client loop."""
     results = [(array("d"), [0]) for _ in range(connections)]
     threads = [
         threading.Thread(
@@ -498,12 +523,147 @@ def _load_main(
     merged = array("d")
     for latencies, _ in results:
         merged.extend(latencies)
-    out.put((merged.tobytes(), sum(errors[0] for _, errors in results)))
+    return merged, sum(errors[0] for _, errors in results)
+
+
+_CONTENT_LENGTH_RE = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]+)")
+
+
+def wire_request(request: Request, port: int) -> bytes:
+    """The exact bytes of one keep-alive POST, built once."""
+    headers = {
+        "Host": f"{HOST}:{port}",
+        **request.headers,
+        "Content-Length": str(len(request.body)),
+    }
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return f"POST / HTTP/1.1\r\n{head}\r\n".encode("latin-1") + request.body
+
+
+def parse_response(buffer: bytearray) -> tuple[int, bool, bytes] | None:
+    """(status, server closes, body) once `buffer` holds a whole response, else None."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = bytes(buffer[:end]).lower()
+    match = _CONTENT_LENGTH_RE.search(head)
+    if match is None:  # both functions always send Content-Length; anything else is a bug
+        raise ValueError("response without Content-Length")
+    body_end = end + 4 + int(match.group(1))
+    if len(buffer) < body_end:
+        return None
+    status = int(head[9:12])
+    return status, b"\r\nconnection: close" in head, bytes(buffer[end + 4 : body_end])
+
+
+@dataclass
+class _RawConnection:
+    turn: int
+    sock: socket.socket | None = None
+    started: float = 0.0
+    buffer: bytearray = field(default_factory=bytearray)
+
+
+def _selector_raw(
+    port: int,
+    pool: Sequence[Request],
+    expect: int,
+    window: Window,
+    first: int,
+    connections: int,
+) -> tuple[array[float], int]:
+    """All connections in one thread: pre-built request bytes, epoll, minimal parsing.
+
+    Costs a fraction of http.client's CPU per request, which matters when the client and
+    the server share two cores.
+    """
+    wires = [wire_request(request, port) for request in pool]
+    selector = selectors.DefaultSelector()
+    latencies: array[float] = array("d")
+    errors = 0
+
+    def drop(conn: _RawConnection) -> None:
+        if conn.sock is not None:
+            selector.unregister(conn.sock)
+            conn.sock.close()
+            conn.sock = None
+        conn.buffer.clear()
+
+    def send(conn: _RawConnection) -> bool:
+        try:
+            if conn.sock is None:  # first use, or the server closed after its answer
+                conn.sock = socket.create_connection((HOST, port), timeout=REQUEST_TIMEOUT_S)
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                selector.register(conn.sock, selectors.EVENT_READ, conn)
+            conn.turn += 1
+            conn.started = time.monotonic()
+            conn.sock.sendall(wires[conn.turn % len(wires)])
+        except OSError:
+            drop(conn)
+            return False
+        return True
+
+    active = 0
+    conns = [_RawConnection((first + n) * 7919) for n in range(connections)]
+    for conn in conns:
+        active += send(conn)
+    deadline = window.end + REQUEST_TIMEOUT_S
+    for _ in range(MAX_REQUESTS_PER_CONNECTION * connections):
+        if active == 0 or time.monotonic() > deadline:
+            break
+        for key, _ in selector.select(timeout=0.5):
+            conn = key.data
+            try:
+                chunk = conn.sock.recv(65536) if conn.sock is not None else b""
+            except OSError:
+                chunk = b""
+            parsed: tuple[int, bool, bytes] | None = None
+            if chunk:
+                conn.buffer += chunk
+                try:
+                    parsed = parse_response(conn.buffer)
+                except ValueError:
+                    chunk = b""
+                if parsed is None and chunk:
+                    continue  # the rest of the answer is still on its way
+            done = time.monotonic()
+            ok = parsed is not None and parsed[0] == 200 and answer_type(parsed[2]) == expect
+            if window.begin <= done <= window.end:
+                if ok:
+                    latencies.append(done - conn.started)
+                else:
+                    errors += 1
+            conn.buffer.clear()
+            if parsed is None or parsed[1]:
+                drop(conn)
+            if done >= window.end or not send(conn):
+                drop(conn)
+                active -= 1
+    for conn in conns:
+        drop(conn)
+    selector.close()
+    return latencies, errors
+
+
+def _load_main(
+    client: str,
+    port: int,
+    pool: Sequence[Request],
+    expect: int,
+    window: Window,
+    first: int,
+    connections: int,
+    out: mp.Queue[tuple[bytes, int]],
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+    drive = _selector_raw if client == "python" else _threads_httpclient
+    latencies, errors = drive(port, pool, expect, window, first, connections)
+    out.put((latencies.tobytes(), errors))
 
 
 @dataclass
 class LoadOutcome:
-    requests: int
+    requests: int  # answered as expected; errors are counted apart
     seconds: float
     errors: int
     p50_ms: float
@@ -519,15 +679,19 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
 
 
 class PythonLoad:
-    name = "python"
-
-    def __init__(self, procs: int) -> None:
+    def __init__(self, name: str, procs: int) -> None:
+        self.name = name  # "python" (raw sockets + epoll) or "httpclient" (threads)
         self.procs = procs
 
     def describe(self, connections: int) -> str:
-        per = ", ".join(str(n) for n in _split(connections, self.procs))
+        per = "+".join(str(n) for n in _split(connections, self.procs))
+        if self.name == "python":
+            return (
+                f"python: {self.procs} forked processes holding {per} keep-alive connections, "
+                "each process one epoll loop over raw sockets with pre-built requests"
+            )
         return (
-            f"python: {self.procs} forked processes with {per} threads each, one persistent "
+            f"httpclient: {self.procs} forked processes with {per} threads, one persistent "
             "http.client connection per thread"
         )
 
@@ -542,13 +706,13 @@ class PythonLoad:
         duration: float,
         measure: Measure,
     ) -> LoadOutcome:
-        window = Window(time.monotonic() + 0.2 + warmup, 0.0)
-        window.end = window.begin + duration
+        begin = time.monotonic() + 0.2 + warmup  # 0.2 s: time for the forks to get going
+        window = Window(begin, begin + duration)
         out: mp.Queue[tuple[bytes, int]] = CTX.Queue()
         procs = []
         first = 0
         for count in _split(connections, self.procs):
-            args = (server.port, pool, expect, window, first, count, out)
+            args = (self.name, server.port, pool, expect, window, first, count, out)
             procs.append(children.start(CTX.Process(target=_load_main, args=args)))
             first += count
         client_pids = [p.pid or 0 for p in procs]
@@ -654,20 +818,14 @@ class WrkLoad:
         return f"wrk ({self.binary}) with {self.threads} threads and a Lua script"
 
     def _script(self, pool: Sequence[Request], expect: int) -> Path:
-        rows = [
-            "  {%s, %s, %s},"
-            % (
-                lua_string(r.body),
-                lua_string(r.headers["X-Signature-Ed25519"].encode()),
-                lua_string(r.headers["X-Signature-Timestamp"].encode()),
-            )
-            for r in pool
-        ]
+        rows = []
+        for r in pool:
+            signature = lua_string(r.headers["X-Signature-Ed25519"].encode())
+            timestamp = lua_string(r.headers["X-Signature-Timestamp"].encode())
+            rows.append(f"  {{{lua_string(r.body)}, {signature}, {timestamp}}},")
         path = self.work_dir / f"wrk-{expect}.lua"
-        text = WRK_SCRIPT % {
-            "pool": "\n".join(rows),
-            "expect": lua_string(f'"type":{expect}'.encode()),
-        }
+        expected = lua_string(f'"type":{expect}'.encode())
+        text = WRK_SCRIPT % {"pool": "\n".join(rows), "expect": expected}
         path.write_text(text)
         return path
 
@@ -716,10 +874,13 @@ class WrkLoad:
         if match is None:
             raise RuntimeError(f"wrk printed no summary:\n{output}")
         summary = json.loads(match.group(1))
+        # "wrong" counts every non-200 or unexpected answer, so wrk's own status count would
+        # count some twice; socket errors never produced an answer at all.
+        wrong = int(summary["wrong"])
         return LoadOutcome(
-            int(summary["requests"]),
+            int(summary["requests"]) - wrong,
             summary["duration_us"] / 1e6,
-            int(summary["socket"]) + int(summary["status"]) + int(summary["wrong"]),
+            int(summary["socket"]) + wrong,
             summary["p50_us"] / 1000,
             summary["p99_us"] / 1000,
             (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
@@ -771,10 +932,14 @@ class WarmResult:
     p99_ms: float
     errors: int
     server_us_per_request: float
-    server_cpu_pct: float  # of one core
+    client_us_per_request: float
+    # CPU use over the window in % of one core; "other" is busy time no process of ours was
+    # charged for: the kernel's loopback work in softirq, and anything else on the machine.
+    server_cpu_pct: float
     client_cpu_pct: float
     sink_cpu_pct: float
-    machine_busy_pct: float
+    other_cpu_pct: float
+    machine_busy_pct: float  # of all cores
     sink_events: int
     limited_by: str
 
@@ -783,9 +948,9 @@ def limited_by(server_cores: float, machine_busy: float, worker_cores: int) -> s
     # A rough label, not a proof: it says where the CPU went during the window.
     if server_cores >= 0.85 * worker_cores:
         return "server CPU"
-    if machine_busy >= 90:
-        return "shared CPU (client+server)"
-    return "waiting (latency-bound)"
+    if machine_busy >= 80:
+        return "shared CPU"
+    return "waiting"
 
 
 def warm_row(
@@ -808,12 +973,13 @@ def warm_row(
     client_cpu = (
         outcome.client_cpu_s if outcome.client_cpu_s is not None else after.client - before.client
     )
-    busy = (
-        100
-        * (after.machine_busy - before.machine_busy)
-        / ((after.machine_total - before.machine_total) or 1)
+    sink_cpu = after.sink - before.sink
+    busy = (after.machine_busy - before.machine_busy) / (
+        (after.machine_total - before.machine_total) or 1
     )
-    served = outcome.requests or 1
+    ncpu = len(os.sched_getaffinity(0))
+    other = busy * ncpu * wall - server_cpu - client_cpu - sink_cpu
+    served = (outcome.requests + outcome.errors) or 1  # failures cost CPU too
     workers = args.workers or 1
     return WarmResult(
         function=server.target.function,
@@ -825,12 +991,14 @@ def warm_row(
         p99_ms=outcome.p99_ms,
         errors=outcome.errors,
         server_us_per_request=server_cpu / served * 1e6,
+        client_us_per_request=client_cpu / served * 1e6,
         server_cpu_pct=100 * server_cpu / wall,
         client_cpu_pct=100 * client_cpu / wall,
-        sink_cpu_pct=100 * (after.sink - before.sink) / wall,
-        machine_busy_pct=busy,
+        sink_cpu_pct=100 * sink_cpu / wall,
+        other_cpu_pct=100 * other / wall,
+        machine_busy_pct=100 * busy,
         sink_events=after.sink_count - before.sink_count,
-        limited_by=limited_by(server_cpu / wall, busy, min(workers, os.cpu_count() or 1)),
+        limited_by=limited_by(server_cpu / wall, 100 * busy, min(workers, ncpu)),
     )
 
 
@@ -864,8 +1032,10 @@ def run_mode(
 ) -> ModeResult:
     env = server_env(sink, threads, args.workers)
     tag = f"t{threads}"
-    progress(f"THREADS={threads}: cold start, {args.cold_runs} interleaved runs each")
-    cold = cold_start(children, env, args.cold_runs, tag) if args.cold_runs > 0 else None
+    cold = None
+    if args.cold_runs > 0:
+        progress(f"THREADS={threads}: cold start, {args.cold_runs} interleaved runs each")
+        cold = cold_start(children, env, args.cold_runs, tag)
     result = ModeResult(threads, args.workers, cold)
     if args.duration <= 0:
         return result
@@ -926,11 +1096,14 @@ def render(facts: dict[str, Any], modes: list[ModeResult], args: argparse.Namesp
         "## interaction_verify vs empty function",
         "",
         f"- machine: nproc {facts['nproc']} ({facts['cpu_model']}), Linux {facts['kernel']}, "
-        f"Python {facts['python']}",
+        f"Python {facts['python']}; {facts['busy_before_start_pct']:.0f}% busy before the run",
         f"- packages: {packages}",
         f"- load generator: {facts['load_generator']}; it shares the {facts['nproc']} cores "
         "with the servers and the sink",
-        "- sink (K_SINK): asyncio HTTP server in its own process, answers 202",
+        "- sink (K_SINK): asyncio HTTP server in its own process, answers 202 after "
+        f"{args.sink_delay_ms:g} ms",
+        "- THREADS=1 makes gunicorn use its sync worker: no keep-alive, one TCP connection per "
+        "request; THREADS>1 uses the gthread worker with keep-alive",
         f"- WORKERS={workers}; warm rows: {args.duration:g} s each after {args.warmup:g} s "
         f"warm-up, {args.connections} connections",
         "",
@@ -958,22 +1131,34 @@ def render(facts: dict[str, Any], modes: list[ModeResult], args: argparse.Namesp
             "### Warm",
             "",
             "| THREADS | function | request | req/s | p50 ms | p99 ms | errors | server µs/req "
-            "| server CPU % | client CPU % | sink CPU % | machine busy % | limited by |",
-            "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            "| client µs/req | CPU % server/client/sink/other | machine busy % | limited by |",
+            "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for mode in modes:
             for row in mode.warm:
+                split = "/".join(
+                    f"{pct:.0f}"
+                    for pct in (
+                        row.server_cpu_pct,
+                        row.client_cpu_pct,
+                        row.sink_cpu_pct,
+                        row.other_cpu_pct,
+                    )
+                )
                 lines.append(
                     f"| {mode.threads} | {row.function} | {row.workload} "
                     f"| {row.requests_per_s:.0f} | {_ms(row.p50_ms)} | {_ms(row.p99_ms)} "
                     f"| {row.errors} | {row.server_us_per_request:.0f} "
-                    f"| {row.server_cpu_pct:.0f} | {row.client_cpu_pct:.0f} "
-                    f"| {row.sink_cpu_pct:.0f} | {row.machine_busy_pct:.0f} | {row.limited_by} |"
+                    f"| {row.client_us_per_request:.0f} | {split} "
+                    f"| {row.machine_busy_pct:.0f} | {row.limited_by} |"
                 )
         lines += [
             "",
-            "CPU % is of one core over the window (the machine has "
-            f"{facts['nproc']}); machine busy % is of all cores.",
+            f"CPU % is of one core over the window (the machine has {facts['nproc']}); "
+            "other = busy time charged to none of our processes (loopback softirq, anything "
+            "else running). Machine busy % is of all cores. Limited by: server CPU when the "
+            "server used >= 85% of its worker cores, shared CPU when the machine was >= 80% "
+            "busy short of that, else waiting.",
             "",
             "### verify/empty, PING",
             "",
@@ -1012,7 +1197,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--mode",
         choices=("single", "both"),
         default="single",
-        help=f"single: --threads only; both: THREADS={PING_THREADS[0]} then {PING_THREADS[1]}",
+        help=f"single: --threads only; both: THREADS={BOTH_THREADS[0]} then {BOTH_THREADS[1]}",
     )
     parser.add_argument("--threads", type=int, default=1, help="THREADS for the servers")
     parser.add_argument("--workers", type=int, default=None, help="WORKERS for the servers")
@@ -1020,12 +1205,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
     parser.add_argument("--cold-runs", type=int, default=7, help="cold starts per function")
-    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument(
+        "--loadgen",
+        choices=("auto", "wrk", "python", "httpclient"),
+        default="auto",
+        help="auto: wrk when on PATH, else python (raw sockets); httpclient: threads with "
+        "http.client, slower per request but a strict parser, for cross-checking",
+    )
     parser.add_argument(
         "--client-procs",
         type=int,
         default=len(os.sched_getaffinity(0)),
         help="python load generator: processes (connections are split among them)",
+    )
+    parser.add_argument(
+        "--sink-delay-ms",
+        type=float,
+        default=0.0,
+        help="the sink waits this long before its 202, like a Broker across the network",
     )
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json")
     args = parser.parse_args(argv)
@@ -1035,6 +1232,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--workers must be at least 1")
     if 0 < args.cold_runs < 5:
         progress(f"warning: --cold-runs {args.cold_runs} is below 5: medians will be noisy")
+    if not 0 <= args.sink_delay_ms <= 2000:
+        parser.error("--sink-delay-ms must be within 0..2000 (verify gives up after 2 s)")
     if args.duration > 120:
         parser.error("--duration is capped at 120 s (the signed pool lives 300 s)")
     return args
@@ -1044,9 +1243,9 @@ def choose_load(args: argparse.Namespace, work_dir: Path) -> PythonLoad | WrkLoa
     wrk = shutil.which("wrk")
     if args.loadgen == "wrk" and wrk is None:
         raise SystemExit("--loadgen wrk: no wrk on PATH")
-    if wrk is not None and args.loadgen != "python":
+    if wrk is not None and args.loadgen in ("auto", "wrk"):
         return WrkLoad(wrk, len(os.sched_getaffinity(0)), work_dir)
-    return PythonLoad(args.client_procs)
+    return PythonLoad("httpclient" if args.loadgen == "httpclient" else "python", args.client_procs)
 
 
 @contextlib.contextmanager
@@ -1064,14 +1263,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     log_dir = RESULTS_DIR / "logs"
     log_dir.mkdir(exist_ok=True)
+    for old_log in log_dir.glob("*.log"):  # this run's logs only
+        old_log.unlink()
+    idle_busy = busy_pct(IDLE_PROBE_S)
+    if idle_busy > 10:
+        progress(f"warning: the machine was {idle_busy:.0f}% busy before we started anything")
     started = time.monotonic()
     with signals_raise(), tempfile.TemporaryDirectory(prefix="bench-verify-") as scratch:
         children = Children(log_dir)
         try:
             load = choose_load(args, Path(scratch))
             facts = machine_facts(load.describe(args.connections))
-            sink = Sink(children)
-            thread_modes = PING_THREADS if args.mode == "both" else (args.threads,)
+            facts["busy_before_start_pct"] = round(idle_busy, 1)
+            sink = Sink(children, args.sink_delay_ms / 1000)
+            thread_modes = BOTH_THREADS if args.mode == "both" else (args.threads,)
             modes = [run_mode(children, load, sink, t, args) for t in thread_modes]
         finally:
             children.close()
@@ -1092,4 +1297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # the children are already stopped by then
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
