@@ -7,6 +7,7 @@ body that is not a CloudEvent with a 400 echoing the request. Neither may reach 
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import logging
 from collections.abc import Iterator, Mapping
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from .journey import Journey
 
 log = logging.getLogger("facteur")
+
+# An event carries one interaction (Discord's bodies are far below 1 MiB) and facteur's fields.
+EVENT_MAX_BYTES = 2 * 1024 * 1024
 
 
 def json_response(
@@ -80,6 +84,29 @@ def install_error_handlers(app: flask.Flask | None = None) -> None:
 
     target.register_error_handler(HTTPException, on_http)
     target.register_error_handler(Exception, on_exception)
+
+
+def limit_body(max_body: int = EVENT_MAX_BYTES, app: flask.Flask | None = None) -> None:
+    """Refuse bodies over `max_body` with 413 before functions-framework reads them whole."""
+    target = app or flask.current_app
+
+    def check() -> flask.Response | None:
+        request = flask.request
+        length = request.content_length
+        if length is not None:
+            return too_large(max_body) if length > max_body else None
+        # Chunked: read at most one byte past the limit, then hand the framework what was read.
+        environ = request.environ
+        data = environ["wsgi.input"].read(max_body + 1)
+        if len(data) > max_body:
+            return too_large(max_body)
+        environ["wsgi.input"] = io.BytesIO(data)
+        environ["CONTENT_LENGTH"] = str(len(data))
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        environ.pop("wsgi.input_terminated", None)
+        return None
+
+    target.before_request(check)
 
 
 def _http_message(code: int) -> str:

@@ -123,3 +123,12 @@ def test_status_callback_authenticates_the_caller(load_function) -> None:
         assert response.status_code == 401, headers
         assert response.headers["WWW-Authenticate"] == "Bearer"
     assert client.get("/").status_code == 405
+
+
+@pytest.mark.parametrize("name", [name for name, _ in RECEIVERS])
+def test_oversized_events_get_413(load_function, name) -> None:
+    client = load_function(name, base_env())
+    body = b'{"specversion": "1.0", "pad": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+    response = client.post("/", data=body, headers={"Content-Type": "application/cloudevents+json"})
+    assert response.status_code == 413
+    assert b"exceeds" in response.get_data()

@@ -223,3 +223,28 @@ def test_python_path_is_not_needed(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_oversized_chunked_event_gets_413(start) -> None:
+    route = start("command_route", base_env())
+    chunk = b" " * 65536
+    frames = [b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(40)] + [b"0\r\n\r\n"]
+    status, _ = _raw_request(
+        route.port,
+        {"Transfer-Encoding": "chunked", "Content-Type": "application/cloudevents+json"},
+        frames,
+    )
+    assert status == 413
+
+
+def test_small_chunked_event_reaches_authentication(start) -> None:
+    route = start("command_route", base_env())
+    headers, body = encode(
+        seal(EVENT_KEY, event_type=COMMAND_RECEIVED, source="/x", event_id="1", data={})
+    )
+    frame = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    status, raw = _raw_request(route.port, headers | {"Transfer-Encoding": "chunked"}, [frame])
+    assert (status, json.loads(raw)["error"]) == (
+        400,
+        "event data lacks correlation_id or received_at",
+    )

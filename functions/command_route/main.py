@@ -15,6 +15,7 @@ from facteur.router import from_settings
 REQUIRED = ("events.signing_key", "k_sink", "redis.url", "discord.application_id")
 ROUTER, KEY = boot("command_route", REQUIRED, lambda s: (from_settings(s), signing_key(s)))
 web.install_error_handlers()
+web.limit_body()
 
 
 @functions_framework.cloud_event

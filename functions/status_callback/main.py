@@ -12,6 +12,7 @@ from facteur.config import boot
 
 TOKEN = boot("status_callback", ("callback.token",), lambda s: s.callback.token.get_secret_value())
 web.install_error_handlers()
+web.limit_body()
 
 
 @functions_framework.http

@@ -21,6 +21,7 @@ REQUIRED = (
 )
 SUBMITTER, KEY = boot("workflow_submit", REQUIRED, lambda s: (from_settings(s), signing_key(s)))
 web.install_error_handlers()
+web.limit_body()
 
 
 @functions_framework.cloud_event
