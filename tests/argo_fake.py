@@ -45,6 +45,7 @@ from referencing.jsonschema import DRAFT4
 from requests.structures import CaseInsensitiveDict
 
 from .contracts import specs_path
+from .servers import serving
 
 SPEC_URI = "urn:argo-workflows-swagger"
 DEFINITIONS = "#/definitions/"
@@ -374,16 +375,9 @@ class FakeArgo:
         fake = cls(**kwargs)
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = fake
-        fake.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-        thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        thread.start()
-        try:
+        with serving(server) as port:
+            fake.base_url = f"http://127.0.0.1:{port}"
             yield fake
-        finally:
-            server.shutdown()
-            server.server_close()
         fake.assert_clean()
 
     def _responses_callback(self, request: Any) -> tuple[int, dict[str, str], bytes]:

@@ -38,6 +38,7 @@ from requests import PreparedRequest
 from requests.structures import CaseInsensitiveDict
 
 from .contracts import _discord, assert_discord_request, discord_allows_anonymous
+from .servers import serving
 from .support import APP, CHANNEL
 
 DISCORD_API = "https://discord.com/api/v10"
@@ -143,16 +144,9 @@ class DiscordFake:
         base = DISCORD_API
         fake = cls.__new__(cls)
         fake._setup(base, strict)
-        fake.url = f"http://127.0.0.1:{server.server_address[1]}{prefix}"
-        thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        thread.start()
-        try:
+        with serving(server) as port:
+            fake.url = f"http://127.0.0.1:{port}{prefix}"
             yield fake
-        finally:
-            server.shutdown()
-            server.server_close()
         fake.assert_clean()
 
     # -- scripting ----------------------------------------------------------------------------

@@ -190,8 +190,11 @@ def test_argo_503_twice_then_success(chain: Chain) -> None:
     assert "Started `/plan`" in chain.edits()[0]["content"]
 
 
-def test_missing_template_fails_once_and_says_why(chain: Chain) -> None:
+@pytest.mark.parametrize("status", [400, 404])
+def test_missing_template_fails_once_and_says_why(chain: Chain, status: int) -> None:
+    # Argo's docs leave open whether a missing template is 400 or 404; both are permanent.
     chain.argo.templates = {"something-else"}
+    chain.argo.missing_template_status = status
     _, submit = chain.run(journey())
     assert (submit.status, submit.result) == (200, "failed")
     assert len(chain.created()) == 1
