@@ -137,6 +137,11 @@ class ArgoSettings(_Section):
 
 class CallbackSettings(_Section):
     token: StrongSecret | None = None
+    # A PingSource cannot send headers, so reconciliation ticks carry this in their data. It can
+    # only make facteur re-read Argo, never forge an outcome, so it may live in the PingSource.
+    tick_token: StrongSecret | None = None
+    # Sessions checked against Argo per tick, so a backlog cannot time the function out.
+    tick_batch: int = Field(50, ge=1, le=1000)
 
 
 class EventsSettings(_Section):

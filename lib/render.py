@@ -101,3 +101,63 @@ def status_report(
 
 def _phase_colour(phase: str | None) -> int:
     return {"Succeeded": GREEN, "Failed": RED, "Error": RED}.get(phase or "", ORANGE)
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+# Discord caps an embed at 25 fields and 6000 characters in all; leave room for the rest.
+_MAX_FAILURE_FIELDS = 10
+_FAILURE_BUDGET = 3500
+
+
+def final_status(
+    *,
+    command: str,
+    workflow: str,
+    namespace: str,
+    status: str,
+    correlation_id: str,
+    duration: float | None,
+    failures: Sequence[tuple[str, str]],
+    message: str | None,
+    ui_url: str,
+) -> dict[str, Any]:
+    """The outcome of a run: a colour-coded embed with its failed nodes, linked to Argo."""
+    fields: list[dict[str, Any]] = [
+        {"name": "Workflow", "value": clip(workflow, 1024), "inline": True},
+        {"name": "Duration", "value": duration_text(duration), "inline": True},
+        {"name": "Correlation ID", "value": clip(correlation_id, 1024), "inline": False},
+    ]
+    budget = _FAILURE_BUDGET
+    shown = 0
+    for node, text in failures:
+        name, value = clip(f"Failed: {node}", 256), clip(text or "(no message)", 1024)
+        if shown == _MAX_FAILURE_FIELDS or len(name) + len(value) > budget:
+            break
+        fields.append({"name": name, "value": value, "inline": False})
+        budget -= len(name) + len(value)
+        shown += 1
+    if shown < len(failures):
+        more = len(failures) - shown
+        fields.append({"name": "More failures", "value": f"{more} more in Argo", "inline": False})
+    embed: dict[str, Any] = {
+        "title": clip(f"/{safe_name(command)} {status.lower()}", 256),
+        "url": workflow_url(ui_url, namespace, workflow),
+        "color": {"Succeeded": GREEN, "Failed": RED}.get(status, ORANGE),
+        "fields": fields,
+    }
+    if message:
+        embed["description"] = clip(message, 1024)
+    content = f"`/{safe_name(command)}` finished: **{status}**"
+    return {"content": content, "embeds": [embed], "allowed_mentions": NO_MENTIONS}

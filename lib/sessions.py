@@ -5,7 +5,9 @@ Keys (all under `facteur:`):
 - `workflow:<namespace>/<name>`: the correlation ID of a submitted workflow (same TTL);
 - `user:<user_id>:last`: that user's last dispatch, for redis.last_dispatch_ttl_seconds;
 - `token:<correlation_id>`: the interaction token, expiring when Discord stops honouring it;
-- `seen:<interaction_id>`: set once, atomically, to suppress duplicate deliveries.
+- `seen:<interaction_id>`: set once, atomically, to suppress duplicate deliveries;
+- `pending`: a sorted set of runs submitted but not yet reported, oldest first;
+- `reported:<namespace>/<name>:<status>`: set once per final status, so it is posted once.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     import redis
 
 PREFIX = "facteur:"
+_PENDING = f"{PREFIX}pending"
 
 
 class SessionStoreError(Exception):
@@ -94,6 +97,11 @@ class SessionStore:
             if result.workflow_name and result.namespace:
                 key = _workflow_key(result.namespace, result.workflow_name)
                 pipe.set(key, result.correlation_id, ex=self._ttl)
+            if result.workflow_name and result.finished_at is None:
+                pipe.zadd(_PENDING, {result.correlation_id: result.received_at})
+            else:
+                pipe.zrem(_PENDING, result.correlation_id)
+            pipe.expire(_PENDING, self._ttl)
             seconds = int((token_expires_at or 0) - time.time())
             if token and seconds > 0:
                 pipe.set(f"{PREFIX}token:{result.correlation_id}", token, ex=seconds)
@@ -124,6 +132,25 @@ class SessionStore:
         key = f"{PREFIX}seen:{interaction_id}"
         with _guard("claiming an interaction"):
             return bool(self._redis.set(key, b"1", nx=True, ex=ttl_seconds or self._ttl))
+
+    def pending(self, limit: int) -> list[str]:
+        """Correlation IDs of submitted runs not yet reported, oldest first."""
+        with _guard("listing pending sessions"):
+            return [raw.decode() for raw in self._redis.zrange(_PENDING, 0, limit - 1)]
+
+    def forget_pending(self, correlation_id: str) -> None:
+        with _guard("forgetting a pending session"):
+            self._redis.zrem(_PENDING, correlation_id)
+
+    def claim_report(self, namespace: str, name: str, status: str) -> bool:
+        """True for the first report of this final status of this workflow, False after."""
+        key = f"{PREFIX}reported:{namespace}/{name}:{status}"
+        with _guard("claiming a report"):
+            return bool(self._redis.set(key, b"1", nx=True, ex=self._ttl))
+
+    def release_report(self, namespace: str, name: str, status: str) -> None:
+        with _guard("releasing a report"):
+            self._redis.delete(f"{PREFIX}reported:{namespace}/{name}:{status}")
 
     def release(self, interaction_id: str) -> None:
         """Forget a claim, so that a redelivery after a failure is handled again."""

@@ -150,7 +150,7 @@ def test_other_functions_start_and_authenticate(start, name: str) -> None:
     assert 400 <= status < 500
     if name == "status_callback":
         ok = post(proc.url, b"{}", {"Authorization": f"Bearer {CALLBACK_TOKEN}"})
-        assert ok[0] == 501  # authenticated; reporting is not implemented yet
+        assert ok[0] == 400  # authenticated, then refused for the missing fields
 
 
 @pytest.mark.parametrize(

@@ -1,16 +1,28 @@
 """status_callback: Argo exit handlers report a run's outcome here (HTTP).
 
-Placeholder until reporting lands: it authenticates the caller's bearer token in constant time,
-then answers 501.
+A POST with `Authorization: Bearer <callback.token>` and the callback body reports one run. A
+Knative PingSource tick (a CloudEvent whose data carries callback.tick_token) makes it check the
+runs still pending against Argo, for workflows whose exit handler never ran.
 """
 
 import flask
 import functions_framework
 
 from facteur import web
+from facteur.callback import InvalidReport, parse_report
 from facteur.config import boot
+from facteur.reporter import from_settings
 
-TOKEN = boot("status_callback", ("callback.token",), lambda s: s.callback.token.get_secret_value())
+REQUIRED = ("callback.token", "redis.url", "discord.application_id")
+REPORTER, TOKEN, TICK_TOKEN = boot(
+    "status_callback",
+    REQUIRED,
+    lambda s: (
+        from_settings(s),
+        s.callback.token.get_secret_value(),
+        s.callback.tick_token.get_secret_value() if s.callback.tick_token else None,
+    ),
+)
 web.install_error_handlers()
 web.limit_body()
 
@@ -19,6 +31,16 @@ web.limit_body()
 def status_callback(request: flask.Request) -> flask.Response:
     if request.method != "POST":
         return web.error(405, "method not allowed", {"Allow": "POST"})
+    if web.is_cloudevent(request):
+        if not web.tick_token_matches(request, TICK_TOKEN):
+            return web.error(401, "missing or wrong tick token")
+        outcome = REPORTER.tick()
+        return web.json_response(outcome.status, outcome.body)
     if not web.bearer_matches(request, TOKEN):
         return web.error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
-    return web.error(501, "status reporting is not implemented yet")
+    try:
+        report = parse_report(request.get_data(cache=True))
+    except InvalidReport as err:
+        return web.error(400, str(err))
+    outcome = REPORTER.report(report)
+    return web.json_response(outcome.status, outcome.body)
