@@ -14,7 +14,7 @@ import pytest
 from .argo_fake import FakeArgo
 from .discord_fake import DiscordFake
 from .servers import FunctionProcess, post
-from .support import base_env, command, sign
+from .support import CALLBACK_TOKEN, base_env, command, sign
 
 pytestmark = pytest.mark.process
 
@@ -52,16 +52,18 @@ def chain(redis_url: str, tmp_path: Path) -> Iterator[tuple[str, FakeArgo, Disco
                 "interaction_verify", env | {"K_SINK": route.url}, tmp_path / "verify.log"
             )
             procs.append(verify)
+            callback = FunctionProcess("status_callback", env, tmp_path / "callback.log")
+            procs.append(callback)
             for proc in procs:
                 proc.wait_ready()
-            yield verify.url, argo, discord, procs
+            yield verify.url, argo, discord, procs, callback.url
         finally:
             for proc in procs:
                 proc.stop()
 
 
-def test_a_signed_command_becomes_one_workflow_and_one_reply(chain) -> None:
-    verify_url, argo, discord, procs = chain
+def test_a_signed_command_becomes_one_workflow_one_reply_and_one_outcome(chain) -> None:
+    verify_url, argo, discord, procs, callback_url = chain
     value = "ship it, then a=b\nand @everyone"
     payload = command(
         "plan",
@@ -85,6 +87,21 @@ def test_a_signed_command_becomes_one_workflow_and_one_reply(chain) -> None:
     assert "plan-1100000000000000777" in edit.json["content"]
     assert edit.json["allowed_mentions"] == {"parse": []}
     assert edit.params["webhook_token"] == payload["token"]
+    # The exit handler reports the outcome; the same message is edited with it.
+    outcome = {
+        "name": "plan-1100000000000000777",
+        "namespace": "agents",
+        "status": "Failed",
+        "duration": "42",
+        "failures": json.dumps([{"displayName": "build", "message": "exit code 2"}]),
+    }
+    auth = {"Authorization": f"Bearer {CALLBACK_TOKEN}", "Content-Type": "application/json"}
+    status, _, raw = post(callback_url, json.dumps(outcome).encode(), auth)
+    assert (status, json.loads(raw)["result"]) == (200, "reported")
+    assert post(callback_url, json.dumps(outcome).encode(), auth)[0] == 200  # duplicate
+    final = discord.to(*EDIT)[1:]
+    assert len(final) == 1
+    assert final[0].json["content"] == "`/plan` finished: **Failed**"
     logs = "".join(proc.logs() for proc in procs)
     for secret in (payload["token"], "bot-token-SECRET-e2e"):
         assert secret not in logs

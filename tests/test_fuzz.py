@@ -128,3 +128,32 @@ def test_status_callback_never_5xx_and_never_acts_unauthenticated(load_function)
         assert response.status_code == 401
 
     check()
+
+
+def test_status_callback_ticks_never_5xx_and_never_run_unauthenticated(load_function) -> None:
+    client = load_function("status_callback", base_env(FACTEUR_CALLBACK_TICK_TOKEN="t" * 40))
+
+    @FUZZ
+    @given(
+        body=st.binary(max_size=256)
+        | json_values.map(lambda v: json.dumps({"specversion": "1.0", "data": v}).encode()),
+        ce_type=st.none() | header_text | st.just("dev.knative.sources.ping"),
+        structured=st.booleans(),
+    )
+    def check(body, ce_type, structured) -> None:
+        headers = (
+            {"Content-Type": "application/cloudevents+json"}
+            if structured
+            else {
+                "ce-specversion": "1.0",
+                "ce-id": "1",
+                "ce-source": "/s",
+                "Content-Type": "application/json",
+            }
+        )
+        if ce_type is not None and not structured:
+            headers["ce-type"] = ce_type
+        response = client.post("/", data=body, headers=headers)
+        assert response.status_code == 401, response.get_data()
+
+    check()
