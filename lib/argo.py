@@ -228,32 +228,16 @@ class ArgoClient:
         Uses the structured create endpoint: each parameter is its own JSON object, so user text
         holding '=' or ',' cannot become another parameter as in /submit's "k=v" strings.
         """
-        _check_namespace(namespace)
-        _check_name(name)
-        _check_name(template, "template name", 253)
-        if service_account is not None:
-            _check_name(service_account, "service account", 253)
-        _check_strings(parameters, "parameter")
-        _check_strings(labels, "label")
-        _check_strings(annotations, "annotation")
-
-        metadata: dict[str, Any] = {"name": name, "namespace": namespace}
-        if labels:
-            metadata["labels"] = dict(labels)
-        if annotations:
-            metadata["annotations"] = dict(annotations)
-        ref: dict[str, Any] = {"name": template}
-        if cluster_scope:
-            ref["clusterScope"] = True
-        spec: dict[str, Any] = {"workflowTemplateRef": ref}
-        if parameters:
-            spec["arguments"] = {
-                "parameters": [{"name": key, "value": value} for key, value in parameters.items()]
-            }
-        if service_account:
-            spec["serviceAccountName"] = service_account
-        body = {"namespace": namespace, "workflow": {"metadata": metadata, "spec": spec}}
-
+        body = create_request(
+            namespace,
+            name=name,
+            template=template,
+            parameters=parameters,
+            labels=labels,
+            annotations=annotations,
+            service_account=service_account,
+            cluster_scope=cluster_scope,
+        )
         response = self._send("POST", [namespace], body=body)
         if response.status_code == 409:
             log.info("argo workflow %s/%s already exists", namespace, name)
@@ -414,6 +398,45 @@ class ArgoClient:
         except ValueError:
             pass  # raised below, unchained: the decode error carries the whole answer
         raise ArgoError(f"answer {response.status_code} was not JSON", status=response.status_code)
+
+
+def create_request(
+    namespace: str,
+    *,
+    name: str,
+    template: str,
+    parameters: Mapping[str, str],
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    service_account: str | None = None,
+    cluster_scope: bool = False,
+) -> dict[str, Any]:
+    """The WorkflowCreateRequest body for a workflow from a (Cluster)WorkflowTemplate."""
+    _check_namespace(namespace)
+    _check_name(name)
+    _check_name(template, "template name", 253)
+    if service_account is not None:
+        _check_name(service_account, "service account", 253)
+    _check_strings(parameters, "parameter")
+    _check_strings(labels, "label")
+    _check_strings(annotations, "annotation")
+
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if labels:
+        metadata["labels"] = dict(labels)
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    ref: dict[str, Any] = {"name": template}
+    if cluster_scope:
+        ref["clusterScope"] = True
+    spec: dict[str, Any] = {"workflowTemplateRef": ref}
+    if parameters:
+        spec["arguments"] = {
+            "parameters": [{"name": key, "value": value} for key, value in parameters.items()]
+        }
+    if service_account:
+        spec["serviceAccountName"] = service_account
+    return {"namespace": namespace, "workflow": {"metadata": metadata, "spec": spec}}
 
 
 def _object(data: Any, key: str) -> dict[str, Any]:

@@ -159,6 +159,16 @@ class CommandsSettings(_Section):
     catalog_file: Annotated[Path, AfterValidator(_from_repo_root)] = DEFAULT_CATALOG_FILE
 
 
+class DevSettings(_Section):
+    # The local loop: stand in for a missing Argo server (dry run) and Discord credentials
+    # (console). Off by default, so production fails fast on a forgotten setting.
+    embedded: bool = False
+
+
+# What dev.embedded may stand in for.
+EMBEDDED_STANDINS = frozenset({"argo.server_url", "argo.namespace", "discord.application_id"})
+
+
 class Settings(_Section):
     discord: DiscordSettings = DiscordSettings()
     redis: RedisSettings = RedisSettings()
@@ -166,6 +176,7 @@ class Settings(_Section):
     callback: CallbackSettings = CallbackSettings()
     events: EventsSettings = EventsSettings()
     commands: CommandsSettings = CommandsSettings()
+    dev: DevSettings = DevSettings()
     role_map: RoleMap = Field(default_factory=dict)
     k_sink: Annotated[str, _url("https", "http")] | None = None
 
@@ -287,6 +298,8 @@ def load_settings(
         settings = Settings.model_validate(tree)
     except ValidationError as err:
         raise ConfigError(_describe(err)) from None
+    if settings.dev.embedded:
+        required = [key for key in required if key not in EMBEDDED_STANDINS]
     missing = [key for key in required if _get(settings, key) in (None, "")]
     if missing:
         raise ConfigError("; ".join(f"{_label(key)}: required but not set" for key in missing))
@@ -312,3 +325,27 @@ def signing_key(settings: Settings) -> str:
     """events.signing_key as plain text (only for computing MACs)."""
     key = settings.events.signing_key
     return key.get_secret_value() if key else ""
+
+
+def argo_client(settings: Settings) -> Any:
+    """The Argo client, a dry run on the local loop without a server, or None."""
+    if settings.argo.server_url:
+        from .argo import ArgoClient
+
+        return ArgoClient.from_settings(settings)
+    if settings.dev.embedded:
+        from .standins import DryRunArgo
+
+        return DryRunArgo()
+    return None
+
+
+def discord_client(settings: Settings) -> Any:
+    """The Discord client, or on the local loop without credentials, the console."""
+    if settings.dev.embedded and not settings.discord.bot_token:
+        from .standins import ConsoleDiscord
+
+        return ConsoleDiscord()
+    from .discord import DiscordClient
+
+    return DiscordClient.from_settings(settings)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import render
 from .callback import Report
-from .config import Settings
+from .config import Settings, argo_client, discord_client
 from .sessions import DispatchResult, SessionStore, SessionStoreError
 
 if TYPE_CHECKING:
@@ -212,18 +212,11 @@ def _accepted(result: str, reason: str) -> Outcome:
 
 def from_settings(settings: Settings) -> Reporter:
     """Build status_callback's reporter from validated settings."""
-    from .argo import ArgoClient
-    from .discord import DiscordClient
-
     return Reporter(
-        store=SessionStore.from_url(
-            settings.redis.url or "",
-            settings.redis.session_ttl_seconds,
-            settings.redis.last_dispatch_ttl_seconds,
-        ),
-        discord=DiscordClient.from_settings(settings),
+        store=SessionStore.from_settings(settings),
+        discord=discord_client(settings),
         ui_url=settings.argo.ui_url or settings.argo.server_url or "",
         token_ttl_seconds=settings.discord.interaction_token_ttl_seconds,
-        argo=ArgoClient.from_settings(settings) if settings.argo.server_url else None,
+        argo=argo_client(settings),
         tick_batch=settings.callback.tick_batch,
     )

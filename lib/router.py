@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from . import render
 from .admission import admit
 from .catalog import Catalog, Command
-from .config import Settings, signing_key
+from .config import Settings, argo_client, discord_client, signing_key
 from .envelope import WORKFLOW_REQUESTED, CloudEvent, seal
 from .interactions import safe_name
 from .journey import Journey, tell
@@ -192,28 +192,21 @@ class Router:
 
 def from_settings(settings: Settings) -> Router:
     """Build command_route's router from validated settings."""
-    from .argo import ArgoClient
     from .catalog import load_catalog
-    from .discord import DiscordClient
     from .sink import deliver
 
     sink_url, timeout = settings.k_sink or "", settings.events.sink_timeout_seconds
-    argo = ArgoClient.from_settings(settings) if settings.argo.server_url else None
     return Router(
         catalog=load_catalog(settings.commands.catalog_file),
         role_map=settings.role_map,
-        store=SessionStore.from_url(
-            settings.redis.url or "",
-            settings.redis.session_ttl_seconds,
-            settings.redis.last_dispatch_ttl_seconds,
-        ),
-        discord=DiscordClient.from_settings(settings),
+        store=SessionStore.from_settings(settings),
+        discord=discord_client(settings),
         deliver=lambda event: deliver(sink_url, event, timeout),
         signing_key=signing_key(settings),
         token_ttl_seconds=settings.discord.interaction_token_ttl_seconds,
         static_parameters=settings.argo.parameters,
         default_template=settings.argo.workflow_template,
         guild_id=settings.discord.guild_id,
-        argo=argo,
+        argo=argo_client(settings),
         ui_url=settings.argo.ui_url or settings.argo.server_url,
     )

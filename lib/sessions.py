@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     import redis
 
+    from .config import Settings
+
 PREFIX = "facteur:"
 _PENDING = f"{PREFIX}pending"
 
@@ -81,6 +83,13 @@ class SessionStore:
             url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30
         )
         return cls(client, ttl_seconds, last_dispatch_ttl_seconds)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SessionStore:
+        redis = settings.redis
+        return cls.from_url(
+            redis.url or "", redis.session_ttl_seconds, redis.last_dispatch_ttl_seconds
+        )
 
     def save(
         self,

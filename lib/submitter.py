@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import render
-from .config import Settings
+from .config import Settings, argo_client, discord_client
 from .journey import Journey, tell
 from .routing import annotations, labels, workflow_name
 from .sessions import DispatchResult, SessionStore, SessionStoreError
@@ -150,17 +150,10 @@ class Submitter:
 
 def from_settings(settings: Settings) -> Submitter:
     """Build workflow_submit's submitter from validated settings."""
-    from .argo import ArgoClient
-    from .discord import DiscordClient
-
     return Submitter(
-        argo=ArgoClient.from_settings(settings),
-        store=SessionStore.from_url(
-            settings.redis.url or "",
-            settings.redis.session_ttl_seconds,
-            settings.redis.last_dispatch_ttl_seconds,
-        ),
-        discord=DiscordClient.from_settings(settings),
+        argo=argo_client(settings),
+        store=SessionStore.from_settings(settings),
+        discord=discord_client(settings),
         namespace=settings.argo.namespace or "",
         ui_url=settings.argo.ui_url or settings.argo.server_url or "",
         token_ttl_seconds=settings.discord.interaction_token_ttl_seconds,
