@@ -33,3 +33,15 @@ def test_the_schema_bites() -> None:
     document = yaml.safe_load((ROOT / "func.yaml").read_text())
     document["deploy"]["env"] = [{"name": "X", "value": "1"}]
     assert not Draft4Validator(schema).is_valid(document)
+
+
+def test_dockerfile_copies_what_exists_and_serves_every_function() -> None:
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    copied = [line.split()[1:-1] for line in lines if line.startswith("COPY ")]
+    for sources in copied:
+        for source in sources:
+            assert (ROOT / source).exists(), source
+    [cmd] = [line for line in lines if line.startswith("CMD ")]
+    assert 'functions/$FUNCTION_TARGET/main.py' in cmd
+    names = {p.parent.name for p in (ROOT / "functions").glob("*/main.py")}
+    assert names == {"interaction_verify", "command_route", "workflow_submit", "status_callback"}
