@@ -20,6 +20,7 @@ from .interactions import safe_name
 from .journey import Journey, tell
 from .routing import WANTS_LAST_CORRELATION, build_parameters
 from .sessions import SessionStore, SessionStoreError
+from .sink import SinkError
 
 if TYPE_CHECKING:
     from .argo import ArgoClient
@@ -80,9 +81,7 @@ class Router:
         except SessionStoreError as err:
             log.error("session store unavailable: %s", err)
             reason = "facteur's session store is unavailable"
-            return self._say(
-                journey, render.text(render.not_started(call.command, reason)), "failed"
-            )
+            return self._fail(journey, reason)
         if not first:
             log.info("suppressed duplicate interaction %s", call.interaction_id)
             return Outcome(200, "duplicate")
@@ -109,9 +108,7 @@ class Router:
         template = command.workflow_template or self._default_template
         if not template:
             reason = "no WorkflowTemplate is configured for it"
-            return self._say(
-                journey, render.text(render.not_started(call.command, reason)), "failed"
-            )
+            return self._fail(journey, reason)
         onward = replace(
             journey,
             parameters=build_parameters(self._static, values, command.name, last),
@@ -125,8 +122,6 @@ class Router:
             event_id=call.interaction_id,
             data=onward.to_event(),
         )
-        from .sink import SinkError
-
         try:
             self._deliver(event)
         except SinkError as err:
@@ -145,9 +140,7 @@ class Router:
     def _builtin(self, journey: Journey, command: Command) -> Outcome:
         if command.name != "status":
             reason = "this built-in is not available yet"
-            return self._say(
-                journey, render.text(render.not_started(command.name, reason)), "failed"
-            )
+            return self._fail(journey, reason)
         try:
             last = self._store.last_for_user(journey.call.user_id)
         except SessionStoreError as err:
@@ -182,6 +175,11 @@ class Router:
         if state is None:
             return "deleted"
         return state.phase or "Pending"
+
+    def _fail(self, journey: Journey, reason: str) -> Outcome:
+        return self._say(
+            journey, render.text(render.not_started(journey.call.command, reason)), "failed"
+        )
 
     def _say(self, journey: Journey, message: dict[str, Any], result: str) -> Outcome:
         if tell(self._discord, journey, self._ttl, message):
