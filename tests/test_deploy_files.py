@@ -42,6 +42,6 @@ def test_dockerfile_copies_what_exists_and_serves_every_function() -> None:
         for source in sources:
             assert (ROOT / source).exists(), source
     [cmd] = [line for line in lines if line.startswith("CMD ")]
-    assert 'functions/$FUNCTION_TARGET/main.py' in cmd
+    assert "functions/$FUNCTION_TARGET/main.py" in cmd
     names = {p.parent.name for p in (ROOT / "functions").glob("*/main.py")}
     assert names == {"interaction_verify", "command_route", "workflow_submit", "status_callback"}
