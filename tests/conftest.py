@@ -5,6 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from facteur.sessions import SessionStore
+
 from .servers import Sink, redis_server
 from .support import ROOT
 
@@ -42,3 +44,12 @@ def load_function(monkeypatch: pytest.MonkeyPatch):
         return functions_framework.create_app(name, str(source)).test_client()
 
     return load
+
+
+@pytest.fixture
+def store(redis_url: str) -> Iterator[SessionStore]:
+    """A session store on an emptied Redis."""
+    store = SessionStore.from_url(redis_url, ttl_seconds=600, last_dispatch_ttl_seconds=900)
+    store._redis.flushdb()
+    yield store
+    store._redis.close()

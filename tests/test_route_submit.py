@@ -118,14 +118,6 @@ def journey(
 
 
 @pytest.fixture
-def store(redis_url: str) -> Iterator[SessionStore]:
-    store = SessionStore.from_url(redis_url, ttl_seconds=600, last_dispatch_ttl_seconds=900)
-    store._redis.flushdb()
-    yield store
-    store._redis.close()
-
-
-@pytest.fixture
 def chain(store: SessionStore) -> Iterator[Chain]:
     with (
         FakeArgo.served() as argo,

@@ -74,9 +74,7 @@ class World:
 
 
 @pytest.fixture
-def world(redis_url: str) -> Iterator[World]:
-    store = SessionStore.from_url(redis_url, ttl_seconds=600, last_dispatch_ttl_seconds=900)
-    store._redis.flushdb()
+def world(store: SessionStore) -> Iterator[World]:
     with (
         FakeArgo.served() as argo,
         responses.RequestsMock(assert_all_requests_are_fired=False) as mock,
@@ -85,7 +83,6 @@ def world(redis_url: str) -> Iterator[World]:
         discord = DiscordFake(mock, DISCORD_API)
         yield World(store, discord, argo)
         discord.assert_clean()
-    store._redis.close()
 
 
 def body(session: DispatchResult, status: str = "Succeeded", **extra: Any) -> bytes:
