@@ -45,3 +45,15 @@ def test_dockerfile_copies_what_exists_and_serves_every_function() -> None:
     assert "functions/$FUNCTION_TARGET/main.py" in cmd
     names = {p.parent.name for p in (ROOT / "functions").glob("*/main.py")}
     assert names == {"interaction_verify", "command_route", "workflow_submit", "status_callback"}
+
+
+def test_readme_exit_handler_matches_the_shipped_template() -> None:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("   - name: report-to-facteur")
+    block = readme[start : readme.index("   ```", start)]
+    documented = yaml.safe_load("".join(line[3:] + "\n" for line in block.splitlines()))[0]
+    template = yaml.safe_load(
+        (ROOT / "kubernetes/argo/workflowtemplate-facteur-dispatch.yaml").read_text()
+    )
+    [shipped] = [t for t in template["spec"]["templates"] if t["name"] == "report-to-facteur"]
+    assert documented == shipped
