@@ -38,6 +38,8 @@ _BACKOFF_CAP = 8.0
 _EDIT_ORIGINAL = "/webhooks/{app}/{token}/messages/@original"
 _FOLLOW_UP = "/webhooks/{app}/{token}"
 _CHANNEL_MESSAGES = "/channels/{channel}/messages"
+_GLOBAL_COMMANDS = "/applications/{app}/commands"
+_GUILD_COMMANDS = "/applications/{app}/guilds/{guild}/commands"
 
 
 @functools.cache
@@ -195,6 +197,30 @@ class DiscordClient:
             body["enforce_nonce"] = True
         return self._send("POST", _CHANNEL_MESSAGES, path, body, tokens=(), webhook=False)
 
+    def overwrite_commands(
+        self, commands: list[dict[str, Any]], *, guild_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Replace the application's slash commands in one guild (or globally, guild_id None).
+
+        Discord's bulk overwrite: commands left out are deleted. Needs the bot token. Returns the
+        commands as Discord now holds them.
+        """
+        if not self._bot_token:
+            raise DiscordError(None, "cannot register commands: no bot token is configured")
+        app = self._app_segment()
+        if guild_id is None:
+            route, path = _GLOBAL_COMMANDS, _GLOBAL_COMMANDS.format(app=app)
+        else:
+            guild = _segment(_snowflake(guild_id, "guild id"))
+            route, path = _GUILD_COMMANDS, _GUILD_COMMANDS.format(app=app, guild=guild)
+        # A PUT replaces the whole set, so retrying it after a 429 or 5xx is safe.
+        response = self._exchange("PUT", route, path, list(commands), tokens=(), webhook=False)
+        try:
+            data = response.json()
+        except ValueError:
+            return []
+        return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+
     # -- the one entry point most callers want ---------------------------------------------------
 
     def reply(
@@ -256,6 +282,20 @@ class DiscordClient:
         tokens: tuple[str, ...],
         webhook: bool,
     ) -> dict[str, Any]:
+        response = self._exchange(method, route, path, body, tokens=tokens, webhook=webhook)
+        return _json_object(response)
+
+    def _exchange(
+        self,
+        method: str,
+        route: str,
+        path: str,
+        body: dict[str, Any] | list[Any],
+        *,
+        tokens: tuple[str, ...],
+        webhook: bool,
+    ) -> requests.Response:
+        """Send one request until Discord takes it (429 and 5xx retried); the 2xx response."""
         label = f"{method} {route}"
         hidden = (*tokens, *((self._bot_token,) if self._bot_token else ()))
         url = self._base + path
@@ -281,7 +321,7 @@ class DiscordClient:
             else:
                 status = response.status_code
                 if 200 <= status < 300:
-                    return _json_object(response)
+                    return response
                 if status == 429:
                     problem = "rate limited (429)"
                     delay = _retry_after(response)

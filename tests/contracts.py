@@ -186,6 +186,20 @@ def assert_discord_value(instance: Any, schema: dict[str, Any], what: str) -> No
 
 def assert_discord_body(method: str, template: str, body: Any) -> None:
     """The body must satisfy one of the operation's request schemas, unknown keys included."""
+    schema = discord_operation(method, template)["requestBody"]["content"]["application/json"]
+    schema = schema["schema"]
+    if "$ref" in schema.get("items", {}):
+        # A bulk body (e.g. the command overwrite): an inline array of $ref'd items.
+        _, registry = _discord()
+        ref = schema["items"]["$ref"]
+        whole = {**schema, "items": {"$ref": DISCORD_URI + ref}}
+        errors = [
+            e.message for e in Draft202012Validator(whole, registry=registry).iter_errors(body)
+        ]
+        assert not errors, f"{method} {template} body: {errors}"
+        for item in body:
+            assert_discord(item, ref.rsplit("/", 1)[-1])
+        return
     failures = []
     for name in discord_request_schemas(method, template):
         try:
