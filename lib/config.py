@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -133,6 +133,11 @@ class ArgoSettings(_Section):
     verify_tls: bool = True
     ca_file: Path | None = None
     timeout_seconds: float = Field(10.0, gt=0, le=60)
+    # Cancel: "stop" still runs exit handlers (the outcome is reported); "terminate" does not
+    # (reconciliation reports it).
+    cancel_strategy: Literal["stop", "terminate"] = "stop"
+    # Retry: "retry" reruns the failed steps of the same workflow; "resubmit" starts a new one.
+    retry_strategy: Literal["retry", "resubmit"] = "retry"
 
 
 class CallbackSettings(_Section):

@@ -18,6 +18,7 @@ from cloudevents.http import CloudEvent
 
 COMMAND_RECEIVED = "dev.facteur.command.received"
 WORKFLOW_REQUESTED = "dev.facteur.workflow.requested"
+COMPONENT_CLICKED = "dev.facteur.component.clicked"
 
 # CloudEvents extension names: lower-case letters and digits only.
 SIGNATURE_ATTRIBUTE = "facteursig"

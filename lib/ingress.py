@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import interactions as ix
@@ -19,7 +19,7 @@ from . import render
 from .admission import admit
 from .catalog import Catalog
 from .config import Settings, signing_key
-from .envelope import COMMAND_RECEIVED, CloudEvent, seal
+from .envelope import COMMAND_RECEIVED, COMPONENT_CLICKED, CloudEvent, seal
 from .journey import Journey
 from .signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, Verifier
 from .sink import SinkError
@@ -84,8 +84,13 @@ class Ingress:
                 return Answer(400, {"error": str(err)})
         if kind == ix.AUTOCOMPLETE:
             return Answer(200, ix.no_choices())
-        if kind in (ix.MESSAGE_COMPONENT, ix.MODAL_SUBMIT):
-            return Answer(200, ix.message("This action is not supported yet."))
+        if kind == ix.MESSAGE_COMPONENT:
+            try:
+                return Answer(200, self._click(ix.read_click(payload)))
+            except ix.InvalidInteraction as err:
+                return Answer(400, {"error": str(err)})
+        if kind == ix.MODAL_SUBMIT:
+            return Answer(200, ix.message("This action is not supported."))
         return Answer(400, {"error": "unknown interaction type"})
 
     def _command(self, call: ix.Invocation) -> dict[str, Any]:
@@ -104,6 +109,26 @@ class Ingress:
             log.error("hand-off of /%s failed: %s", ix.safe_name(call.command), err)
             return ix.message(render.not_accepted(call.command))
         return ix.deferred(ephemeral=admission.command.ephemeral)
+
+    def _click(self, click: ix.Click | None) -> dict[str, Any]:
+        # Whether the clicker may act depends on the run, which only command_route can look up.
+        if click is None:
+            return ix.message("This button is not facteur's.")
+        event = seal(
+            self._signing_key,
+            event_type=COMPONENT_CLICKED,
+            source=SOURCE,
+            event_id=click.interaction_id,
+            data=asdict(click) | {"received_at": self._clock()},
+        )
+        try:
+            self._deliver(event)
+        except SinkError as err:
+            log.error("hand-off of a %s click failed: %s", click.action, err)
+            return ix.message(
+                f"facteur couldn't take your {click.action} right now; nothing changed."
+            )
+        return ix.deferred_update()
 
     def _event(self, call: ix.Invocation) -> CloudEvent:
         journey = Journey(call, correlation_id=uuid.uuid4().hex, received_at=self._clock())

@@ -18,6 +18,7 @@ KNOWN_TYPES = frozenset({PING, APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPL
 PONG = 1
 CHANNEL_MESSAGE = 4
 DEFERRED_CHANNEL_MESSAGE = 5
+DEFERRED_UPDATE_MESSAGE = 6
 AUTOCOMPLETE_RESULT = 8
 
 EPHEMERAL = 64
@@ -27,6 +28,8 @@ NO_MENTIONS: dict[str, list[str]] = {"parse": []}
 
 _SUBCOMMAND_TYPES = (1, 2)
 _SNOWFLAKE_RE = re.compile(r"[0-9]{1,20}")
+# facteur's buttons: "facteur:<action>:<opaque ref>" (see render.custom_id).
+_CUSTOM_ID_RE = re.compile(r"facteur:(cancel|retry):([A-Za-z0-9_-]{8,32})")
 
 
 class InvalidInteraction(Exception):
@@ -48,6 +51,51 @@ class Invocation:
     user_id: str
     # None in direct messages, where Discord sends `user` and no `member`.
     member_roles: list[str] | None
+
+
+@dataclass(frozen=True)
+class Click:
+    """A click on one of facteur's buttons, read from a MESSAGE_COMPONENT interaction."""
+
+    interaction_id: str
+    application_id: str
+    token: str
+    action: str
+    ref: str
+    guild_id: str | None
+    channel_id: str | None
+    user_id: str
+    member_roles: list[str] | None
+
+
+def read_click(body: dict[str, Any]) -> Click | None:
+    """The click, or None when the component is not one of facteur's buttons."""
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise InvalidInteraction("data is missing")
+    custom = data.get("custom_id")
+    match = _CUSTOM_ID_RE.fullmatch(custom) if isinstance(custom, str) else None
+    if match is None:
+        return None
+    user_id, roles = _caller(body)
+    return Click(
+        interaction_id=_snowflake(body.get("id"), "id"),
+        application_id=_snowflake(body.get("application_id"), "application_id"),
+        token=_text(body.get("token"), "token", 1024),
+        action=match[1],
+        ref=match[2],
+        guild_id=_optional_snowflake(body.get("guild_id"), "guild_id"),
+        channel_id=_optional_snowflake(body.get("channel_id"), "channel_id"),
+        user_id=user_id,
+        member_roles=roles,
+    )
+
+
+def click_from_event(data: dict[str, Any]) -> Click:
+    try:
+        return Click(**{f.name: data[f.name] for f in fields(Click)})
+    except (KeyError, TypeError):
+        raise InvalidInteraction("event data does not describe a click") from None
 
 
 def invocation_from_event(data: dict[str, Any]) -> Invocation:
@@ -79,6 +127,24 @@ def read_invocation(body: dict[str, Any]) -> Invocation:
     data = body.get("data")
     if not isinstance(data, dict):
         raise InvalidInteraction("data is missing")
+    user_id, roles = _caller(body)
+    subcommand, options = _split_subcommand(data.get("options"))
+    return Invocation(
+        interaction_id=_snowflake(body.get("id"), "id"),
+        application_id=_snowflake(body.get("application_id"), "application_id"),
+        token=_text(body.get("token"), "token", 1024),
+        command=_text(data.get("name"), "command name", 32),
+        subcommand=subcommand,
+        options=options,
+        guild_id=_optional_snowflake(body.get("guild_id"), "guild_id"),
+        channel_id=_optional_snowflake(body.get("channel_id"), "channel_id"),
+        user_id=user_id,
+        member_roles=roles,
+    )
+
+
+def _caller(body: dict[str, Any]) -> tuple[str, list[str] | None]:
+    """Who acts, and their roles (None in direct messages, where there is no `member`)."""
     member = body.get("member")
     if member is not None:
         if not isinstance(member, dict) or not isinstance(member.get("roles", []), list):
@@ -92,19 +158,7 @@ def read_invocation(body: dict[str, Any]) -> Invocation:
         user = body.get("user")
     if not isinstance(user, dict):
         raise InvalidInteraction("user is missing")
-    subcommand, options = _split_subcommand(data.get("options"))
-    return Invocation(
-        interaction_id=_snowflake(body.get("id"), "id"),
-        application_id=_snowflake(body.get("application_id"), "application_id"),
-        token=_text(body.get("token"), "token", 1024),
-        command=_text(data.get("name"), "command name", 32),
-        subcommand=subcommand,
-        options=options,
-        guild_id=_optional_snowflake(body.get("guild_id"), "guild_id"),
-        channel_id=_optional_snowflake(body.get("channel_id"), "channel_id"),
-        user_id=_snowflake(user.get("id"), "user id"),
-        member_roles=roles,
-    )
+    return _snowflake(user.get("id"), "user id"), roles
 
 
 def _split_subcommand(options: Any) -> tuple[str | None, list[Any]]:
@@ -151,6 +205,11 @@ def message(content: str, *, ephemeral: bool = True) -> dict[str, Any]:
 def deferred(*, ephemeral: bool) -> dict[str, Any]:
     """ "Thinking…": the reply is edited later through the interaction token."""
     return {"type": DEFERRED_CHANNEL_MESSAGE, "data": {"flags": EPHEMERAL if ephemeral else 0}}
+
+
+def deferred_update() -> dict[str, Any]:
+    """A click acknowledged; the message is edited later through the interaction token."""
+    return {"type": DEFERRED_UPDATE_MESSAGE}
 
 
 def no_choices() -> dict[str, Any]:

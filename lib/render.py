@@ -14,6 +14,29 @@ from .interactions import NO_MENTIONS, clip, safe_name
 
 GREEN, RED, ORANGE, BLUE = 0x2ECC71, 0xE74C3C, 0xE67E22, 0x3498DB
 
+# custom_id: "facteur:<action>:<ref>", where ref is an opaque session reference (never the
+# workflow's name) that only facteur's Redis can resolve.
+BUTTON_PREFIX = "facteur"
+CANCEL, RETRY = "cancel", "retry"
+_LINK, _DANGER, _PRIMARY = 5, 4, 1
+
+
+def custom_id(action: str, ref: str) -> str:
+    return f"{BUTTON_PREFIX}:{action}:{ref}"
+
+
+def buttons(*, url: str, ref: str | None, actions: Sequence[str]) -> list[dict[str, Any]]:
+    """One action row: Open in Argo, then the actions that apply to the run now."""
+    row: list[dict[str, Any]] = [{"type": 2, "style": _LINK, "label": "Open in Argo", "url": url}]
+    labels = {CANCEL: ("Cancel", _DANGER), RETRY: ("Retry", _PRIMARY)}
+    if ref:
+        for action in actions:
+            label, style = labels[action]
+            row.append(
+                {"type": 2, "style": style, "label": label, "custom_id": custom_id(action, ref)}
+            )
+    return [{"type": 1, "components": row}]
+
 
 def unknown_command(name: str) -> str:
     return f"Unknown command `/{safe_name(name)}`."
@@ -56,10 +79,14 @@ def submitted(
     correlation_id: str,
     ui_url: str,
     last_correlation_id: str | None = None,
+    ref: str | None = None,
+    note: str | None = None,
 ) -> dict[str, Any]:
     lines = [f"Started `/{safe_name(command)}` as workflow `{workflow}`."]
     if last_correlation_id:
         lines.append(f"Last request correlation: `{last_correlation_id}`")
+    if note:
+        lines.append(note)
     embed = {
         "title": clip(workflow, 256),
         "url": workflow_url(ui_url, namespace, workflow),
@@ -69,7 +96,12 @@ def submitted(
             {"name": "Correlation ID", "value": clip(correlation_id, 1024), "inline": True},
         ],
     }
-    return {"content": clip("\n".join(lines)), "embeds": [embed], "allowed_mentions": NO_MENTIONS}
+    return {
+        "content": clip("\n".join(lines)),
+        "embeds": [embed],
+        "components": buttons(url=embed["url"], ref=ref, actions=[CANCEL]),
+        "allowed_mentions": NO_MENTIONS,
+    }
 
 
 def status_report(
@@ -132,6 +164,7 @@ def final_status(
     failures: Sequence[tuple[str, str]],
     message: str | None,
     ui_url: str,
+    ref: str | None = None,
 ) -> dict[str, Any]:
     """The outcome of a run: a colour-coded embed with its failed nodes, linked to Argo."""
     fields: list[dict[str, Any]] = [
@@ -160,4 +193,42 @@ def final_status(
     if message:
         embed["description"] = clip(message, 1024)
     content = f"`/{safe_name(command)}` finished: **{status}**"
-    return {"content": content, "embeds": [embed], "allowed_mentions": NO_MENTIONS}
+    # A deleted workflow cannot be retried; a failed one can.
+    actions = [RETRY] if status in ("Failed", "Error") else []
+    return {
+        "content": content,
+        "embeds": [embed],
+        "components": buttons(url=embed["url"], ref=ref, actions=actions),
+        "allowed_mentions": NO_MENTIONS,
+    }
+
+
+def acted(
+    *,
+    command: str,
+    workflow: str,
+    namespace: str,
+    ui_url: str,
+    action: str,
+    user_id: str,
+    ref: str | None,
+    attempt: int,
+) -> dict[str, Any]:
+    """The run's message after a button click: who did what, and the buttons that still apply."""
+    run = f"`/{safe_name(command)}` run `{workflow}`"
+    if action == CANCEL:
+        # The mention shows who acted; allowed_mentions keeps it from pinging them.
+        content, actions = f"{run}: cancelled by <@{user_id}>.", []
+    else:
+        content, actions = f"{run}: retried by <@{user_id}> (attempt {attempt}).", [CANCEL]
+    url = workflow_url(ui_url, namespace, workflow)
+    return {
+        "content": clip(content),
+        "components": buttons(url=url, ref=ref, actions=actions),
+        "allowed_mentions": NO_MENTIONS,
+    }
+
+
+def whisper(content: str) -> dict[str, Any]:
+    """An ephemeral follow-up: only the person who clicked sees it."""
+    return {"content": clip(content), "flags": 64, "allowed_mentions": NO_MENTIONS}

@@ -85,7 +85,7 @@ class Reporter:
     def _deliver(self, session: DispatchResult, report: Report) -> Outcome:
         from .discord import DiscordError
 
-        key = (report.namespace, report.name, report.status)
+        key = (report.namespace, report.name, f"{report.status}#{session.attempt}")
         try:
             if not self._store.claim_report(*key):
                 return Outcome(200, {"result": "duplicate", "status": report.status})
@@ -103,6 +103,7 @@ class Reporter:
             failures=[(f.node, f.message) for f in report.failures],
             message=report.message,
             ui_url=self._ui_url,
+            ref=session.ref,
         )
         try:
             delivered = self._discord.reply(

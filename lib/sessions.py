@@ -7,7 +7,9 @@ Keys (all under `facteur:`):
 - `token:<correlation_id>`: the interaction token, expiring when Discord stops honouring it;
 - `seen:<interaction_id>`: set once, atomically, to suppress duplicate deliveries;
 - `pending`: a sorted set of runs submitted but not yet reported, oldest first;
-- `reported:<namespace>/<name>:<status>`: set once per final status, so it is posted once.
+- `reported:<namespace>/<name>:<status>#<attempt>`: set once per final status of each attempt;
+- `ref:<ref>`: the correlation ID behind a button's opaque reference;
+- `acted:<correlation_id>:<action>#<attempt>`: set once, so a double click acts once.
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ class DispatchResult(BaseModel):
     status: str = "requested"
     message_id: str | None = None
     finished_at: float | None = None
+    # The opaque reference buttons carry instead of the workflow's name.
+    ref: str | None = None
+    # Bumped by Retry, so the retried run's outcome is reported again.
+    attempt: int = 1
 
 
 class SessionStore:
@@ -106,6 +112,8 @@ class SessionStore:
             if result.workflow_name and result.namespace:
                 key = _workflow_key(result.namespace, result.workflow_name)
                 pipe.set(key, result.correlation_id, ex=self._ttl)
+            if result.ref:
+                pipe.set(f"{PREFIX}ref:{result.ref}", result.correlation_id, ex=self._ttl)
             if result.workflow_name and result.finished_at is None:
                 pipe.zadd(_PENDING, {result.correlation_id: result.received_at})
             else:
@@ -129,6 +137,12 @@ class SessionStore:
     def find_workflow(self, namespace: str, name: str) -> DispatchResult | None:
         with _guard("finding a workflow's session"):
             correlation_id = self._redis.get(_workflow_key(namespace, name))
+        return None if correlation_id is None else self.get(correlation_id.decode())
+
+    def by_ref(self, ref: str) -> DispatchResult | None:
+        """The session a button's reference points at."""
+        with _guard("resolving a button reference"):
+            correlation_id = self._redis.get(f"{PREFIX}ref:{ref}")
         return None if correlation_id is None else self.get(correlation_id.decode())
 
     def token(self, correlation_id: str) -> str | None:
@@ -160,6 +174,16 @@ class SessionStore:
     def release_report(self, namespace: str, name: str, status: str) -> None:
         with _guard("releasing a report"):
             self._redis.delete(f"{PREFIX}reported:{namespace}/{name}:{status}")
+
+    def claim_action(self, correlation_id: str, action: str, attempt: int) -> bool:
+        """True for the first click of `action` on this attempt of a run; False for repeats."""
+        key = f"{PREFIX}acted:{correlation_id}:{action}#{attempt}"
+        with _guard("claiming an action"):
+            return bool(self._redis.set(key, b"1", nx=True, ex=self._ttl))
+
+    def release_action(self, correlation_id: str, action: str, attempt: int) -> None:
+        with _guard("releasing an action"):
+            self._redis.delete(f"{PREFIX}acted:{correlation_id}:{action}#{attempt}")
 
     def release(self, interaction_id: str) -> None:
         """Forget a claim, so that a redelivery after a failure is handled again."""

@@ -81,3 +81,11 @@ class ConsoleDiscord:
             lines.extend(f"  {f['name']}: {f['value']}" for f in embed.get("fields", []))
         _say("\n".join(lines))
         return Delivered(via="interaction", message_id="console")
+
+    def edit_original(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
+        self.reply(token=token, token_expires_at=0, channel_id=None, message=message)
+        return {}
+
+    def follow_up(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
+        self.reply(token=token, token_expires_at=0, channel_id=None, message=message)
+        return {}

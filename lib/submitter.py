@@ -8,6 +8,7 @@ redelivers and the (idempotent) path runs again.
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -96,6 +97,8 @@ class Submitter:
             correlation_id=journey.correlation_id,
             ui_url=self._ui_url,
             last_correlation_id=journey.last_correlation_id,
+            # Buttons need the session: without it they would lead nowhere.
+            ref=session.ref if recorded else None,
         )
         if not recorded:
             message["content"] += (
@@ -130,6 +133,7 @@ class Submitter:
             namespace=namespace,
             received_at=journey.received_at,
             status="Submitted",
+            ref=secrets.token_urlsafe(9),
         )
 
     def _save(

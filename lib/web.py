@@ -10,14 +10,13 @@ import hmac
 import io
 import json
 import logging
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NoReturn, TypeVar
 
 import flask
 from werkzeug.exceptions import HTTPException
 
-if TYPE_CHECKING:
-    from .journey import Journey
+T = TypeVar("T")
 
 log = logging.getLogger("facteur")
 
@@ -137,14 +136,12 @@ def bearer_matches(request: flask.Request, token: str) -> bool:
     return hmac.compare_digest(supplied.strip().encode("utf-8", "surrogatepass"), token.encode())
 
 
-def journey_or_abort(key: str, event: Any, accept: frozenset[str] | set[str]) -> Journey:
-    """The authenticated command journey an event carries; 4xx when it carries none."""
+def parsed(parse: Callable[[dict[str, Any]], T], data: dict[str, Any]) -> T:
+    """What an authenticated event carries; 400 when its data is not what the type promises."""
     from .interactions import InvalidInteraction
-    from .journey import Journey
 
-    data = open_or_abort(key, event, accept)
     try:
-        return Journey.from_event(data)
+        return parse(data)
     except InvalidInteraction as err:
         abort(400, str(err))
 

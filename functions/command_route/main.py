@@ -1,25 +1,34 @@
-"""command_route: resolves, checks and routes a received command (CloudEvent).
+"""command_route: resolves, checks and routes a received command or button click (CloudEvent).
 
 Re-applies the role policy (authoritatively) and the catalog's option checks, suppresses
-duplicate deliveries, answers built-ins, and requests a workflow from workflow_submit.
+duplicate deliveries, answers built-ins, requests workflows from workflow_submit, and carries
+out Cancel and Retry clicks.
 """
 
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from facteur import web
+from facteur import actions, router, web
 from facteur.config import boot, signing_key
-from facteur.envelope import COMMAND_RECEIVED
-from facteur.router import from_settings
+from facteur.envelope import COMMAND_RECEIVED, COMPONENT_CLICKED
+from facteur.interactions import click_from_event
+from facteur.journey import Journey
 
 REQUIRED = ("events.signing_key", "k_sink", "redis.url", "discord.application_id")
-ROUTER, KEY = boot("command_route", REQUIRED, lambda s: (from_settings(s), signing_key(s)))
+ROUTER, BUTTONS, KEY = boot(
+    "command_route",
+    REQUIRED,
+    lambda s: (router.from_settings(s), actions.from_settings(s), signing_key(s)),
+)
 web.install_error_handlers()
 web.limit_body()
 
 
 @functions_framework.cloud_event
 def command_route(event: CloudEvent) -> None:
-    journey = web.journey_or_abort(KEY, event, {COMMAND_RECEIVED})
-    outcome = ROUTER.handle(journey)
+    data = web.open_or_abort(KEY, event, {COMMAND_RECEIVED, COMPONENT_CLICKED})
+    if event["type"] == COMPONENT_CLICKED:
+        outcome = BUTTONS.click(web.parsed(click_from_event, data))
+    else:
+        outcome = ROUTER.handle(web.parsed(Journey.from_event, data))
     web.finish(outcome.status, outcome.result)

@@ -10,6 +10,7 @@ from cloudevents.http import CloudEvent
 from facteur import web
 from facteur.config import boot, signing_key
 from facteur.envelope import WORKFLOW_REQUESTED
+from facteur.journey import Journey
 from facteur.submitter import from_settings
 
 REQUIRED = (
@@ -26,6 +27,6 @@ web.limit_body()
 
 @functions_framework.cloud_event
 def workflow_submit(event: CloudEvent) -> None:
-    journey = web.journey_or_abort(KEY, event, {WORKFLOW_REQUESTED})
-    outcome = SUBMITTER.handle(journey)
+    data = web.open_or_abort(KEY, event, {WORKFLOW_REQUESTED})
+    outcome = SUBMITTER.handle(web.parsed(Journey.from_event, data))
     web.finish(outcome.status, outcome.result)
