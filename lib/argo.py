@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -95,6 +96,18 @@ class WorkflowState:
     started_at: str | None
     finished_at: str | None
     message: str | None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish, when Argo reports both."""
+        if not self.started_at or not self.finished_at:
+            return None
+        try:
+            begin = datetime.fromisoformat(self.started_at.replace("Z", "+00:00"))
+            end = datetime.fromisoformat(self.finished_at.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return max(0.0, (end - begin).total_seconds())
 
 
 class _BoundedRetry(Retry):

@@ -14,11 +14,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .routing import WORKFLOW_NAME
+
 FINAL_STATUSES = frozenset({"Succeeded", "Failed", "Error"})
 MAX_FAILURES = 50
 
 _UNRESOLVED = re.compile(r"^\{\{.*\}\}$", re.DOTALL)
-_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -55,7 +56,7 @@ def parse_report(raw: bytes) -> Report:
     if missing:
         raise InvalidReport(f"missing required field(s): {', '.join(missing)}")
     name, namespace, status = body["name"], body["namespace"], body["status"]
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+    if not isinstance(name, str) or not WORKFLOW_NAME.fullmatch(name):
         raise InvalidReport("name is not a workflow name")
     if not isinstance(namespace, str) or not _NAMESPACE_RE.fullmatch(namespace):
         raise InvalidReport("namespace is not a namespace")

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .interactions import NO_MENTIONS, clip, safe_name
+
+if TYPE_CHECKING:
+    from .catalog import Command
 
 GREEN, RED, ORANGE, BLUE = 0x2ECC71, 0xE74C3C, 0xE67E22, 0x3498DB
 
@@ -113,12 +116,15 @@ def status_report(
     phase: str | None,
     received_at: float,
     ui_url: str | None,
+    duration: float | None = None,
+    title: str = "Your last facteur run:",
 ) -> dict[str, Any]:
     started = dt.datetime.fromtimestamp(received_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     fields = [
         {"name": "Command", "value": f"/{safe_name(command)}", "inline": True},
         {"name": "Phase", "value": clip(phase or "unknown", 1024), "inline": True},
         {"name": "Requested", "value": started, "inline": True},
+        {"name": "Ran for", "value": duration_text(duration), "inline": True},
         {"name": "Correlation ID", "value": clip(correlation_id, 1024), "inline": False},
     ]
     embed: dict[str, Any] = {
@@ -128,7 +134,7 @@ def status_report(
     }
     if workflow and namespace and ui_url:
         embed["url"] = workflow_url(ui_url, namespace, workflow)
-    return {"content": "Your last facteur run:", "embeds": [embed], "allowed_mentions": NO_MENTIONS}
+    return {"content": title, "embeds": [embed], "allowed_mentions": NO_MENTIONS}
 
 
 def _phase_colour(phase: str | None) -> int:
@@ -232,3 +238,17 @@ def acted(
 def whisper(content: str) -> dict[str, Any]:
     """An ephemeral follow-up: only the person who clicked sees it."""
     return {"content": clip(content), "flags": 64, "allowed_mentions": NO_MENTIONS}
+
+
+def help_text(commands: Sequence[Command]) -> dict[str, Any]:
+    """The commands a caller may run, with their options (`!` marks a required one)."""
+    if not commands:
+        return text("There are no facteur commands you may run here.")
+    lines = ["Commands you may run here:"]
+    for command in commands:
+        options = " ".join(
+            f"`{option.name}{'!' if option.required else ''}`" for option in command.options
+        )
+        lines.append(f"`/{command.name}` {options} — {command.description}".replace("  ", " "))
+    lines.append("`!` marks a required option.")
+    return text("\n".join(lines))

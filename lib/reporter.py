@@ -9,7 +9,6 @@ the next tick retries it.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -191,19 +190,8 @@ def _report_from_state(session: DispatchResult, state: Any) -> Report:
         namespace=namespace,
         status=state.phase,
         message=state.message,
-        duration=_seconds_between(state.started_at, state.finished_at),
+        duration=state.duration,
     )
-
-
-def _seconds_between(started: str | None, finished: str | None) -> float | None:
-    if not started or not finished:
-        return None
-    try:
-        begin = dt.datetime.fromisoformat(started.replace("Z", "+00:00"))
-        end = dt.datetime.fromisoformat(finished.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return max(0.0, (end - begin).total_seconds())
 
 
 def _accepted(result: str, reason: str) -> Outcome:

@@ -18,12 +18,13 @@ from .config import Settings, argo_client, discord_client, signing_key
 from .envelope import WORKFLOW_REQUESTED, CloudEvent, seal
 from .interactions import safe_name
 from .journey import Journey, tell
-from .routing import WANTS_LAST_CORRELATION, build_parameters
-from .sessions import SessionStore, SessionStoreError
+from .policy import allowed_commands
+from .routing import WANTS_LAST_CORRELATION, WORKFLOW_NAME, build_parameters
+from .sessions import DispatchResult, SessionStore, SessionStoreError
 from .sink import SinkError
 
 if TYPE_CHECKING:
-    from .argo import ArgoClient
+    from .argo import ArgoClient, WorkflowState
     from .discord import DiscordClient
 
 log = logging.getLogger("facteur.command_route")
@@ -54,6 +55,7 @@ class Router:
         guild_id: str | None = None,
         argo: ArgoClient | None = None,
         ui_url: str | None = None,
+        namespace: str | None = None,
     ) -> None:
         self._catalog = catalog
         self._role_map = role_map
@@ -67,6 +69,7 @@ class Router:
         self._guild_id = guild_id
         self._argo = argo
         self._ui_url = ui_url
+        self._namespace = namespace
 
     def handle(self, journey: Journey) -> Outcome:
         call = journey.call
@@ -86,7 +89,7 @@ class Router:
             log.info("suppressed duplicate interaction %s", call.interaction_id)
             return Outcome(200, "duplicate")
         if admission.command.builtin:
-            outcome = self._builtin(journey, admission.command)
+            outcome = self._builtin(journey, admission.command, admission.values)
         else:
             outcome = self._request(journey, admission.command, admission.values)
         if outcome.status >= 500:
@@ -137,44 +140,80 @@ class Router:
             return None
         return last.correlation_id if last else None
 
-    def _builtin(self, journey: Journey, command: Command) -> Outcome:
-        if command.name != "status":
-            reason = "this built-in is not available yet"
-            return self._fail(journey, reason)
+    def _builtin(self, journey: Journey, command: Command, values: dict[str, Any]) -> Outcome:
+        if command.name == "help":
+            return self._help(journey)
+        if command.name == "status":
+            return self._status(journey, values.get("workflow"))
+        return self._fail(journey, "this built-in is not available")
+
+    def _help(self, journey: Journey) -> Outcome:
+        call = journey.call
+        names = allowed_commands(
+            self._role_map,
+            [command.name for command in self._catalog.commands],
+            guild_id=call.guild_id,
+            member_roles=call.member_roles,
+            expected_guild_id=self._guild_id,
+        )
+        commands = [c for c in self._catalog.commands if c.name in names]
+        return self._say(journey, render.help_text(commands), "help")
+
+    def _status(self, journey: Journey, workflow: Any) -> Outcome:
+        call = journey.call
         try:
-            last = self._store.last_for_user(journey.call.user_id)
+            if workflow:
+                if not isinstance(workflow, str) or not WORKFLOW_NAME.fullmatch(workflow):
+                    return self._say(journey, render.text("That is not a workflow name."), "status")
+                session = self._store.find_workflow(self._namespace or "", workflow)
+                # Runs from other servers stay private to them.
+                if session is not None and session.guild_id != call.guild_id:
+                    session = None
+                if session is None:
+                    text = f"facteur knows no run named `{workflow}`."
+                    return self._say(journey, render.text(text), "status")
+            else:
+                session = self._store.last_for_user(call.user_id)
         except SessionStoreError as err:
             log.error("session store unavailable: %s", err)
-            return self._say(
-                journey, render.text("facteur's session store is unavailable."), "failed"
-            )
-        if last is None:
+            text = "facteur's session store is unavailable."
+            return self._say(journey, render.text(text), "failed")
+        if session is None:
             return self._say(journey, render.text("You have no recent facteur runs."), "status")
-        phase = last.status
-        if self._argo and last.workflow_name and last.namespace:
-            phase = self._phase(last.namespace, last.workflow_name, fallback=phase)
+        state = self._state(session)
+        phase = (state.phase if state else None) or session.status
+        duration = state.duration if state else None
+        if duration is None and session.finished_at:
+            duration = session.finished_at - session.received_at
         message = render.status_report(
-            command=last.command,
-            workflow=last.workflow_name,
-            namespace=last.namespace,
-            correlation_id=last.correlation_id,
+            command=session.command,
+            workflow=session.workflow_name,
+            namespace=session.namespace,
+            correlation_id=session.correlation_id,
             phase=phase,
-            received_at=last.received_at,
+            received_at=session.received_at,
+            duration=duration,
             ui_url=self._ui_url,
+            title="Your last facteur run:" if not workflow else "facteur run:",
         )
         return self._say(journey, message, "status")
 
-    def _phase(self, namespace: str, name: str, fallback: str) -> str:
-        from .argo import ArgoError
+    def _state(self, session: DispatchResult) -> WorkflowState | None:
+        """The run as Argo sees it now, or None when Argo cannot say."""
+        from .argo import ArgoError, WorkflowState
 
+        if not (self._argo and session.workflow_name and session.namespace):
+            return None
         try:
-            state = self._argo.get_workflow(namespace, name) if self._argo else None
+            state = self._argo.get_workflow(session.namespace, session.workflow_name)
         except ArgoError as err:
-            log.warning("could not read %s/%s from Argo: %s", namespace, name, err.reason)
-            return f"{fallback} (Argo unreachable)"
+            log.warning("could not read %s from Argo: %s", session.workflow_name, err.reason)
+            return None
         if state is None:
-            return "deleted"
-        return state.phase or "Pending"
+            return WorkflowState(
+                session.workflow_name, session.namespace, "Deleted", None, None, None
+            )
+        return state
 
     def _fail(self, journey: Journey, reason: str) -> Outcome:
         return self._say(
@@ -207,4 +246,5 @@ def from_settings(settings: Settings) -> Router:
         guild_id=settings.discord.guild_id,
         argo=argo_client(settings),
         ui_url=settings.argo.ui_url or settings.argo.server_url,
+        namespace=settings.argo.namespace,
     )
