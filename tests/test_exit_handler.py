@@ -11,10 +11,7 @@ import copy
 import functools
 import json
 import re
-import shutil
-import subprocess
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -28,6 +25,7 @@ from facteur.config import DEFAULT_CATALOG_FILE
 from facteur.routing import ACTION_PARAMETER, LAST_CORRELATION_PARAMETER
 
 from .contracts import specs_path
+from .k8s_schemas import crd_schema, crd_validator, documents, errors, kustomize
 from .support import ROOT
 
 ARGO_DIR = ROOT / "kubernetes" / "argo"
@@ -37,16 +35,10 @@ SECRET_FILE = ARGO_DIR / "secret-facteur-callback.yaml"
 SECRET_NAME = "facteur-callback"
 SERVICE_ACCOUNT = "facteur-agent"
 CALLBACK_URL = "http://status-callback.facteur.svc.cluster.local"
-# The CRD and schema.json are large; the C loader, where PyYAML has it, reads them ~10x faster.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _documents(path: Path) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
 def _template() -> dict[str, Any]:
-    (document,) = _documents(TEMPLATE_FILE)
+    (document,) = documents(TEMPLATE_FILE)
     return document
 
 
@@ -65,50 +57,15 @@ def _workflow_namespace() -> str:
 # --- The WorkflowTemplate against Argo's CRD and JSON Schema ------------------------------------
 
 
-def _structural(schema: Any) -> Any:
-    """A CRD schema as the API server applies it, in plain JSON Schema.
-
-    `x-kubernetes-*` keywords are dropped (no JSON Schema meaning). An object schema that lists its
-    properties is closed with `additionalProperties: false`: the API server's strict field
-    validation (kubectl's default since Kubernetes 1.27) rejects unknown fields rather than pruning
-    them, unless the schema says `x-kubernetes-preserve-unknown-fields`.
-    """
-    if isinstance(schema, list):
-        return [_structural(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    result: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key.startswith("x-kubernetes-"):
-            continue
-        if key == "properties":
-            result[key] = {name: _structural(sub) for name, sub in value.items()}
-        else:
-            result[key] = _structural(value)
-    open_ended = (
-        schema.get("x-kubernetes-preserve-unknown-fields") or "additionalProperties" in schema
-    )
-    if "properties" in schema and not open_ended:
-        result["additionalProperties"] = False
-    return result
-
-
-@functools.cache
 def _crd_schema() -> dict[str, Any]:
     path = specs_path("argo-workflows", "argoproj.io_workflowtemplates.yaml")
-    crd = yaml.load(path.read_text(), Loader=_LOADER)  # noqa: S506 (a safe loader)
-    versions = [
-        v
-        for v in crd["spec"]["versions"]
-        if v["name"] == "v1alpha1" and v["served"] and v["storage"]
-    ]
-    assert len(versions) == 1, "expected v1alpha1 to be the served storage version"
-    return versions[0]["schema"]["openAPIV3Schema"]
+    return crd_schema(path, "v1alpha1")
 
 
-@functools.cache
-def _crd_validator() -> Draft4Validator:
-    return Draft4Validator(_structural(_crd_schema()))
+def _crd_errors(document: dict[str, Any]) -> list[str]:
+    """A WorkflowTemplate against Argo's CRD, objects closed (k8s_schemas.structural)."""
+    path = specs_path("argo-workflows", "argoproj.io_workflowtemplates.yaml")
+    return errors(crd_validator(path, "v1alpha1"), document)
 
 
 @functools.cache
@@ -122,29 +79,25 @@ def _json_schema_validator() -> Draft202012Validator:
     return Draft202012Validator(root)
 
 
-def _errors(validator: Draft4Validator | Draft202012Validator, instance: Any) -> list[str]:
-    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(instance)]
-
-
 def test_template_validates_against_the_crd() -> None:
-    assert _errors(_crd_validator(), _template()) == []
+    assert _crd_errors(_template()) == []
 
 
 def test_template_validates_against_argos_json_schema() -> None:
-    assert _errors(_json_schema_validator(), _template()) == []
+    assert errors(_json_schema_validator(), _template()) == []
 
 
 def test_the_schemas_bite() -> None:
     broken = _template()
     broken["spec"]["onExit"] = 5
-    assert _errors(_crd_validator(), broken)
-    assert _errors(_json_schema_validator(), broken)
+    assert _crd_errors(broken)
+    assert errors(_json_schema_validator(), broken)
     # A misspelt http field: the CRD itself does not forbid it (the server would prune it silently
     # or, under strict field validation, refuse it), so only the structural reading catches it.
     misspelt = _template()
     _exit_handler(misspelt)["http"]["successCondtion"] = "true"
     assert Draft4Validator(_crd_schema()).is_valid(misspelt)
-    assert any("successCondtion" in error for error in _errors(_crd_validator(), misspelt))
+    assert any("successCondtion" in error for error in _crd_errors(misspelt))
 
 
 # --- The template's contract with facteur ---------------------------------------------------------
@@ -152,7 +105,13 @@ def test_the_schemas_bite() -> None:
 
 def test_parameters_are_the_catalog_options_plus_action_and_last_correlation_id() -> None:
     catalog = load_catalog(DEFAULT_CATALOG_FILE)
-    options = {option.name for command in catalog.commands for option in command.options}
+    # Built-ins (/status, /help) start no workflow, so their options are not parameters.
+    options = {
+        option.name
+        for command in catalog.commands
+        if not command.builtin
+        for option in command.options
+    }
     parameters = _template()["spec"]["arguments"]["parameters"]
     names = [p["name"] for p in parameters]
     assert len(names) == len(set(names))
@@ -193,7 +152,7 @@ def test_headers_take_authorization_from_the_secret() -> None:
     assert authorization["valueFrom"] == {
         "secretKeyRef": {"name": SECRET_NAME, "key": "authorization"}
     }
-    (secret,) = _documents(SECRET_FILE)
+    (secret,) = documents(SECRET_FILE)
     assert secret["metadata"]["name"] == SECRET_NAME
     assert set(secret["stringData"]) == {"authorization"}
 
@@ -436,7 +395,7 @@ def test_the_emulated_expression_evaluator_refuses_what_it_does_not_know() -> No
 
 
 def _core_documents() -> list[dict[str, Any]]:
-    return _documents(RBAC_FILE) + _documents(SECRET_FILE)
+    return documents(RBAC_FILE) + documents(SECRET_FILE)
 
 
 def _by_kind(kind: str) -> dict[str, Any]:
@@ -527,16 +486,10 @@ def test_kustomization_lists_the_three_files() -> None:
     )
 
 
-def test_kubectl_kustomize_renders_the_objects() -> None:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not on PATH; `kubectl kustomize kubernetes/argo` was not run")
-    rendered = subprocess.run(
-        [kubectl, "kustomize", str(ARGO_DIR)], capture_output=True, text=True, timeout=60
-    )
-    assert rendered.returncode == 0, rendered.stderr
-    documents = [d for d in yaml.safe_load_all(rendered.stdout) if d]
-    assert sorted((d["kind"], d["metadata"]["name"]) for d in documents) == [
+def test_kustomize_renders_the_objects() -> None:
+    # kubectl kustomize where kubectl is on PATH, else k8s_schemas' Python emulation.
+    rendered = kustomize(ARGO_DIR)
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in rendered) == [
         ("Role", SERVICE_ACCOUNT),
         ("RoleBinding", SERVICE_ACCOUNT),
         ("Secret", SECRET_NAME),
@@ -544,5 +497,5 @@ def test_kubectl_kustomize_renders_the_objects() -> None:
         ("WorkflowTemplate", "facteur-dispatch"),
     ]
     # kustomize must pass the template through untouched, the exit handler's body included.
-    (template,) = [d for d in documents if d["kind"] == "WorkflowTemplate"]
+    (template,) = [d for d in rendered if d["kind"] == "WorkflowTemplate"]
     assert template == _template()
