@@ -7,6 +7,7 @@ import pytest
 
 from facteur.sessions import SessionStore
 
+from .chain import chain  # noqa: F401 - a fixture shared by the flow tests
 from .servers import Sink, redis_server
 from .support import ROOT
 

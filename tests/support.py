@@ -30,6 +30,7 @@ ROLE_MAP = {
     "implement": [ROLE_PLANNER],
     "review": [ROLE_PLANNER],
     "status": [GUILD],
+    "help": [GUILD],
 }
 
 

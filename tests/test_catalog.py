@@ -32,7 +32,8 @@ def test_default_catalog_is_the_seed_contract() -> None:
             ("notes", False),
             ("deadline", False),
         ],
-        "status": [],
+        "status": [("workflow", False)],
+        "help": [],
     }
     assert catalog.get("status").builtin
     assert not catalog.get("plan").builtin

@@ -160,10 +160,10 @@ def test_check_config_warns_about_the_role_map(env, capsys) -> None:
     assert "'deploy' names no command" in text
     assert "'deploy:fast' names no command" in text
     assert "plan:deep" not in text
-    for absent in ("implement", "review", "status"):
+    for absent in ("implement", "review", "status", "help"):
         assert f"/{absent} is in the catalog but not in role_map: denied to everyone" in text
     assert "implement:quick" in text
-    assert len(warnings) == 5
+    assert len(warnings) == 6
     assert yaml.safe_load(out)["role_map"] == role_map
 
 
@@ -256,7 +256,7 @@ def test_register_commands_overwrites_the_guilds_commands(env, capsys, discord) 
     assert sent.headers["Authorization"] == f"Bot {BOT_TOKEN}"
     assert sent.json == CATALOG_PAYLOAD
     assert out.strip() == (
-        f"registered 4 command(s) in guild {GUILD}: /plan, /implement, /review, /status"
+        f"registered 5 command(s) in guild {GUILD}: /plan, /implement, /review, /status, /help"
     )
     assert BOT_TOKEN not in out + err
 
