@@ -105,3 +105,39 @@ def test_a_signed_command_becomes_one_workflow_one_reply_and_one_outcome(chain) 
     logs = "".join(proc.logs() for proc in procs)
     for secret in (payload["token"], "bot-token-SECRET-e2e"):
         assert secret not in logs
+
+
+def test_clicking_cancel_goes_through_the_real_chain(chain) -> None:
+    verify_url, argo, discord, _, _ = chain
+    payload = command("plan", interaction_id="1100000000000000888")
+    body = json.dumps(payload).encode()
+    assert post(verify_url, body, sign(body))[0] == 200
+    _until(lambda: len(discord.to(*EDIT)) == 1)
+    [row] = discord.to(*EDIT)[0].json["components"]
+    [cancel] = [c["custom_id"] for c in row["components"] if "custom_id" in c]
+    assert cancel.startswith("facteur:cancel:") and "1100000000000000888" not in cancel
+
+    click = {
+        "id": "1100000000000000889",
+        "application_id": payload["application_id"],
+        "type": 3,
+        "token": "click-token-SECRET-e2e",
+        "guild_id": payload["guild_id"],
+        "channel_id": payload["channel_id"],
+        "member": payload["member"],
+        "message": {"id": "1100000000000000001"},
+        "data": {"custom_id": cancel, "component_type": 2},
+    }
+    raw = json.dumps(click).encode()
+    status, _, answer = post(verify_url, raw, sign(raw))
+    assert (status, json.loads(answer)) == (200, {"type": 6})
+    _until(lambda: len(discord.to(*EDIT)) == 2)
+    stops = [r for r in argo.requests if (r.operation or "").endswith("StopWorkflow")]
+    assert len(stops) == 1
+    edit = discord.to(*EDIT)[1]
+    assert edit.params["webhook_token"] == "click-token-SECRET-e2e"
+    assert "cancelled by" in edit.json["content"]
+    # The same click delivered again (a replay within the window) does nothing more.
+    assert post(verify_url, raw, sign(raw))[0] == 200
+    time.sleep(1.0)
+    assert len([r for r in argo.requests if (r.operation or "").endswith("StopWorkflow")]) == 1
