@@ -18,6 +18,7 @@ import argparse
 import importlib
 import json
 import math
+import os
 import re
 import secrets
 import sys
@@ -531,9 +532,12 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument(
         "--key-seed-hex",
         type=_seed,
-        default=DEV_KEY_SEED,
+        # scripts/dev prints a generated seed when the config names no public key.
+        default=_seed(os.environ["FACTEUR_DEV_KEY_SEED"])
+        if os.environ.get("FACTEUR_DEV_KEY_SEED")
+        else DEV_KEY_SEED,
         metavar="HEX",
-        help="default: the published development key",
+        help="default: $FACTEUR_DEV_KEY_SEED, else the published development key",
     )
 
     callback = command(
