@@ -9,11 +9,12 @@ answer that changes nothing.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import render
+from . import logs, render
 from .config import Settings, argo_client, discord_client
 from .interactions import Click, safe_name
 from .policy import decide
@@ -58,6 +59,13 @@ class Buttons:
 
     def click(self, click: Click) -> Outcome:
         """Cancel or Retry from a run's message: same role policy, one action per click."""
+        started = time.perf_counter()
+        with logs.bound(interaction_id=click.interaction_id, user_id=click.user_id):
+            outcome = self._click(click)
+            logs.finished(outcome.result, started, status=outcome.status, action=click.action)
+        return outcome
+
+    def _click(self, click: Click) -> Outcome:
         try:
             session = self._store.by_ref(click.ref)
         except SessionStoreError as err:
@@ -76,13 +84,7 @@ class Buttons:
         )
         command = safe_name(session.command)
         if not decision.allowed:
-            log.info(
-                "denied %s of %s for %s: %s",
-                verb,
-                session.workflow_name,
-                click.user_id,
-                decision.reason,
-            )
+            logs.audit("button.denied", action=verb, reason=decision.reason, by=click.user_id)
             return self._whisper(click, f"You can't {verb} `/{command}` runs: {decision.reason}.")
         if verb == CANCEL and session.finished_at is not None:
             return self._whisper(click, "This run has already finished.")
@@ -90,7 +92,7 @@ class Buttons:
             return self._whisper(click, "Only a failed run can be retried.")
         try:
             if not self._store.claim_action(session.correlation_id, verb, session.attempt):
-                log.info("suppressed a repeated %s of %s", verb, session.workflow_name)
+                logs.audit("button.duplicate_suppressed", action=verb, by=click.user_id)
                 return Outcome(200, "duplicate")
         except SessionStoreError as err:
             log.error("session store unavailable: %s", err)
@@ -120,7 +122,7 @@ class Buttons:
             log.error("%s of %s/%s failed: %s", click.action, namespace, name, err.reason)
             self._forget_action(session, click.action)
             return self._whisper(click, f"Argo refused to {click.action} the run: {err.reason}")
-        log.info("%s of %s/%s by %s", click.action, namespace, name, click.user_id)
+        logs.audit(f"workflow.{click.action}", workflow=name, by=click.user_id)
         try:
             self._store.save(updated)
         except SessionStoreError as err:

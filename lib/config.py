@@ -164,6 +164,12 @@ class CommandsSettings(_Section):
     catalog_file: Annotated[Path, AfterValidator(_from_repo_root)] = DEFAULT_CATALOG_FILE
 
 
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # json for clusters (one object per line); console for reading in a terminal.
+    format: Literal["json", "console"] = "json"
+
+
 class DevSettings(_Section):
     # The local loop: stand in for a missing Argo server (dry run) and Discord credentials
     # (console). Off by default, so production fails fast on a forgotten setting.
@@ -182,6 +188,7 @@ class Settings(_Section):
     events: EventsSettings = EventsSettings()
     commands: CommandsSettings = CommandsSettings()
     dev: DevSettings = DevSettings()
+    logging: LoggingSettings = LoggingSettings()
     role_map: RoleMap = Field(default_factory=dict)
     k_sink: Annotated[str, _url("https", "http")] | None = None
 
@@ -320,7 +327,16 @@ def boot(function: str, required: Iterable[str], build: Callable[[Settings], T])
     Runs at import time, so a bad setting never surfaces as a traceback on the first request.
     """
     try:
-        return build(load_settings(required))
+        settings = load_settings(required)
+        from . import logs
+
+        logs.configure(
+            function,
+            level=settings.logging.level,
+            fmt=settings.logging.format,
+            secrets=secret_values(settings),
+        )
+        return build(settings)
     except ConfigError as err:
         print(f"facteur {function}: configuration error: {err}", file=sys.stderr, flush=True)
         raise SystemExit(78) from None  # EX_CONFIG
@@ -354,3 +370,16 @@ def discord_client(settings: Settings) -> Any:
     from .discord import DiscordClient
 
     return DiscordClient.from_settings(settings)
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every configured secret, so that logs can be scrubbed of them."""
+    found = []
+    for name in Settings.model_fields:
+        section = getattr(settings, name)
+        if isinstance(section, _Section):
+            for key in type(section).model_fields:
+                value = getattr(section, key)
+                if isinstance(value, SecretStr):
+                    found.append(value.get_secret_value())
+    return found

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import interactions as ix
-from . import render
+from . import logs, render
 from .admission import admit
 from .catalog import Catalog
 from .config import Settings, signing_key
@@ -94,14 +94,17 @@ class Ingress:
         return Answer(400, {"error": "unknown interaction type"})
 
     def _command(self, call: ix.Invocation) -> dict[str, Any]:
+        with logs.bound(
+            interaction_id=call.interaction_id,
+            command=ix.safe_name(call.command),
+            user_id=call.user_id,
+        ):
+            return self._admit(call)
+
+    def _admit(self, call: ix.Invocation) -> dict[str, Any]:
         admission = admit(self._catalog, self._role_map, call, self._guild_id)
         if admission.refusal is not None or admission.command is None:
-            log.info(
-                "refused /%s (%s) for user %s",
-                ix.safe_name(call.command),
-                admission.check,
-                call.user_id,
-            )
+            logs.audit("command.refused", check=admission.check, by=call.user_id)
             return ix.message(admission.refusal or render.unknown_command(call.command))
         try:
             self._deliver(self._event(call))

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import render
+from . import logs, render
 from .callback import Report
 from .config import Settings, argo_client, discord_client
 from .sessions import DispatchResult, SessionStore, SessionStoreError
@@ -69,19 +69,36 @@ class Reporter:
         self._clock = clock
 
     def report(self, report: Report) -> Outcome:
+        started = time.perf_counter()
+        with logs.bound(workflow=report.name, namespace=report.namespace):
+            outcome = self._report(report)
+            logs.finished(str(outcome.body.get("result")), started, status=outcome.status)
+        return outcome
+
+    def _report(self, report: Report) -> Outcome:
         try:
             session = self._store.find_workflow(report.namespace, report.name)
         except SessionStoreError as err:
             log.error("cannot look up %s/%s: %s", report.namespace, report.name, err)
             return _accepted("deferred", "session store unavailable; reconciliation will retry")
         if session is None:
-            log.info("ignored callback for unknown workflow %s/%s", report.namespace, report.name)
+            logs.audit("callback.ignored", reason="unknown workflow")
             return _accepted(
                 "ignored", "facteur did not submit this workflow or no longer knows it"
             )
         return self._deliver(session, report)
 
     def _deliver(self, session: DispatchResult, report: Report) -> Outcome:
+        with logs.bound(
+            correlation_id=session.correlation_id,
+            interaction_id=session.interaction_id,
+            command=session.command,
+            user_id=session.user_id,
+            workflow=report.name,
+        ):
+            return self._post(session, report)
+
+    def _post(self, session: DispatchResult, report: Report) -> Outcome:
         from .discord import DiscordError
 
         key = (report.namespace, report.name, f"{report.status}#{session.attempt}")
@@ -123,9 +140,7 @@ class Reporter:
             self._store.save(finished)
         except SessionStoreError as err:
             log.error("reported %s but could not record it: %s", report.name, err)
-        log.info(
-            "reported %s/%s %s via %s", report.namespace, report.name, report.status, delivered.via
-        )
+        logs.audit("workflow.reported", status=report.status, via=delivered.via)
         return Outcome(200, {"result": "reported", "status": report.status, "via": delivered.via})
 
     def _release(self, key: tuple[str, str, str]) -> None:

@@ -7,11 +7,12 @@ does it answer 503, so that Knative redelivers the event.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from . import render
+from . import logs, render
 from .admission import admit
 from .catalog import Catalog, Command
 from .config import Settings, argo_client, discord_client, signing_key
@@ -72,12 +73,22 @@ class Router:
         self._namespace = namespace
 
     def handle(self, journey: Journey) -> Outcome:
+        call, started = journey.call, time.perf_counter()
+        with logs.bound(
+            correlation_id=journey.correlation_id,
+            interaction_id=call.interaction_id,
+            command=safe_name(call.command),
+            user_id=call.user_id,
+        ):
+            outcome = self._handle(journey)
+            logs.finished(outcome.result, started, status=outcome.status)
+        return outcome
+
+    def _handle(self, journey: Journey) -> Outcome:
         call = journey.call
         admission = admit(self._catalog, self._role_map, call, self._guild_id)
         if admission.refusal is not None or admission.command is None:
-            log.info(
-                "refused /%s (%s) for %s", safe_name(call.command), admission.check, call.user_id
-            )
+            logs.audit("command.refused", check=admission.check, by=call.user_id)
             return self._say(journey, render.text(admission.refusal or ""), "refused")
         try:
             first = self._store.claim(call.interaction_id)
@@ -86,7 +97,7 @@ class Router:
             reason = "facteur's session store is unavailable"
             return self._fail(journey, reason)
         if not first:
-            log.info("suppressed duplicate interaction %s", call.interaction_id)
+            logs.audit("command.duplicate_suppressed")
             return Outcome(200, "duplicate")
         if admission.command.builtin:
             outcome = self._builtin(journey, admission.command, admission.values)
@@ -130,6 +141,12 @@ class Router:
         except SinkError as err:
             log.error("hand-off of /%s failed: %s", safe_name(call.command), err)
             return self._say(journey, render.text(render.not_accepted(call.command)), "failed")
+        logs.audit(
+            "workflow.requested",
+            template=template,
+            parameters=sorted(onward.parameters),
+            by=call.user_id,
+        )
         return Outcome(200, "requested")
 
     def _last_correlation(self, user_id: str) -> str | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import render
+from . import logs, render
 from .config import Settings, argo_client, discord_client
 from .journey import Journey, tell
 from .routing import annotations, labels, workflow_name
@@ -54,6 +55,19 @@ class Submitter:
         self._service_account = service_account
 
     def handle(self, journey: Journey) -> Outcome:
+        call, started = journey.call, time.perf_counter()
+        with logs.bound(
+            correlation_id=journey.correlation_id,
+            interaction_id=call.interaction_id,
+            command=call.command,
+            user_id=call.user_id,
+            workflow=workflow_name(call.command, call.interaction_id),
+        ):
+            outcome = self._handle(journey)
+            logs.finished(outcome.result, started, status=outcome.status)
+        return outcome
+
+    def _handle(self, journey: Journey) -> Outcome:
         from .argo import ArgoError
 
         call = journey.call
@@ -77,7 +91,13 @@ class Submitter:
                 service_account=self._service_account,
             )
         except ArgoError as err:
-            log.error("submit of %s failed (%s): %s", name, err.status, err.reason)
+            logs.audit(
+                "workflow.submit_failed",
+                status=err.status,
+                transient=err.transient,
+                reason=err.reason,
+                by=call.user_id,
+            )
             reason = (
                 "the Argo server is unavailable; please try again later"
                 if err.transient
@@ -85,7 +105,12 @@ class Submitter:
             )
             return self._fail(journey, reason)
         result = "submitted" if submitted.created else "already-submitted"
-        log.info("%s %s/%s for %s", result, submitted.namespace, submitted.name, call.user_id)
+        logs.audit(
+            "workflow.submitted",
+            namespace=submitted.namespace,
+            new=submitted.created,
+            by=call.user_id,
+        )
         if not submitted.created and self._already_told(submitted.namespace, submitted.name):
             return Outcome(200, result, submitted.name)
         session = self._session(journey, submitted.name, submitted.namespace)

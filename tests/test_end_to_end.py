@@ -14,7 +14,7 @@ import pytest
 from .argo_fake import FakeArgo
 from .discord_fake import DiscordFake
 from .servers import FunctionProcess, post
-from .support import CALLBACK_TOKEN, base_env, command, sign
+from .support import CALLBACK_TOKEN, EVENT_KEY, base_env, command, sign
 
 pytestmark = pytest.mark.process
 
@@ -103,8 +103,23 @@ def test_a_signed_command_becomes_one_workflow_one_reply_and_one_outcome(chain) 
     assert len(final) == 1
     assert final[0].json["content"] == "`/plan` finished: **Failed**"
     logs = "".join(proc.logs() for proc in procs)
-    for secret in (payload["token"], "bot-token-SECRET-e2e"):
+    for secret in (payload["token"], "bot-token-SECRET-e2e", EVENT_KEY, CALLBACK_TOKEN):
         assert secret not in logs
+    # One JSON object per line, each naming its function; the audit trail tells the story.
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    assert lines and all("function" in line for line in lines)
+    events = [(line["function"], line["event"]) for line in lines if line.get("audit")]
+    for expected in [
+        ("command_route", "workflow.requested"),
+        ("workflow_submit", "workflow.submitted"),
+        ("command_route", "command.duplicate_suppressed"),
+        ("status_callback", "workflow.reported"),
+    ]:
+        assert expected in events, events
+    submitted = next(line for line in lines if line.get("event") == "workflow.submitted")
+    assert submitted["correlation_id"] and submitted["workflow"] == "plan-1100000000000000777"
+    handled = [line for line in lines if line["message"] == "handled"]
+    assert all("outcome" in line and "duration_ms" in line for line in handled)
 
 
 def test_clicking_cancel_goes_through_the_real_chain(chain) -> None:

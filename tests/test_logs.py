@@ -1,0 +1,77 @@
+"""Structured logs: JSON lines with the request's fields, an audit trail, no secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from facteur import logs
+from facteur.config import load_settings, secret_values
+
+
+@pytest.fixture
+def json_logs(capsys: pytest.CaptureFixture[str]):
+    logs.configure("command_route", secrets=["s3cret-value-0123456789"])
+
+    def lines() -> list[dict]:
+        out = capsys.readouterr().out
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    yield lines
+    for handler in [h for h in logging.getLogger().handlers if getattr(h, "facteur", False)]:
+        logging.getLogger().removeHandler(handler)
+
+
+def test_lines_are_json_with_the_requests_fields(json_logs) -> None:
+    with logs.bound(correlation_id="c1", interaction_id="i1", command="plan", user_id="u1"):
+        logs.bind(workflow="plan-1")
+        logs.audit("workflow.submitted", namespace="agents", created=True, by="u1")
+        logs.finished("submitted", 0.0, status=200)
+    logging.getLogger("facteur.other").warning("outside any request")
+    audit, done, outside = json_logs()
+    for line in (audit, done):
+        assert line["function"] == "command_route"
+        assert (line["correlation_id"], line["interaction_id"]) == ("c1", "i1")
+        assert (line["command"], line["user_id"], line["workflow"]) == ("plan", "u1", "plan-1")
+    assert audit["audit"] is True and audit["event"] == "workflow.submitted"
+    assert audit["created_"] is True  # a LogRecord attribute's name, kept apart
+    assert done["outcome"] == "submitted" and done["duration_ms"] >= 0
+    assert "correlation_id" not in outside  # nothing leaks between requests
+
+
+def test_secrets_are_scrubbed_from_messages_and_fields(json_logs) -> None:
+    logging.getLogger("facteur.x").error("token=%s", "s3cret-value-0123456789")
+    logs.audit("x", reason="s3cret-value-0123456789 leaked")
+    text = json.dumps(json_logs())
+    assert "s3cret-value-0123456789" not in text
+    assert text.count("[redacted]") == 2
+
+
+def test_console_format_for_the_local_loop(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure("workflow_submit", fmt="console")
+    try:
+        with logs.bound(correlation_id="c1"):
+            logs.audit("workflow.submitted", by="u1")
+        out = capsys.readouterr().out
+        assert out.startswith("[workflow_submit] info AUDIT workflow.submitted")
+        assert "correlation_id=c1" in out
+    finally:
+        for handler in [h for h in logging.getLogger().handlers if getattr(h, "facteur", False)]:
+            logging.getLogger().removeHandler(handler)
+
+
+def test_every_secret_setting_is_known_to_the_scrubber() -> None:
+    settings = load_settings(
+        environ={
+            "FACTEUR_DISCORD_BOT_TOKEN": "bot-0123456789",
+            "FACTEUR_ARGO_TOKEN": "argo-0123456789",
+            "FACTEUR_CALLBACK_TOKEN": "c" * 40,
+            "FACTEUR_CALLBACK_TICK_TOKEN": "t" * 40,
+            "FACTEUR_EVENTS_SIGNING_KEY": "e" * 40,
+        }
+    )
+    assert sorted(secret_values(settings)) == sorted(
+        ["bot-0123456789", "argo-0123456789", "c" * 40, "t" * 40, "e" * 40]
+    )
