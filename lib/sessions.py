@@ -181,6 +181,14 @@ class SessionStore:
         with _guard("claiming an action"):
             return bool(self._redis.set(key, b"1", nx=True, ex=self._ttl))
 
+    def ping(self) -> bool:
+        """Whether Redis answers (for readiness)."""
+        try:
+            with _guard("pinging"):
+                return bool(self._redis.ping())
+        except SessionStoreError:
+            return False
+
     def release_action(self, correlation_id: str, action: str, attempt: int) -> None:
         with _guard("releasing an action"):
             self._redis.delete(f"{PREFIX}acted:{correlation_id}:{action}#{attempt}")

@@ -176,3 +176,25 @@ def tick_token_matches(request: flask.Request, expected: str | None) -> bool:
     if event["type"] != PING_EVENT_TYPE or not isinstance(supplied, str):
         return False
     return hmac.compare_digest(supplied.encode("utf-8", "surrogatepass"), expected.encode())
+
+
+def add_health(checks: Mapping[str, Callable[[], bool]], app: flask.Flask | None = None) -> None:
+    """GET /healthz (liveness) and GET /readyz (this function's dependencies) on any function."""
+    from .health import readiness
+
+    target = app or flask.current_app
+
+    def live() -> flask.Response:
+        return json_response(200, {"status": "ok"})
+
+    def ready() -> flask.Response:
+        status, body = readiness(checks)
+        return json_response(status, body)
+
+    target.add_url_rule("/healthz", "facteur_healthz", live, methods=["GET"])
+    target.add_url_rule("/readyz", "facteur_readyz", ready, methods=["GET"])
+
+
+def alive() -> flask.Response:
+    """The answer to a plain GET on an HTTP function: a cheap liveness check."""
+    return json_response(200, {"status": "ok"})

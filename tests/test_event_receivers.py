@@ -125,7 +125,8 @@ def test_status_callback_authenticates_the_caller(load_function) -> None:
         response = client.post("/", json={}, headers=headers)
         assert response.status_code == 401, headers
         assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert client.get("/").status_code == 405
+    assert client.get("/").get_json() == {"status": "ok"}  # liveness
+    assert client.put("/").status_code == 405
 
 
 @pytest.mark.parametrize("name", [name for name, _ in RECEIVERS])

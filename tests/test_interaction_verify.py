@@ -227,10 +227,12 @@ def test_body_limit_is_configurable(load_function, sink: Sink) -> None:
     assert _post(client, {"type": 1, "pad": "x" * 2100}).status_code == 413
 
 
-def test_other_methods_get_405(client) -> None:
-    response = client.get("/")
-    assert response.status_code == 405
-    assert response.headers["Allow"] == "POST"
+def test_get_is_a_liveness_check_and_other_methods_get_405(client) -> None:
+    assert client.get("/").get_json() == {"status": "ok"}
+    for method in ("put", "delete", "patch"):
+        response = getattr(client, method)("/")
+        assert response.status_code == 405
+        assert response.headers["Allow"] == "GET, POST"
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -248,3 +250,28 @@ def test_small_chunked_event_reaches_authentication(start) -> None:
         400,
         "event data lacks correlation_id or received_at",
     )
+
+
+@pytest.mark.parametrize(
+    "name", ["interaction_verify", "command_route", "workflow_submit", "status_callback"]
+)
+def test_liveness_and_readiness(start, redis_url: str, name: str) -> None:
+    proc = start(name, base_env(FACTEUR_REDIS_URL=redis_url))
+    with urllib.request.urlopen(proc.url + "healthz", timeout=5) as response:
+        assert json.loads(response.read()) == {"status": "ok"}
+    try:
+        with urllib.request.urlopen(proc.url + "readyz", timeout=5) as response:
+            status, body = response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        status, body = err.code, json.loads(err.read())
+    # Redis answers; the sink and Argo of base_env point at a closed port, so not ready.
+    checks = body["checks"]
+    if "redis" in checks:
+        assert checks["redis"] is True
+    expected_ready = all(checks.values())
+    assert (status, body["ready"]) == ((200, True) if expected_ready else (503, False))
+    text = json.dumps(body)
+    assert "127.0.0.1" not in text and "redis://" not in text  # never the configuration
+    if name in ("interaction_verify", "status_callback"):
+        with urllib.request.urlopen(proc.url, timeout=5) as response:
+            assert json.loads(response.read()) == {"status": "ok"}

@@ -11,16 +11,23 @@ from cloudevents.http import CloudEvent
 from facteur import actions, router, web
 from facteur.config import boot, signing_key
 from facteur.envelope import COMMAND_RECEIVED, COMPONENT_CLICKED
+from facteur.health import checks_for
 from facteur.interactions import click_from_event
 from facteur.journey import Journey
 
 REQUIRED = ("events.signing_key", "k_sink", "redis.url", "discord.application_id")
-ROUTER, BUTTONS, KEY = boot(
+ROUTER, BUTTONS, KEY, CHECKS = boot(
     "command_route",
     REQUIRED,
-    lambda s: (router.from_settings(s), actions.from_settings(s), signing_key(s)),
+    lambda s: (
+        router.from_settings(s),
+        actions.from_settings(s),
+        signing_key(s),
+        checks_for(s, redis=True, sink=True, argo=True, discord=True),
+    ),
 )
 web.install_error_handlers()
+web.add_health(CHECKS)
 web.limit_body()
 
 

@@ -9,20 +9,28 @@ import functions_framework
 
 from facteur import web
 from facteur.config import boot
+from facteur.health import checks_for
 from facteur.ingress import from_settings
 
 REQUIRED = ("discord.public_key", "events.signing_key", "k_sink")
 
 
-INGRESS = boot("interaction_verify", REQUIRED, from_settings)
+INGRESS, CHECKS = boot(
+    "interaction_verify",
+    REQUIRED,
+    lambda s: (from_settings(s), checks_for(s, sink=True)),
+)
 MAX_BODY = INGRESS.max_body_bytes
 web.install_error_handlers()
+web.add_health(CHECKS)
 
 
 @functions_framework.http
 def interaction_verify(request: flask.Request) -> flask.Response:
+    if request.method == "GET":
+        return web.alive()
     if request.method != "POST":
-        return web.error(405, "method not allowed", {"Allow": "POST"})
+        return web.error(405, "method not allowed", {"Allow": "GET, POST"})
     body = web.read_body(request, MAX_BODY)
     if body is None:
         return web.too_large(MAX_BODY)

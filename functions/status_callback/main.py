@@ -11,26 +11,31 @@ import functions_framework
 from facteur import web
 from facteur.callback import InvalidReport, parse_report
 from facteur.config import boot
+from facteur.health import checks_for
 from facteur.reporter import from_settings
 
 REQUIRED = ("callback.token", "redis.url", "discord.application_id")
-REPORTER, TOKEN, TICK_TOKEN = boot(
+REPORTER, CHECKS, TOKEN, TICK_TOKEN = boot(
     "status_callback",
     REQUIRED,
     lambda s: (
         from_settings(s),
+        checks_for(s, redis=True, argo=True, discord=True),
         s.callback.token.get_secret_value(),
         s.callback.tick_token.get_secret_value() if s.callback.tick_token else None,
     ),
 )
 web.install_error_handlers()
+web.add_health(CHECKS)
 web.limit_body()
 
 
 @functions_framework.http
 def status_callback(request: flask.Request) -> flask.Response:
+    if request.method == "GET":
+        return web.alive()
     if request.method != "POST":
-        return web.error(405, "method not allowed", {"Allow": "POST"})
+        return web.error(405, "method not allowed", {"Allow": "GET, POST"})
     if web.is_cloudevent(request):
         if not web.tick_token_matches(request, TICK_TOKEN):
             return web.error(401, "missing or wrong tick token")

@@ -10,6 +10,7 @@ from cloudevents.http import CloudEvent
 from facteur import web
 from facteur.config import boot, signing_key
 from facteur.envelope import WORKFLOW_REQUESTED
+from facteur.health import checks_for
 from facteur.journey import Journey
 from facteur.submitter import from_settings
 
@@ -20,8 +21,17 @@ REQUIRED = (
     "argo.server_url",
     "argo.namespace",
 )
-SUBMITTER, KEY = boot("workflow_submit", REQUIRED, lambda s: (from_settings(s), signing_key(s)))
+SUBMITTER, KEY, CHECKS = boot(
+    "workflow_submit",
+    REQUIRED,
+    lambda s: (
+        from_settings(s),
+        signing_key(s),
+        checks_for(s, redis=True, argo=True, discord=True),
+    ),
+)
 web.install_error_handlers()
+web.add_health(CHECKS)
 web.limit_body()
 
 
