@@ -336,6 +336,9 @@ def boot(function: str, required: Iterable[str], build: Callable[[Settings], T])
             fmt=settings.logging.format,
             secrets=secret_values(settings),
         )
+        from . import telemetry
+
+        telemetry.setup(function)
         return build(settings)
     except ConfigError as err:
         print(f"facteur {function}: configuration error: {err}", file=sys.stderr, flush=True)

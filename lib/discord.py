@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import requests
 
+from . import telemetry
 from .interactions import EPHEMERAL, clip
 
 if TYPE_CHECKING:
@@ -324,6 +325,7 @@ class DiscordClient:
                     return response
                 if status == 429:
                     problem = "rate limited (429)"
+                    telemetry.count("facteur_discord_rate_limited_total")
                     delay = _retry_after(response)
                     if delay is None:
                         delay = self._backoff(attempt)

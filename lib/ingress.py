@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import interactions as ix
-from . import logs, render
+from . import logs, render, telemetry
 from .admission import admit
 from .catalog import Catalog
 from .config import Settings, signing_key
@@ -94,10 +94,11 @@ class Ingress:
         return Answer(400, {"error": "unknown interaction type"})
 
     def _command(self, call: ix.Invocation) -> dict[str, Any]:
-        with logs.bound(
-            interaction_id=call.interaction_id,
-            command=ix.safe_name(call.command),
-            user_id=call.user_id,
+        name = ix.safe_name(call.command)
+        telemetry.count("facteur_commands_total", result="received")
+        with (
+            logs.bound(interaction_id=call.interaction_id, command=name, user_id=call.user_id),
+            telemetry.span("interaction_verify", command=name, interaction_id=call.interaction_id),
         ):
             return self._admit(call)
 
@@ -124,6 +125,7 @@ class Ingress:
             event_id=click.interaction_id,
             data=asdict(click) | {"received_at": self._clock()},
         )
+        telemetry.carry(event)
         try:
             self._deliver(event)
         except SinkError as err:
@@ -135,14 +137,15 @@ class Ingress:
 
     def _event(self, call: ix.Invocation) -> CloudEvent:
         journey = Journey(call, correlation_id=uuid.uuid4().hex, received_at=self._clock())
-        data = journey.to_event()
-        return seal(
+        event = seal(
             self._signing_key,
             event_type=COMMAND_RECEIVED,
             source=SOURCE,
             event_id=call.interaction_id,
-            data=data,
+            data=journey.to_event(),
         )
+        telemetry.carry(event)
+        return event
 
 
 def from_settings(settings: Settings) -> Ingress:

@@ -18,7 +18,19 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any
 
+from . import telemetry
+
 log = logging.getLogger("facteur.audit")
+
+# Audit events that also count as metrics: event -> (counter, result; None: the check).
+_AUDIT_METRICS: dict[str, tuple[str, str | None]] = {
+    "command.refused": ("facteur_commands_total", None),
+    "workflow.requested": ("facteur_commands_total", "accepted"),
+    "workflow.submitted": ("facteur_workflows_submitted_total", None),
+    "workflow.submit_failed": ("facteur_workflow_submits_failed_total", None),
+    "callback.ignored": ("facteur_callbacks_ignored_total", None),
+    "workflow.reported": ("facteur_outcomes_reported_total", None),
+}
 
 # Fields of the command in flight, for every line logged while handling it.
 # Never mutated in place: each bind makes a new mapping, so requests cannot leak into others.
@@ -54,11 +66,20 @@ def finished(outcome: str, started: float, **fields: Any) -> None:
     logging.getLogger("facteur").info(
         "handled", extra=_extra({"outcome": outcome, "duration_ms": took, **fields})
     )
+    telemetry.count("facteur_command_events_processed_total", outcome=outcome)
+    if outcome == "failed" or int(fields.get("status") or 0) >= 500:
+        telemetry.count("facteur_command_events_failed_total", outcome=outcome)
+    telemetry.record("facteur_hop_duration_ms", took, outcome=outcome)
 
 
 def audit(event: str, **fields: Any) -> None:
     """One line per decision that matters: denied, submitted, cancelled…"""
     log.info(event, extra=_extra({"audit": True, "event": event, **fields}))
+    metric = _AUDIT_METRICS.get(event)
+    if metric:
+        name, result = metric
+        detail = fields.get("check") if result is None else result
+        telemetry.count(name, **({"result": detail} if detail else {}))
 
 
 class _Redactor(logging.Filter):

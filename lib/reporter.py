@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import logs, render
+from . import logs, render, telemetry
 from .callback import Report
 from .config import Settings, argo_client, discord_client
 from .sessions import DispatchResult, SessionStore, SessionStoreError
@@ -70,6 +70,7 @@ class Reporter:
 
     def report(self, report: Report) -> Outcome:
         started = time.perf_counter()
+        telemetry.count("facteur_callbacks_received_total")
         with logs.bound(workflow=report.name, namespace=report.namespace):
             outcome = self._report(report)
             logs.finished(str(outcome.body.get("result")), started, status=outcome.status)

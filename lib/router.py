@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from . import logs, render
+from . import logs, render, telemetry
 from .admission import admit
 from .catalog import Catalog, Command
 from .config import Settings, argo_client, discord_client, signing_key
@@ -136,6 +136,7 @@ class Router:
             event_id=call.interaction_id,
             data=onward.to_event(),
         )
+        telemetry.carry(event)
         try:
             self._deliver(event)
         except SinkError as err:

@@ -82,6 +82,7 @@ def annotations(
     correlation_id: str,
     guild_id: str | None,
     channel_id: str | None,
+    traceparent: str | None = None,
 ) -> dict[str, str]:
     found = {
         f"{LABEL_PREFIX}command": command,
@@ -90,5 +91,7 @@ def annotations(
         f"{LABEL_PREFIX}correlation-id": correlation_id,
         f"{LABEL_PREFIX}guild-id": guild_id,
         f"{LABEL_PREFIX}channel-id": channel_id,
+        # The trace the workflow belongs to, when tracing is on.
+        f"{LABEL_PREFIX}traceparent": traceparent,
     }
     return {key: value for key, value in found.items() if value}

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import logs, render
+from . import logs, render, telemetry
 from .config import Settings, argo_client, discord_client
 from .journey import Journey, tell
 from .routing import annotations, labels, workflow_name
@@ -87,7 +87,12 @@ class Submitter:
                 template=journey.workflow_template,
                 parameters=journey.parameters,
                 labels=labels(**ids),
-                annotations=annotations(**ids, guild_id=call.guild_id, channel_id=call.channel_id),
+                annotations=annotations(
+                    **ids,
+                    guild_id=call.guild_id,
+                    channel_id=call.channel_id,
+                    traceparent=telemetry.traceparent(),
+                ),
                 service_account=self._service_account,
             )
         except ArgoError as err:

@@ -8,7 +8,7 @@ out Cancel and Retry clicks.
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from facteur import actions, router, web
+from facteur import actions, router, telemetry, web
 from facteur.config import boot, signing_key
 from facteur.envelope import COMMAND_RECEIVED, COMPONENT_CLICKED
 from facteur.health import checks_for
@@ -34,8 +34,9 @@ web.limit_body()
 @functions_framework.cloud_event
 def command_route(event: CloudEvent) -> None:
     data = web.open_or_abort(KEY, event, {COMMAND_RECEIVED, COMPONENT_CLICKED})
-    if event["type"] == COMPONENT_CLICKED:
-        outcome = BUTTONS.click(web.parsed(click_from_event, data))
-    else:
-        outcome = ROUTER.handle(web.parsed(Journey.from_event, data))
+    with telemetry.span("command_route", event.get(telemetry.TRACEPARENT)):
+        if event["type"] == COMPONENT_CLICKED:
+            outcome = BUTTONS.click(web.parsed(click_from_event, data))
+        else:
+            outcome = ROUTER.handle(web.parsed(Journey.from_event, data))
     web.finish(outcome.status, outcome.result)

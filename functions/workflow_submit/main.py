@@ -7,7 +7,7 @@ Redis, and edits the deferred Discord reply to name and link the run.
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from facteur import web
+from facteur import telemetry, web
 from facteur.config import boot, signing_key
 from facteur.envelope import WORKFLOW_REQUESTED
 from facteur.health import checks_for
@@ -38,5 +38,6 @@ web.limit_body()
 @functions_framework.cloud_event
 def workflow_submit(event: CloudEvent) -> None:
     data = web.open_or_abort(KEY, event, {WORKFLOW_REQUESTED})
-    outcome = SUBMITTER.handle(web.parsed(Journey.from_event, data))
+    with telemetry.span("workflow_submit", event.get(telemetry.TRACEPARENT)):
+        outcome = SUBMITTER.handle(web.parsed(Journey.from_event, data))
     web.finish(outcome.status, outcome.result)
