@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -116,13 +117,20 @@ def journey(
     )
 
 
-@pytest.fixture
-def chain(store: SessionStore) -> Iterator[Chain]:
+@contextmanager
+def peers() -> Iterator[tuple[DiscordFake, FakeArgo]]:
+    """Discord (mocked under requests) and Argo (served on loopback, so retries are real)."""
     with (
         FakeArgo.served() as argo,
         responses.RequestsMock(assert_all_requests_are_fired=False) as mock,
     ):
         mock.add_passthru(argo.base_url)
         discord = DiscordFake(mock, DISCORD_API)
-        yield Chain(store, discord, argo)
+        yield discord, argo
         discord.assert_clean()
+
+
+@pytest.fixture
+def chain(store: SessionStore) -> Iterator[Chain]:
+    with peers() as (discord, argo):
+        yield Chain(store, discord, argo)

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import responses
 
 from facteur.actions import Buttons
 from facteur.argo import ArgoClient
@@ -23,6 +22,7 @@ from facteur.render import custom_id, final_status, submitted
 from facteur.sessions import DispatchResult, SessionStore
 
 from .argo_fake import FakeArgo
+from .chain import peers
 from .contracts import assert_interaction_response
 from .discord_fake import DISCORD_API, DiscordFake
 from .servers import Sink
@@ -106,14 +106,8 @@ class World:
 
 @pytest.fixture
 def world(store: SessionStore) -> Iterator[World]:
-    with (
-        FakeArgo.served() as argo,
-        responses.RequestsMock(assert_all_requests_are_fired=False) as mock,
-    ):
-        mock.add_passthru(argo.base_url)
-        discord = DiscordFake(mock, DISCORD_API)
+    with peers() as (discord, argo):
         yield World(store, discord, argo)
-        discord.assert_clean()
 
 
 # -- the buttons on the messages ------------------------------------------------------------

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import requests
-import responses
 
 from facteur.argo import ArgoClient
 from facteur.callback import InvalidReport, parse_report
@@ -22,6 +21,7 @@ from facteur.reporter import Reporter
 from facteur.sessions import DispatchResult, SessionStore
 
 from .argo_fake import FakeArgo
+from .chain import peers
 from .discord_fake import DISCORD_API, DiscordFake
 from .support import APP, CALLBACK_TOKEN, CHANNEL, GUILD, USER, base_env
 
@@ -75,14 +75,8 @@ class World:
 
 @pytest.fixture
 def world(store: SessionStore) -> Iterator[World]:
-    with (
-        FakeArgo.served() as argo,
-        responses.RequestsMock(assert_all_requests_are_fired=False) as mock,
-    ):
-        mock.add_passthru(argo.base_url)
-        discord = DiscordFake(mock, DISCORD_API)
+    with peers() as (discord, argo):
         yield World(store, discord, argo)
-        discord.assert_clean()
 
 
 def body(session: DispatchResult, status: str = "Succeeded", **extra: Any) -> bytes:
