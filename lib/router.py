@@ -93,9 +93,11 @@ class Router:
         try:
             first = self._store.claim(call.interaction_id)
         except SessionStoreError as err:
-            log.error("session store unavailable: %s", err)
-            reason = "facteur's session store is unavailable"
-            return self._fail(journey, reason)
+            # Going on is safe: the workflow's name comes from the interaction ID, so Argo's 409
+            # still keeps a redelivery to one workflow. Refusing here instead could tell the
+            # user "not started" after an earlier copy of this event had started it.
+            log.warning("duplicate check unavailable (%s); going on without it", err)
+            first = True
         if not first:
             logs.audit("command.duplicate_suppressed")
             return Outcome(200, "duplicate")

@@ -150,11 +150,20 @@ class SessionStore:
             raw = self._redis.get(f"{PREFIX}token:{correlation_id}")
         return None if raw is None else raw.decode()
 
+    def claim_once(self, kind: str, ident: str, ttl_seconds: int | None = None) -> bool:
+        """True the first time (kind, ident) is claimed; False for every later claim. Atomic."""
+        key = f"{PREFIX}{kind}:{ident}"
+        with _guard(f"claiming {kind}"):
+            return bool(self._redis.set(key, b"1", nx=True, ex=ttl_seconds or self._ttl))
+
+    def release_once(self, kind: str, ident: str) -> None:
+        """Forget a claim, so that a retry after a failure is handled again."""
+        with _guard(f"releasing {kind}"):
+            self._redis.delete(f"{PREFIX}{kind}:{ident}")
+
     def claim(self, interaction_id: str, ttl_seconds: int | None = None) -> bool:
         """True the first time an interaction is seen; False for every duplicate."""
-        key = f"{PREFIX}seen:{interaction_id}"
-        with _guard("claiming an interaction"):
-            return bool(self._redis.set(key, b"1", nx=True, ex=ttl_seconds or self._ttl))
+        return self.claim_once("seen", interaction_id, ttl_seconds)
 
     def pending(self, limit: int) -> list[str]:
         """Correlation IDs of submitted runs not yet reported, oldest first."""
@@ -167,19 +176,14 @@ class SessionStore:
 
     def claim_report(self, namespace: str, name: str, status: str) -> bool:
         """True for the first report of this final status of this workflow, False after."""
-        key = f"{PREFIX}reported:{namespace}/{name}:{status}"
-        with _guard("claiming a report"):
-            return bool(self._redis.set(key, b"1", nx=True, ex=self._ttl))
+        return self.claim_once("reported", f"{namespace}/{name}:{status}")
 
     def release_report(self, namespace: str, name: str, status: str) -> None:
-        with _guard("releasing a report"):
-            self._redis.delete(f"{PREFIX}reported:{namespace}/{name}:{status}")
+        self.release_once("reported", f"{namespace}/{name}:{status}")
 
     def claim_action(self, correlation_id: str, action: str, attempt: int) -> bool:
         """True for the first click of `action` on this attempt of a run; False for repeats."""
-        key = f"{PREFIX}acted:{correlation_id}:{action}#{attempt}"
-        with _guard("claiming an action"):
-            return bool(self._redis.set(key, b"1", nx=True, ex=self._ttl))
+        return self.claim_once("acted", f"{correlation_id}:{action}#{attempt}")
 
     def ping(self) -> bool:
         """Whether Redis answers (for readiness)."""
@@ -190,13 +194,11 @@ class SessionStore:
             return False
 
     def release_action(self, correlation_id: str, action: str, attempt: int) -> None:
-        with _guard("releasing an action"):
-            self._redis.delete(f"{PREFIX}acted:{correlation_id}:{action}#{attempt}")
+        self.release_once("acted", f"{correlation_id}:{action}#{attempt}")
 
     def release(self, interaction_id: str) -> None:
         """Forget a claim, so that a redelivery after a failure is handled again."""
-        with _guard("releasing an interaction"):
-            self._redis.delete(f"{PREFIX}seen:{interaction_id}")
+        self.release_once("seen", interaction_id)
 
 
 def _session_key(correlation_id: str) -> str:

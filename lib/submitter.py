@@ -20,7 +20,7 @@ from .routing import annotations, labels, workflow_name
 from .sessions import DispatchResult, SessionStore, SessionStoreError
 
 if TYPE_CHECKING:
-    from .argo import ArgoClient
+    from .argo import ArgoClient, Submitted
     from .discord import DiscordClient
 
 log = logging.getLogger("facteur.workflow_submit")
@@ -96,19 +96,22 @@ class Submitter:
                 service_account=self._service_account,
             )
         except ArgoError as err:
-            logs.audit(
-                "workflow.submit_failed",
-                status=err.status,
-                transient=err.transient,
-                reason=err.reason,
-                by=call.user_id,
-            )
-            reason = (
-                "the Argo server is unavailable; please try again later"
-                if err.transient
-                else f"Argo refused it: {err.reason}"
-            )
-            return self._fail(journey, reason)
+            existing = self._committed_anyway(name) if err.transient else None
+            if existing is None:
+                logs.audit(
+                    "workflow.submit_failed",
+                    status=err.status,
+                    transient=err.transient,
+                    reason=err.reason,
+                    by=call.user_id,
+                )
+                reason = (
+                    "the Argo server is unavailable; please try again later"
+                    if err.transient
+                    else f"Argo refused it: {err.reason}"
+                )
+                return self._fail(journey, reason)
+            submitted = existing
         result = "submitted" if submitted.created else "already-submitted"
         logs.audit(
             "workflow.submitted",
@@ -116,8 +119,9 @@ class Submitter:
             new=submitted.created,
             by=call.user_id,
         )
-        if not submitted.created and self._already_told(submitted.namespace, submitted.name):
-            return Outcome(200, result, submitted.name)
+        # One reply per interaction, however many copies of the event arrive, even at once.
+        if not self._claim_reply(call.interaction_id):
+            return Outcome(200, "already-submitted", submitted.name)
         session = self._session(journey, submitted.name, submitted.namespace)
         recorded = self._save(session, journey.call.token, journey.received_at + self._ttl)
         message = render.submitted(
@@ -136,18 +140,38 @@ class Submitter:
             )
         delivered = tell(self._discord, journey, self._ttl, message)
         if delivered is None:
+            self._release_reply(call.interaction_id)
             return Outcome(503, result, submitted.name)
         if recorded:
             # Marks the reply as sent, so a redelivery does not send it again.
             self._save(session.model_copy(update={"message_id": delivered.message_id or "sent"}))
         return Outcome(200, result, submitted.name)
 
-    def _already_told(self, namespace: str, name: str) -> bool:
+    def _committed_anyway(self, name: str) -> Submitted | None:
+        """After a create that timed out: Argo may have created the workflow all the same."""
+        from .argo import ArgoError, Submitted
+
         try:
-            existing = self._store.find_workflow(namespace, name)
-        except SessionStoreError:
-            return False
-        return existing is not None and existing.message_id is not None
+            state = self._argo.get_workflow(self._namespace, name)
+        except ArgoError:
+            return None
+        if state is None:
+            return None
+        return Submitted(name=state.name, namespace=state.namespace, uid=None, created=False)
+
+    def _claim_reply(self, interaction_id: str) -> bool:
+        try:
+            return self._store.claim_once("replied", interaction_id)
+        except SessionStoreError as err:
+            # Better a second copy of the reply than none at all.
+            log.warning("could not claim the reply: %s", err)
+            return True
+
+    def _release_reply(self, interaction_id: str) -> None:
+        try:
+            self._store.release_once("replied", interaction_id)
+        except SessionStoreError as err:
+            log.error("could not release the reply claim: %s", err)
 
     def _session(self, journey: Journey, name: str, namespace: str) -> DispatchResult:
         call = journey.call

@@ -105,7 +105,7 @@ def test_unreachable_redis_raises_a_store_error() -> None:
     from .servers import free_port
 
     store = SessionStore.from_url(f"redis://127.0.0.1:{free_port()}/0", ttl_seconds=60)
-    with pytest.raises(SessionStoreError, match="claiming an interaction"):
+    with pytest.raises(SessionStoreError, match="claiming seen"):
         store.claim("1")
     with pytest.raises(SessionStoreError):
         store.last_for_user(USER)
