@@ -184,14 +184,11 @@ def add_health(checks: Mapping[str, Callable[[], bool]], app: flask.Flask | None
 
     target = app or flask.current_app
 
-    def live() -> flask.Response:
-        return json_response(200, {"status": "ok"})
-
     def ready() -> flask.Response:
         status, body = readiness(checks)
         return json_response(status, body)
 
-    target.add_url_rule("/healthz", "facteur_healthz", live, methods=["GET"])
+    target.add_url_rule("/healthz", "facteur_healthz", alive, methods=["GET"])
     target.add_url_rule("/readyz", "facteur_readyz", ready, methods=["GET"])
 
 

@@ -13,8 +13,6 @@ from facteur.health import checks_for
 from facteur.ingress import from_settings
 
 REQUIRED = ("discord.public_key", "events.signing_key", "k_sink")
-
-
 INGRESS, CHECKS = boot(
     "interaction_verify",
     REQUIRED,

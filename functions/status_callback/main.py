@@ -8,7 +8,7 @@ runs still pending against Argo, for workflows whose exit handler never ran.
 import flask
 import functions_framework
 
-from facteur import web
+from facteur import telemetry, web
 from facteur.callback import InvalidReport, parse_report
 from facteur.config import boot
 from facteur.health import checks_for
@@ -39,7 +39,8 @@ def status_callback(request: flask.Request) -> flask.Response:
     if web.is_cloudevent(request):
         if not web.tick_token_matches(request, TICK_TOKEN):
             return web.error(401, "missing or wrong tick token")
-        outcome = REPORTER.tick()
+        with telemetry.span("status_callback.tick"):
+            outcome = REPORTER.tick()
         return web.json_response(outcome.status, outcome.body)
     if not web.bearer_matches(request, TOKEN):
         return web.error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
@@ -47,5 +48,6 @@ def status_callback(request: flask.Request) -> flask.Response:
         report = parse_report(request.get_data(cache=True))
     except InvalidReport as err:
         return web.error(400, str(err))
-    outcome = REPORTER.report(report)
+    with telemetry.span("status_callback", workflow=report.name):
+        outcome = REPORTER.report(report)
     return web.json_response(outcome.status, outcome.body)
