@@ -120,6 +120,8 @@ class JsonFormatter(logging.Formatter):
         line.update(
             {k: v for k, v in record.__dict__.items() if k not in _STANDARD and k != "function"}
         )
+        # Every line names its event: an audit event's name, else what was logged.
+        line.setdefault("event", line["message"])
         return json.dumps(line, default=str, ensure_ascii=False)
 
 

@@ -107,7 +107,7 @@ def test_a_signed_command_becomes_one_workflow_one_reply_and_one_outcome(chain) 
         assert secret not in logs
     # One JSON object per line, each naming its function; the audit trail tells the story.
     lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
-    assert lines and all("function" in line for line in lines)
+    assert lines and all("function" in line and "event" in line for line in lines)
     events = [(line["function"], line["event"]) for line in lines if line.get("audit")]
     for expected in [
         ("command_route", "workflow.requested"),

@@ -38,6 +38,7 @@ def test_lines_are_json_with_the_requests_fields(json_logs) -> None:
     assert audit["audit"] is True and audit["event"] == "workflow.submitted"
     assert audit["created_"] is True  # a LogRecord attribute's name, kept apart
     assert done["outcome"] == "submitted" and done["duration_ms"] >= 0
+    assert (done["event"], outside["event"]) == ("handled", "outside any request")
     assert "correlation_id" not in outside  # nothing leaks between requests
 
 
