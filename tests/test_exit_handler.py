@@ -477,25 +477,31 @@ def test_secret_is_a_template_with_a_placeholder() -> None:
 # --- The kustomization --------------------------------------------------------------------------
 
 
-def test_kustomization_lists_the_three_files() -> None:
+def test_kustomization_lists_every_file() -> None:
     kustomization = yaml.safe_load((ARGO_DIR / "kustomization.yaml").read_text())
     assert kustomization["apiVersion"] == "kustomize.config.k8s.io/v1beta1"
     assert kustomization["kind"] == "Kustomization"
     assert sorted(kustomization["resources"]) == sorted(
-        p.name for p in (RBAC_FILE, SECRET_FILE, TEMPLATE_FILE)
+        p.name for p in (RBAC_FILE, ARGO_DIR / "rbac-facteur-api.yaml", SECRET_FILE, TEMPLATE_FILE)
     )
 
 
 def test_kustomize_renders_the_objects() -> None:
     # kubectl kustomize where kubectl is on PATH, else k8s_schemas' Python emulation.
     rendered = kustomize(ARGO_DIR)
-    assert sorted((d["kind"], d["metadata"]["name"]) for d in rendered) == [
-        ("Role", SERVICE_ACCOUNT),
-        ("RoleBinding", SERVICE_ACCOUNT),
-        ("Secret", SECRET_NAME),
-        ("ServiceAccount", SERVICE_ACCOUNT),
-        ("WorkflowTemplate", "facteur-dispatch"),
-    ]
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in rendered) == sorted(
+        [
+            ("Role", "facteur-api"),
+            ("Role", SERVICE_ACCOUNT),
+            ("RoleBinding", "facteur-api"),
+            ("RoleBinding", SERVICE_ACCOUNT),
+            ("Secret", SECRET_NAME),
+            ("Secret", "facteur-api-token"),
+            ("ServiceAccount", "facteur-api"),
+            ("ServiceAccount", SERVICE_ACCOUNT),
+            ("WorkflowTemplate", "facteur-dispatch"),
+        ]
+    )
     # kustomize must pass the template through untouched, the exit handler's body included.
     (template,) = [d for d in rendered if d["kind"] == "WorkflowTemplate"]
     assert template == _template()
