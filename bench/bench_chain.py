@@ -603,26 +603,32 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def machine_facts() -> dict[str, Any]:
-    model = platform.processor() or "unknown"
+def cpu_model() -> str:
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.partition(":")[2].strip()
-                break
+                return line.partition(":")[2].strip()
+    return platform.processor() or "unknown"
+
+
+def package_versions(*packages: str) -> dict[str, str]:
     versions = {}
-    for package in ("functions-framework", "gunicorn", "redis", "requests"):
+    for package in packages:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "absent"
+    return versions
+
+
+def machine_facts() -> dict[str, Any]:
     return {
         "code": code_state(),
         "nproc": len(os.sched_getaffinity(0)),
-        "cpu_model": model,
+        "cpu_model": cpu_model(),
         "python": platform.python_version(),
         "kernel": platform.release(),
-        "packages": versions,
+        "packages": package_versions("functions-framework", "gunicorn", "redis", "requests"),
     }
 
 

@@ -54,7 +54,6 @@ import time
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from types import FrameType
@@ -1062,25 +1061,15 @@ def progress(message: str) -> None:
 
 
 def machine_facts(load_description: str) -> dict[str, Any]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.partition(":")[2].strip()
-                break
-    versions = {}
-    for package in ("functions-framework", "gunicorn", "Flask", "PyNaCl"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "absent"
+    from bench.bench_chain import cpu_model, package_versions
+
     return {
         "nproc": len(os.sched_getaffinity(0)),
         "cpu_count": os.cpu_count(),
-        "cpu_model": model,
+        "cpu_model": cpu_model(),
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "packages": versions,
+        "packages": package_versions("functions-framework", "gunicorn", "Flask", "PyNaCl"),
         "load_generator": load_description,
     }
 

@@ -143,7 +143,7 @@ class Submitter:
             self._release_reply(call.interaction_id)
             return Outcome(503, result, submitted.name)
         if recorded:
-            # Marks the reply as sent, so a redelivery does not send it again.
+            # Which Discord message holds the run; the reply claim is what stops a second reply.
             self._save(session.model_copy(update={"message_id": delivered.message_id or "sent"}))
         return Outcome(200, result, submitted.name)
 
