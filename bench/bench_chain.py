@@ -42,8 +42,8 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.servers import FunctionProcess, post, redis_server
-from tests.support import base_env, command, sign
+from tests.helpers.servers import FunctionProcess, post, redis_server
+from tests.helpers.support import base_env, command, sign
 
 RESULTS = Path(__file__).parent / "results"
 

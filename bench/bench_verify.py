@@ -1,6 +1,6 @@
 """Benchmark interaction_verify beside an empty functions-framework function (the floor).
 
-Run from the repository root, as a module, so that `tests.support` imports:
+Run from the repository root, as a module, so that `tests.helpers` imports:
 
     cd /work/main && .venv/bin/python -m bench.bench_verify
 
@@ -59,7 +59,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from tests.support import APP, base_env, command, encode, sign
+from tests.helpers.support import APP, base_env, command, encode, sign
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"

@@ -55,8 +55,8 @@ from bench.bench_chain import (
     signals_raise,
     wait_until,
 )
-from tests.servers import free_port, redis_binary, wait_for_port
-from tests.support import sign
+from tests.helpers.servers import free_port, redis_binary, wait_for_port
+from tests.helpers.support import sign
 
 THREADS = 4
 ARGO_TIMEOUT = 1.0  # FACTEUR_ARGO_TIMEOUT_SECONDS where Argo is made slow

@@ -45,7 +45,7 @@ from bench.bench_chain import (
     signals_raise,
     wait_until,
 )
-from tests.servers import redis_server
+from tests.helpers.servers import redis_server
 
 THREADS = 4
 ACK_DEADLINE = 3.0  # Discord drops an interaction whose first answer takes longer

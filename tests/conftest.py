@@ -5,11 +5,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from facteur.sessions import SessionStore
-
-from .chain import chain  # noqa: F401 - a fixture shared by the flow tests
-from .servers import Sink, redis_server
-from .support import ROOT
+from facteur.adapters.sessions import SessionStore
+from tests.helpers.chain import chain  # noqa: F401 - a fixture shared by the flow tests
+from tests.helpers.servers import Sink, redis_server
+from tests.helpers.support import ROOT
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from facteur.config import ConfigError, all_keys, env_var, load_settings
-
-from .support import PUBLIC_KEY_HEX, ROOT
+from tests.helpers.support import PUBLIC_KEY_HEX, ROOT
 
 
 def test_env_names_follow_section_and_key() -> None:

@@ -10,15 +10,23 @@ from collections.abc import Iterator
 import pytest
 
 from facteur import telemetry
-from facteur.catalog import load_catalog
+from facteur.adapters.envelope import COMMAND_RECEIVED, WORKFLOW_REQUESTED, CloudEvent, open_event
+from facteur.adapters.signature import Verifier
 from facteur.config import DEFAULT_CATALOG_FILE
-from facteur.envelope import COMMAND_RECEIVED, WORKFLOW_REQUESTED, CloudEvent, open_event
-from facteur.ingress import Ingress
-from facteur.journey import Journey
-from facteur.signature import Verifier
-
-from .chain import Chain
-from .support import EVENT_KEY, GUILD, PUBLIC_KEY_HEX, ROLE_MAP, ROOT, base_env, command, sign
+from facteur.decisions.catalog import load_catalog
+from facteur.decisions.journey import Journey
+from facteur.flows.interaction_verify import Ingress
+from tests.helpers.chain import Chain
+from tests.helpers.support import (
+    EVENT_KEY,
+    GUILD,
+    PUBLIC_KEY_HEX,
+    ROLE_MAP,
+    ROOT,
+    base_env,
+    command,
+    sign,
+)
 
 
 def test_off_unless_an_exporter_is_configured() -> None:
@@ -35,7 +43,7 @@ os.environ.update({env})
 import functions_framework
 for name in {names}:
     functions_framework.create_app(name, "{root}/functions/" + name + "/main.py")
-from tests.support import sign
+from tests.helpers.support import sign
 app = functions_framework.create_app(
     "interaction_verify", "{root}/functions/interaction_verify/main.py"
 ).test_client()

@@ -8,12 +8,14 @@ out Cancel and Retry clicks.
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from facteur import actions, router, telemetry, web
+from facteur import telemetry, web
+from facteur.adapters.envelope import COMMAND_RECEIVED, COMPONENT_CLICKED
 from facteur.config import boot, signing_key
-from facteur.envelope import COMMAND_RECEIVED, COMPONENT_CLICKED
+from facteur.decisions.interactions import click_from_event
+from facteur.decisions.journey import Journey
+from facteur.flows import buttons as actions
+from facteur.flows import command_route as router
 from facteur.health import checks_for
-from facteur.interactions import click_from_event
-from facteur.journey import Journey
 
 REQUIRED = ("events.signing_key", "k_sink", "redis.url", "discord.application_id")
 ROUTER, BUTTONS, KEY, CHECKS = boot(

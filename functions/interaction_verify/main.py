@@ -9,8 +9,8 @@ import functions_framework
 
 from facteur import web
 from facteur.config import boot
+from facteur.flows.interaction_verify import from_settings
 from facteur.health import checks_for
-from facteur.ingress import from_settings
 
 REQUIRED = ("discord.public_key", "events.signing_key", "k_sink")
 INGRESS, CHECKS = boot(

@@ -9,10 +9,10 @@ import flask
 import functions_framework
 
 from facteur import telemetry, web
-from facteur.callback import InvalidReport, parse_report
 from facteur.config import boot
+from facteur.decisions.callback import InvalidReport, parse_report
+from facteur.flows.status_callback import from_settings
 from facteur.health import checks_for
-from facteur.reporter import from_settings
 
 REQUIRED = ("callback.token", "redis.url", "discord.application_id")
 REPORTER, CHECKS, TOKEN, TICK_TOKEN = boot(

@@ -8,11 +8,11 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from facteur import telemetry, web
+from facteur.adapters.envelope import WORKFLOW_REQUESTED
 from facteur.config import boot, signing_key
-from facteur.envelope import WORKFLOW_REQUESTED
+from facteur.decisions.journey import Journey
+from facteur.flows.workflow_submit import from_settings
 from facteur.health import checks_for
-from facteur.journey import Journey
-from facteur.submitter import from_settings
 
 REQUIRED = (
     "events.signing_key",

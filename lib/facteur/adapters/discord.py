@@ -1,0 +1,452 @@
+"""The one Discord REST client: edit the deferred reply, send follow-ups, post bot messages.
+
+Every message pings nobody unless facteur names the user itself, waits out 429s, retries 5xx and
+network errors a bounded number of times, and keeps tokens out of logs and exception text.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
+
+import requests
+
+from facteur import telemetry
+from facteur.decisions.interactions import EPHEMERAL, clip
+
+if TYPE_CHECKING:
+    from facteur.config import Settings
+
+log = logging.getLogger("facteur.discord")
+
+PROJECT_URL = "https://github.com/facteur-dev/facteur"
+# The spec's SnowflakeType is ^(0|[1-9][0-9]*)$; real IDs are at most 20 digits.
+_SNOWFLAKE_RE = re.compile(r"[1-9][0-9]{0,19}")
+_REASON_LIMIT = 200
+# Backoff for 5xx and network errors: 0.5 s, 1 s, 2 s… capped, each with jitter.
+_BACKOFF_BASE = 0.5
+_BACKOFF_CAP = 8.0
+
+# Route templates double as the log label: they never hold a real ID or token.
+_EDIT_ORIGINAL = "/webhooks/{app}/{token}/messages/@original"
+_FOLLOW_UP = "/webhooks/{app}/{token}"
+_CHANNEL_MESSAGES = "/channels/{channel}/messages"
+_GLOBAL_COMMANDS = "/applications/{app}/commands"
+_GUILD_COMMANDS = "/applications/{app}/guilds/{guild}/commands"
+
+
+@functools.cache
+def user_agent() -> str:
+    """Discord asks for this exact shape: DiscordBot ($url, $versionNumber)."""
+    # Looked up on first use, not at import: reading package metadata costs a few ms.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        number = version("facteur")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        number = "0"
+    return f"DiscordBot ({PROJECT_URL}, {number})"
+
+
+class DiscordError(Exception):
+    """Discord did not take the message. `reason` is safe to log: it never holds a token."""
+
+    def __init__(self, status: int | None, reason: str) -> None:
+        super().__init__(status, reason)  # both, so the error pickles and unpickles
+        self.status = status
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status!r}, reason={self.reason!r})"
+
+
+class TokenRejected(DiscordError):
+    """The interaction token was refused (expired, or the interaction is gone)."""
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """Where a reply landed."""
+
+    via: Literal["interaction", "channel"]
+    message_id: str | None
+
+
+def _snowflake(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _SNOWFLAKE_RE.fullmatch(value):
+        raise DiscordError(None, f"{what} is not a Discord snowflake")
+    return value
+
+
+def _token(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise DiscordError(None, "interaction token is missing")
+    return value
+
+
+def _segment(value: str) -> str:
+    # An ID or token must stay one path segment, whatever it holds.
+    return quote(value, safe="")
+
+
+class _RedactWebhookTokens(logging.Filter):
+    """urllib3 logs each request line at DEBUG; the webhook path in it holds the token."""
+
+    _PATTERN = re.compile(r"(/webhooks/[^/\s]+/)[^/\s?#\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        redacted = self._PATTERN.sub(r"\1{token}", text)
+        if redacted != text:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def _install_redaction() -> None:
+    target = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _RedactWebhookTokens) for f in target.filters):
+        target.addFilter(_RedactWebhookTokens())
+
+
+_install_redaction()
+
+
+class DiscordClient:
+    """Talks to Discord's REST API on behalf of one application."""
+
+    def __init__(
+        self,
+        *,
+        api_base_url: str,
+        application_id: str | None,
+        bot_token: str | None,
+        session: requests.Session | None = None,
+        timeout: float = 5.0,
+        max_attempts: int = 4,
+        max_wait_seconds: float = 15.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._base = api_base_url.rstrip("/")
+        self._application_id = application_id
+        self._bot_token = bot_token or None
+        self._session = session if session is not None else requests.Session()
+        self._timeout = timeout
+        self._max_attempts = max(1, max_attempts)
+        self._max_wait = max(0.0, max_wait_seconds)
+        self._sleep = sleep
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DiscordClient:
+        discord = settings.discord
+        token = discord.bot_token.get_secret_value() if discord.bot_token else None
+        return cls(
+            api_base_url=discord.api_base_url,
+            application_id=discord.application_id,
+            bot_token=token,
+        )
+
+    def __repr__(self) -> str:
+        # Never the token itself: reprs end up in tracebacks and debug logs.
+        bot = "set" if self._bot_token else "unset"
+        return f"DiscordClient(api_base_url={self._base!r}, bot_token={bot})"
+
+    # -- the three routes ---------------------------------------------------------------------
+
+    def edit_original(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
+        """Edit the interaction's first (usually deferred) reply. Needs no bot token."""
+        path = _EDIT_ORIGINAL.format(app=self._app_segment(), token=_segment(_token(token)))
+        body = _outgoing(message)
+        return self._send("PATCH", _EDIT_ORIGINAL, path, body, tokens=(token,), webhook=True)
+
+    def follow_up(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
+        """Send a new message on the interaction. Needs no bot token."""
+        path = _FOLLOW_UP.format(app=self._app_segment(), token=_segment(_token(token)))
+        body = _outgoing(message)
+        return self._send("POST", _FOLLOW_UP, path, body, tokens=(token,), webhook=True)
+
+    def post_to_channel(
+        self, channel_id: str, message: dict[str, Any], *, mention_user_id: str | None = None
+    ) -> dict[str, Any]:
+        """Post as the bot; `mention_user_id` is prefixed as a mention and the only one allowed."""
+        if not self._bot_token:
+            raise DiscordError(None, "cannot post to the channel: no bot token is configured")
+        path = _CHANNEL_MESSAGES.format(channel=_segment(_snowflake(channel_id, "channel id")))
+        if mention_user_id is not None:
+            _snowflake(mention_user_id, "user id to mention")
+        body = _outgoing(message, mention_user_id=mention_user_id)
+        # Bot messages cannot be ephemeral; Discord accepts only a few flags here.
+        flags = body.get("flags")
+        if isinstance(flags, int) and flags & EPHEMERAL:
+            if flags & ~EPHEMERAL:
+                body["flags"] = flags & ~EPHEMERAL
+            else:
+                del body["flags"]
+        # The nonce makes a retried POST idempotent: Discord returns the first message.
+        if body.get("nonce") is None:
+            body["nonce"] = secrets.token_hex(12)
+            body["enforce_nonce"] = True
+        return self._send("POST", _CHANNEL_MESSAGES, path, body, tokens=(), webhook=False)
+
+    def overwrite_commands(
+        self, commands: list[dict[str, Any]], *, guild_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Replace the application's slash commands in one guild (or globally, guild_id None).
+
+        Discord's bulk overwrite: commands left out are deleted. Needs the bot token. Returns the
+        commands as Discord now holds them.
+        """
+        if not self._bot_token:
+            raise DiscordError(None, "cannot register commands: no bot token is configured")
+        app = self._app_segment()
+        if guild_id is None:
+            route, path = _GLOBAL_COMMANDS, _GLOBAL_COMMANDS.format(app=app)
+        else:
+            guild = _segment(_snowflake(guild_id, "guild id"))
+            route, path = _GUILD_COMMANDS, _GUILD_COMMANDS.format(app=app, guild=guild)
+        # A PUT replaces the whole set, so retrying it after a 429 or 5xx is safe.
+        response = self._exchange("PUT", route, path, list(commands), tokens=(), webhook=False)
+        try:
+            data = response.json()
+        except ValueError:
+            return []
+        return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+
+    # -- the one entry point most callers want ---------------------------------------------------
+
+    def reply(
+        self,
+        *,
+        token: str | None,
+        token_expires_at: float,
+        channel_id: str | None,
+        message: dict[str, Any],
+        mention_user_id: str | None = None,
+        now: float | None = None,
+    ) -> Delivered:
+        """Edit the original reply while the token lives, else post in the channel as the bot."""
+        now = time.time() if now is None else now
+        why = "the interaction token has expired"
+        if token and now < token_expires_at:
+            try:
+                sent = self.edit_original(token, message)
+                return Delivered(via="interaction", message_id=_message_id(sent))
+            except TokenRejected as err:
+                log.warning(
+                    "interaction token refused (HTTP %s); posting to the channel", err.status
+                )
+                why = "Discord refused the interaction token"
+        elif not token:
+            why = "there is no interaction token"
+        if not self._bot_token:
+            raise DiscordError(None, f"{why} and no bot token is configured to post instead")
+        if channel_id is None:
+            raise DiscordError(None, f"{why} and the interaction has no channel to post in")
+        sent = self.post_to_channel(channel_id, message, mention_user_id=mention_user_id)
+        return Delivered(via="channel", message_id=_message_id(sent))
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _app_segment(self) -> str:
+        if self._application_id is None:
+            raise DiscordError(None, "no application id is configured (discord.application_id)")
+        return _segment(_snowflake(self._application_id, "application id"))
+
+    def _headers(self, webhook: bool) -> dict[str, str | None]:
+        headers: dict[str, str | None] = {
+            "User-Agent": user_agent(),
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        # Webhook routes are authorised by the token in the path; None also drops any
+        # Authorization a shared session carries, so the bot token never goes where it's not needed.
+        headers["Authorization"] = None if webhook else f"Bot {self._bot_token}"
+        return headers
+
+    def _send(
+        self,
+        method: str,
+        route: str,
+        path: str,
+        body: dict[str, Any],
+        *,
+        tokens: tuple[str, ...],
+        webhook: bool,
+    ) -> dict[str, Any]:
+        response = self._exchange(method, route, path, body, tokens=tokens, webhook=webhook)
+        return _json_object(response)
+
+    def _exchange(
+        self,
+        method: str,
+        route: str,
+        path: str,
+        body: dict[str, Any] | list[Any],
+        *,
+        tokens: tuple[str, ...],
+        webhook: bool,
+    ) -> requests.Response:
+        """Send one request until Discord takes it (429 and 5xx retried); the 2xx response."""
+        label = f"{method} {route}"
+        hidden = (*tokens, *((self._bot_token,) if self._bot_token else ()))
+        url = self._base + path
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            status: int | None = None
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    json=body,
+                    headers=self._headers(webhook),
+                    timeout=self._timeout,
+                    # A redirect would be unexpected here, and could carry the token elsewhere.
+                    allow_redirects=False,
+                )
+            except requests.RequestException as exc:
+                # str(exc) embeds the URL, and with it the interaction token: name the class only.
+                problem = type(exc).__name__
+                delay = self._backoff(attempt)
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    return response
+                if status == 429:
+                    problem = "rate limited (429)"
+                    telemetry.count("facteur_discord_rate_limited_total")
+                    delay = _retry_after(response)
+                    if delay is None:
+                        delay = self._backoff(attempt)
+                elif status >= 500:
+                    problem = f"HTTP {status}"
+                    delay = self._backoff(attempt)
+                else:
+                    raise _refused(label, response, webhook, hidden)
+            if attempt >= self._max_attempts or waited + delay > self._max_wait:
+                raise DiscordError(
+                    status, f"{label}: gave up after {attempt} attempt(s): {problem}"
+                )
+            log.warning(
+                "%s: %s; retrying in %.2f s (attempt %d of %d)",
+                label,
+                problem,
+                delay,
+                attempt + 1,
+                self._max_attempts,
+            )
+            self._sleep(delay)
+            waited += delay
+
+    @staticmethod
+    def _backoff(attempt: int) -> float:
+        ceiling = min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (attempt - 1))
+        # Jitter spreads retries of many workers; not a security use of randomness.
+        return ceiling * (0.5 + random.random() / 2)  # noqa: S311
+
+
+def _outgoing(message: Mapping[str, Any], *, mention_user_id: str | None = None) -> dict[str, Any]:
+    """The body to send: content clipped, and mentions limited whatever the caller asked for."""
+    body = dict(message)
+    content = body.get("content")
+    if content is not None and not isinstance(content, str):
+        raise TypeError("message content must be a string")
+    if mention_user_id is not None:
+        content = f"<@{mention_user_id}> {content or ''}".rstrip()
+    if content is not None:
+        body["content"] = clip(content)
+    allowed: dict[str, list[str]] = {"parse": []}
+    if mention_user_id is not None:
+        allowed["users"] = [mention_user_id]
+    body["allowed_mentions"] = allowed
+    return body
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Seconds to wait on a 429: the body's retry_after, else the Retry-After header."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    candidates = [
+        data.get("retry_after") if isinstance(data, dict) else None,
+        response.headers.get("Retry-After"),
+    ]
+    for value in candidates:
+        if value is None or isinstance(value, bool):
+            continue
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            continue
+        if seconds == seconds and seconds != float("inf"):  # not NaN, not infinite
+            return max(0.0, seconds)
+    return None
+
+
+def _refused(
+    label: str, response: requests.Response, webhook: bool, hidden: tuple[str, ...]
+) -> DiscordError:
+    status = response.status_code
+    detail = _discord_message(response)
+    for secret in hidden:
+        if secret:
+            detail = detail.replace(secret, "[redacted]")
+    reason = f"{label}: HTTP {status}" + (f": {detail}" if detail else "")
+    if webhook and status in (401, 404):
+        return TokenRejected(status, reason)
+    return DiscordError(status, reason)
+
+
+def _discord_message(response: requests.Response) -> str:
+    """Discord's own `message`, with the fields an Invalid Form Body names, kept short."""
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    text = data.get("message")
+    text = text[:_REASON_LIMIT] if isinstance(text, str) else ""
+    fields = list(_error_fields(data.get("errors"), ""))[:5]
+    if fields:
+        text += f" ({', '.join(fields)})"[: _REASON_LIMIT // 2]
+    return text
+
+
+def _error_fields(errors: Any, where: str) -> Iterator[str]:
+    # Discord nests {"content": {"_errors": [{"code": ...}]}} along the path of the bad field.
+    if not isinstance(errors, dict):
+        return
+    for key, value in errors.items():
+        if key == "_errors":
+            if where:
+                yield where
+        elif isinstance(key, str):
+            yield from _error_fields(value, f"{where}.{key}" if where else key)
+
+
+def _json_object(response: requests.Response) -> dict[str, Any]:
+    if response.status_code == 204 or not response.content:
+        return {}
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _message_id(message: Mapping[str, Any]) -> str | None:
+    value = message.get("id")
+    return value if isinstance(value, str) else None

@@ -1,0 +1,91 @@
+"""Stand-ins for the local loop (dev.embedded): a dry-run Argo and a console Discord.
+
+They let a newcomer watch a command travel with no cluster and no accounts. They are used only
+when dev.embedded is on AND the real setting is absent, and every line they print says so, so
+that a forgotten setting in production fails at start-up instead of silently dry-running.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from facteur.adapters.argo import Submitted, WorkflowState, create_request
+from facteur.adapters.discord import Delivered
+
+log = logging.getLogger("facteur.standins")
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+class DryRunArgo:
+    """Logs the exact request it would send to the Argo Server and creates nothing."""
+
+    def submit_from_template(
+        self,
+        namespace: str,
+        *,
+        name: str,
+        template: str,
+        parameters: Mapping[str, str],
+        labels: Mapping[str, str],
+        annotations: Mapping[str, str],
+        service_account: str | None = None,
+        cluster_scope: bool = False,
+    ) -> Submitted:
+        body = create_request(
+            namespace,
+            name=name,
+            template=template,
+            parameters=parameters,
+            labels=labels,
+            annotations=annotations,
+            service_account=service_account,
+            cluster_scope=cluster_scope,
+        )
+        _say(
+            f"[argo DRY RUN: no argo.server_url] would POST /api/v1/workflows/{namespace} "
+            f"creating workflow {name}:\n{json.dumps(body, indent=2)}"
+        )
+        return Submitted(name=name, namespace=namespace, uid=None, created=True)
+
+    def get_workflow(self, namespace: str, name: str) -> WorkflowState | None:
+        # Dry-run workflows never finish on their own; `facteur callback` plays the exit handler.
+        return WorkflowState(name, namespace, "Running", None, None, "dry run")
+
+
+class ConsoleDiscord:
+    """Prints every message facteur would send to Discord."""
+
+    def reply(
+        self,
+        *,
+        token: str | None,
+        token_expires_at: float,
+        channel_id: str | None,
+        message: dict[str, Any],
+        mention_user_id: str | None = None,
+        now: float | None = None,
+    ) -> Delivered:
+        content = message.get("content", "")
+        lines = [f"[discord CONSOLE: no bot token] to user {mention_user_id}: {content}"]
+        for embed in message.get("embeds") or []:
+            lines.append(f"  [{embed.get('title', '')}] {embed.get('url', '')}")
+            if embed.get("description"):
+                lines.append(f"  {embed['description']}")
+            lines.extend(f"  {f['name']}: {f['value']}" for f in embed.get("fields", []))
+        _say("\n".join(lines))
+        return Delivered(via="interaction", message_id="console")
+
+    def edit_original(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
+        self.reply(token=token, token_expires_at=0, channel_id=None, message=message)
+        return {}
+
+    def follow_up(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
+        self.reply(token=token, token_expires_at=0, channel_id=None, message=message)
+        return {}

@@ -1,0 +1,209 @@
+"""The Redis session store: what facteur dispatched, for whom, and how it ended.
+
+Keys (all under `facteur:`):
+- `session:<correlation_id>`: the DispatchResult as JSON, expiring after redis.session_ttl_seconds;
+- `workflow:<namespace>/<name>`: the correlation ID of a submitted workflow (same TTL);
+- `user:<user_id>:last`: that user's last dispatch, for redis.last_dispatch_ttl_seconds;
+- `token:<correlation_id>`: the interaction token, expiring when Discord stops honouring it;
+- `seen:<interaction_id>`: set once, atomically, to suppress duplicate deliveries;
+- `pending`: a sorted set of runs submitted but not yet reported, oldest first;
+- `reported:<namespace>/<name>:<status>#<attempt>`: set once per final status of each attempt;
+- `ref:<ref>`: the correlation ID behind a button's opaque reference;
+- `acted:<correlation_id>:<action>#<attempt>`: set once, so a double click acts once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    import redis
+
+    from facteur.config import Settings
+
+PREFIX = "facteur:"
+_PENDING = f"{PREFIX}pending"
+
+
+class SessionStoreError(Exception):
+    """Redis could not be reached or answered an error. The message is safe to log."""
+
+
+@contextmanager
+def _guard(what: str) -> Iterator[None]:
+    import redis
+
+    try:
+        yield
+    except redis.RedisError as err:
+        raise SessionStoreError(f"{what}: {type(err).__name__}") from None
+
+
+class DispatchResult(BaseModel):
+    """One command's journey, as recorded in Redis."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    correlation_id: str
+    interaction_id: str
+    command: str
+    user_id: str
+    guild_id: str | None = None
+    channel_id: str | None = None
+    application_id: str | None = None
+    workflow_name: str | None = None
+    namespace: str | None = None
+    # Unix seconds when Discord's interaction reached facteur; the token's clock starts here.
+    received_at: float = Field(default_factory=time.time)
+    status: str = "requested"
+    message_id: str | None = None
+    finished_at: float | None = None
+    # The opaque reference buttons carry instead of the workflow's name.
+    ref: str | None = None
+    # Bumped by Retry, so the retried run's outcome is reported again.
+    attempt: int = 1
+
+
+class SessionStore:
+    """Sessions on a real Redis; every key carries a TTL."""
+
+    def __init__(
+        self, client: redis.Redis, ttl_seconds: int, last_dispatch_ttl_seconds: int = 900
+    ) -> None:
+        self._redis = client
+        self._ttl = ttl_seconds
+        self._last_ttl = last_dispatch_ttl_seconds
+
+    @classmethod
+    def from_url(
+        cls, url: str, ttl_seconds: int, last_dispatch_ttl_seconds: int = 900
+    ) -> SessionStore:
+        import redis  # only the functions that keep sessions pay for this import
+
+        client = redis.Redis.from_url(
+            url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30
+        )
+        return cls(client, ttl_seconds, last_dispatch_ttl_seconds)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SessionStore:
+        redis = settings.redis
+        return cls.from_url(
+            redis.url or "", redis.session_ttl_seconds, redis.last_dispatch_ttl_seconds
+        )
+
+    def save(
+        self,
+        result: DispatchResult,
+        token: str | None = None,
+        token_expires_at: float | None = None,
+    ) -> None:
+        """Store a session, index it by user and workflow, and keep its token while it lives."""
+        with _guard("saving a session"):
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.set(_session_key(result.correlation_id), result.model_dump_json(), ex=self._ttl)
+            last_key = f"{PREFIX}user:{result.user_id}:last"
+            pipe.set(last_key, result.correlation_id, ex=self._last_ttl)
+            if result.workflow_name and result.namespace:
+                key = _workflow_key(result.namespace, result.workflow_name)
+                pipe.set(key, result.correlation_id, ex=self._ttl)
+            if result.ref:
+                pipe.set(f"{PREFIX}ref:{result.ref}", result.correlation_id, ex=self._ttl)
+            if result.workflow_name and result.finished_at is None:
+                pipe.zadd(_PENDING, {result.correlation_id: result.received_at})
+            else:
+                pipe.zrem(_PENDING, result.correlation_id)
+            pipe.expire(_PENDING, self._ttl)
+            seconds = int((token_expires_at or 0) - time.time())
+            if token and seconds > 0:
+                pipe.set(f"{PREFIX}token:{result.correlation_id}", token, ex=seconds)
+            pipe.execute()
+
+    def get(self, correlation_id: str) -> DispatchResult | None:
+        with _guard("reading a session"):
+            raw = self._redis.get(_session_key(correlation_id))
+        return None if raw is None else DispatchResult.model_validate_json(raw)
+
+    def last_for_user(self, user_id: str) -> DispatchResult | None:
+        with _guard("reading a user's last dispatch"):
+            correlation_id = self._redis.get(f"{PREFIX}user:{user_id}:last")
+        return None if correlation_id is None else self.get(correlation_id.decode())
+
+    def find_workflow(self, namespace: str, name: str) -> DispatchResult | None:
+        with _guard("finding a workflow's session"):
+            correlation_id = self._redis.get(_workflow_key(namespace, name))
+        return None if correlation_id is None else self.get(correlation_id.decode())
+
+    def by_ref(self, ref: str) -> DispatchResult | None:
+        """The session a button's reference points at."""
+        with _guard("resolving a button reference"):
+            correlation_id = self._redis.get(f"{PREFIX}ref:{ref}")
+        return None if correlation_id is None else self.get(correlation_id.decode())
+
+    def token(self, correlation_id: str) -> str | None:
+        with _guard("reading a token"):
+            raw = self._redis.get(f"{PREFIX}token:{correlation_id}")
+        return None if raw is None else raw.decode()
+
+    def claim_once(self, kind: str, ident: str, ttl_seconds: int | None = None) -> bool:
+        """True the first time (kind, ident) is claimed; False for every later claim. Atomic."""
+        key = f"{PREFIX}{kind}:{ident}"
+        with _guard(f"claiming {kind}"):
+            return bool(self._redis.set(key, b"1", nx=True, ex=ttl_seconds or self._ttl))
+
+    def release_once(self, kind: str, ident: str) -> None:
+        """Forget a claim, so that a retry after a failure is handled again."""
+        with _guard(f"releasing {kind}"):
+            self._redis.delete(f"{PREFIX}{kind}:{ident}")
+
+    def claim(self, interaction_id: str, ttl_seconds: int | None = None) -> bool:
+        """True the first time an interaction is seen; False for every duplicate."""
+        return self.claim_once("seen", interaction_id, ttl_seconds)
+
+    def pending(self, limit: int) -> list[str]:
+        """Correlation IDs of submitted runs not yet reported, oldest first."""
+        with _guard("listing pending sessions"):
+            return [raw.decode() for raw in self._redis.zrange(_PENDING, 0, limit - 1)]
+
+    def forget_pending(self, correlation_id: str) -> None:
+        with _guard("forgetting a pending session"):
+            self._redis.zrem(_PENDING, correlation_id)
+
+    def claim_report(self, namespace: str, name: str, status: str) -> bool:
+        """True for the first report of this final status of this workflow, False after."""
+        return self.claim_once("reported", f"{namespace}/{name}:{status}")
+
+    def release_report(self, namespace: str, name: str, status: str) -> None:
+        self.release_once("reported", f"{namespace}/{name}:{status}")
+
+    def claim_action(self, correlation_id: str, action: str, attempt: int) -> bool:
+        """True for the first click of `action` on this attempt of a run; False for repeats."""
+        return self.claim_once("acted", f"{correlation_id}:{action}#{attempt}")
+
+    def ping(self) -> bool:
+        """Whether Redis answers (for readiness)."""
+        try:
+            with _guard("pinging"):
+                return bool(self._redis.ping())
+        except SessionStoreError:
+            return False
+
+    def release_action(self, correlation_id: str, action: str, attempt: int) -> None:
+        self.release_once("acted", f"{correlation_id}:{action}#{attempt}")
+
+    def release(self, interaction_id: str) -> None:
+        """Forget a claim, so that a redelivery after a failure is handled again."""
+        self.release_once("seen", interaction_id)
+
+
+def _session_key(correlation_id: str) -> str:
+    return f"{PREFIX}session:{correlation_id}"
+
+
+def _workflow_key(namespace: str, name: str) -> str:
+    return f"{PREFIX}workflow:{namespace}/{name}"

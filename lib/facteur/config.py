@@ -1,0 +1,388 @@
+"""Configuration: an optional YAML file, overridden by environment variables, validated by pydantic.
+
+Precedence, lowest first: defaults, the file named by FACTEUR_CONFIG_FILE, then
+FACTEUR_<SECTION>_<KEY> variables (K_SINK is Knative's own name). Each function states which
+keys its path needs; a missing or invalid key stops it at start-up with one line naming the key
+and its variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+)
+
+CONFIG_FILE_ENV = "FACTEUR_CONFIG_FILE"
+ENV_PREFIX = "FACTEUR_"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CATALOG_FILE = REPO_ROOT / "config" / "commands.yaml"
+
+SNOWFLAKE_RE = re.compile(r"^[0-9]{17,20}$")
+ROLE_KEY_RE = re.compile(r"^[a-z0-9:_-]+$")
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid. The message is one line naming keys and variables."""
+
+
+def _snowflake(value: Any) -> str:
+    # YAML reads unquoted IDs as ints; IDs are strings on the wire.
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not SNOWFLAKE_RE.fullmatch(text):
+        raise ValueError("must be a Discord snowflake (17 to 20 digits)")
+    return text
+
+
+Snowflake = Annotated[str, BeforeValidator(_snowflake)]
+
+
+def _hex_public_key(value: str) -> str:
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise ValueError("must be the application's Ed25519 public key: 64 hex characters")
+    return value.lower()
+
+
+def _url(*schemes: str, loopback_http: bool = False) -> AfterValidator:
+    def check(value: str) -> str:
+        parts = urlsplit(value)
+        allowed = parts.scheme in schemes or (
+            loopback_http and parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+        )
+        if not allowed or not parts.netloc:
+            extra = " (http only on loopback)" if loopback_http else ""
+            raise ValueError(f"must be a {' or '.join(schemes)} URL{extra}")
+        return value.rstrip("/")
+
+    return AfterValidator(check)
+
+
+def _strong_secret(value: SecretStr) -> SecretStr:
+    if len(value.get_secret_value()) < 32:
+        raise ValueError("must be at least 32 characters (try: openssl rand -hex 32)")
+    return value
+
+
+StrongSecret = Annotated[SecretStr, AfterValidator(_strong_secret)]
+
+
+def _role_map(value: dict[str, list[str]]) -> dict[str, list[str]]:
+    # Mirrors schemas/facteur-discord-role-map.schema.json; tests hold the two in agreement.
+    for key, roles in value.items():
+        if not ROLE_KEY_RE.fullmatch(key) or len(key) > 100:
+            raise ValueError(f"key {key!r} must match ^[a-z0-9:_-]+$")
+        if not roles:
+            raise ValueError(f"{key!r} must list at least one role ID")
+        if len(set(roles)) != len(roles):
+            raise ValueError(f"{key!r} lists a role ID twice")
+    return value
+
+
+RoleMap = Annotated[dict[str, list[Snowflake]], AfterValidator(_role_map)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DiscordSettings(_Section):
+    public_key: Annotated[str, AfterValidator(_hex_public_key)] | None = None
+    application_id: Snowflake | None = None
+    bot_token: SecretStr | None = None
+    guild_id: Snowflake | None = None
+    api_base_url: Annotated[str, _url("https", loopback_http=True)] = "https://discord.com/api/v10"
+    # Discord's tokens live 15 minutes; 840 s leaves a minute of margin, and facteur adds none.
+    interaction_token_ttl_seconds: int = Field(840, ge=1, le=900)
+    # Discord sets no age limit on a signed request; ours stops replays of captured ones.
+    timestamp_tolerance_seconds: int = Field(300, ge=1, le=3600)
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=16_777_216)
+
+
+class RedisSettings(_Section):
+    url: Annotated[str, _url("redis", "rediss", "unix")] | None = None
+    # workflow -> session, kept for status callbacks of long runs.
+    session_ttl_seconds: int = Field(604_800, ge=60)
+    # A user's last dispatch, for /status and /review's last_correlation_id (the seed's 15 min).
+    last_dispatch_ttl_seconds: int = Field(900, ge=60)
+
+
+class ArgoSettings(_Section):
+    server_url: Annotated[str, _url("https", "http")] | None = None
+    token: SecretStr | None = None
+    namespace: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    workflow_template: str | None = Field(None, min_length=1, max_length=253)
+    service_account: str | None = Field(None, min_length=1, max_length=253)
+    parameters: dict[str, str] = Field(default_factory=dict)
+    # Links in Discord point here; defaults to server_url.
+    ui_url: Annotated[str, _url("https", "http")] | None = None
+    verify_tls: bool = True
+    ca_file: Path | None = None
+    timeout_seconds: float = Field(10.0, gt=0, le=60)
+    # Cancel: "stop" still runs exit handlers (the outcome is reported); "terminate" does not
+    # (reconciliation reports it).
+    cancel_strategy: Literal["stop", "terminate"] = "stop"
+    # Retry: "retry" reruns the failed steps of the same workflow; "resubmit" starts a new one.
+    retry_strategy: Literal["retry", "resubmit"] = "retry"
+
+
+class CallbackSettings(_Section):
+    token: StrongSecret | None = None
+    # A PingSource cannot send headers, so reconciliation ticks carry this in their data. It can
+    # only make facteur re-read Argo, never forge an outcome, so it may live in the PingSource.
+    tick_token: StrongSecret | None = None
+    # Sessions checked against Argo per tick, so a backlog cannot time the function out.
+    tick_batch: int = Field(50, ge=1, le=1000)
+
+
+class EventsSettings(_Section):
+    signing_key: StrongSecret | None = None
+    # The hand-off must finish well inside Discord's 3 s, leaving time to answer.
+    sink_timeout_seconds: float = Field(2.0, gt=0, le=2.5)
+
+
+def _from_repo_root(path: Path) -> Path:
+    # Relative to the project, not to wherever the server happens to start.
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+class CommandsSettings(_Section):
+    catalog_file: Annotated[Path, AfterValidator(_from_repo_root)] = DEFAULT_CATALOG_FILE
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # json for clusters (one object per line); console for reading in a terminal.
+    format: Literal["json", "console"] = "json"
+
+
+class DevSettings(_Section):
+    # The local loop: stand in for a missing Argo server (dry run) and Discord credentials
+    # (console). Off by default, so production fails fast on a forgotten setting.
+    embedded: bool = False
+
+
+# What dev.embedded may stand in for.
+EMBEDDED_STANDINS = frozenset({"argo.server_url", "argo.namespace", "discord.application_id"})
+
+
+class Settings(_Section):
+    discord: DiscordSettings = DiscordSettings()
+    redis: RedisSettings = RedisSettings()
+    argo: ArgoSettings = ArgoSettings()
+    callback: CallbackSettings = CallbackSettings()
+    events: EventsSettings = EventsSettings()
+    commands: CommandsSettings = CommandsSettings()
+    dev: DevSettings = DevSettings()
+    logging: LoggingSettings = LoggingSettings()
+    role_map: RoleMap = Field(default_factory=dict)
+    k_sink: Annotated[str, _url("https", "http")] | None = None
+
+
+# Top-level keys that are not sections, with the variable that sets each.
+_TOP_LEVEL_ENV = {"role_map": "FACTEUR_ROLE_MAP", "k_sink": "K_SINK"}
+_KEY_NAMES = {"k_sink": "K_SINK"}
+
+
+def env_var(key: str) -> str:
+    """The environment variable for a dotted key, e.g. discord.public_key."""
+    if key in _TOP_LEVEL_ENV:
+        return _TOP_LEVEL_ENV[key]
+    return ENV_PREFIX + key.replace(".", "_").upper()
+
+
+def all_keys() -> list[str]:
+    """Every dotted key facteur reads, in declaration order."""
+    keys: list[str] = []
+    for name, field in Settings.model_fields.items():
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, _Section):
+            keys.extend(f"{name}.{sub}" for sub in section.model_fields)
+        else:
+            keys.append(name)
+    return keys
+
+
+def _is_map(key: str) -> bool:
+    return key in ("role_map", "argo.parameters")
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for key in all_keys():
+        raw = environ.get(env_var(key))
+        if raw is None or raw == "":
+            continue
+        value: Any = raw
+        if _is_map(key):
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                raise ConfigError(f"{_label(key)}: must be a JSON object") from None
+        section, _, sub = key.partition(".")
+        if sub:
+            tree.setdefault(section, {})[sub] = value
+        else:
+            tree[section] = value
+    return tree
+
+
+def _from_file(path: str) -> dict[str, Any]:
+    import yaml  # only when a file is configured: yaml costs start-up time
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as err:
+        raise ConfigError(f"{CONFIG_FILE_ENV}={path}: cannot read ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise ConfigError(f"{CONFIG_FILE_ENV}={path}: not valid YAML{line}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{CONFIG_FILE_ENV}={path}: must hold a mapping of sections")
+    return data
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and not _is_map(key):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _label(key: str) -> str:
+    name = _KEY_NAMES.get(key, key)
+    return f"{name} ({env_var(key)})" if name != env_var(key) else name
+
+
+def _describe(err: ValidationError) -> str:
+    problems = []
+    for item in err.errors():
+        loc = [str(part) for part in item["loc"]]
+        section_keys = {k.partition(".")[0] for k in all_keys() if "." in k}
+        key = ".".join(loc[:2]) if loc and loc[0] in section_keys else loc[0] if loc else "?"
+        detail = ".".join(loc[2:] if key.count(".") else loc[1:])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting"
+        where = f"[{detail}]" if detail else ""
+        problems.append(f"{_label(key)}{where}: {message}")
+    return "; ".join(problems)
+
+
+def _get(settings: Settings, key: str) -> Any:
+    value: Any = settings
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def load_settings(
+    required: Iterable[str] = (), environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Load and validate settings; raise ConfigError naming every missing or invalid key."""
+    env = os.environ if environ is None else environ
+    tree: dict[str, Any] = {}
+    if env.get(CONFIG_FILE_ENV):
+        tree = _from_file(env[CONFIG_FILE_ENV])
+    tree = _merge(tree, _from_env(env))
+    try:
+        settings = Settings.model_validate(tree)
+    except ValidationError as err:
+        raise ConfigError(_describe(err)) from None
+    if settings.dev.embedded:
+        required = [key for key in required if key not in EMBEDDED_STANDINS]
+    missing = [key for key in required if _get(settings, key) in (None, "")]
+    if missing:
+        raise ConfigError("; ".join(f"{_label(key)}: required but not set" for key in missing))
+    return settings
+
+
+T = TypeVar("T")
+
+
+def boot(function: str, required: Iterable[str], build: Callable[[Settings], T]) -> T:
+    """Load settings and build a function's handler, or stop at start-up with one clear line.
+
+    Runs at import time, so a bad setting never surfaces as a traceback on the first request.
+    """
+    try:
+        settings = load_settings(required)
+        from facteur import logs
+
+        logs.configure(
+            function,
+            level=settings.logging.level,
+            fmt=settings.logging.format,
+            secrets=secret_values(settings),
+        )
+        from facteur import telemetry
+
+        telemetry.setup(function)
+        return build(settings)
+    except ConfigError as err:
+        print(f"facteur {function}: configuration error: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(78) from None  # EX_CONFIG
+
+
+def signing_key(settings: Settings) -> str:
+    """events.signing_key as plain text (only for computing MACs)."""
+    key = settings.events.signing_key
+    return key.get_secret_value() if key else ""
+
+
+def argo_client(settings: Settings) -> Any:
+    """The Argo client, a dry run on the local loop without a server, or None."""
+    if settings.argo.server_url:
+        from facteur.adapters.argo import ArgoClient
+
+        return ArgoClient.from_settings(settings)
+    if settings.dev.embedded:
+        from facteur.adapters.local import DryRunArgo
+
+        return DryRunArgo()
+    return None
+
+
+def discord_client(settings: Settings) -> Any:
+    """The Discord client, or on the local loop without credentials, the console."""
+    if settings.dev.embedded and not settings.discord.bot_token:
+        from facteur.adapters.local import ConsoleDiscord
+
+        return ConsoleDiscord()
+    from facteur.adapters.discord import DiscordClient
+
+    return DiscordClient.from_settings(settings)
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every configured secret, so that logs can be scrubbed of them."""
+    found = []
+    for name in Settings.model_fields:
+        section = getattr(settings, name)
+        if isinstance(section, _Section):
+            for key in type(section).model_fields:
+                value = getattr(section, key)
+                if isinstance(value, SecretStr):
+                    found.append(value.get_secret_value())
+    return found

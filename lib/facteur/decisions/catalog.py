@@ -1,0 +1,231 @@
+"""The command catalog: one file defines every slash command, for registration and routing alike.
+
+Loading validates Discord's own limits, so a catalog that Discord would refuse never starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from facteur.config import ConfigError
+from facteur.decisions.interactions import safe_name
+
+# Discord option types (application-commands docs).
+OPTION_TYPES: dict[str, int] = {
+    "subcommand": 1,
+    "subcommand_group": 2,
+    "string": 3,
+    "integer": 4,
+    "boolean": 5,
+    "user": 6,
+    "channel": 7,
+    "role": 8,
+    "mentionable": 9,
+    "number": 10,
+    "attachment": 11,
+}
+VALUE_TYPES = frozenset(range(3, 12))
+CHOICE_TYPES = frozenset({3, 4, 10})
+
+# ASCII subset of Discord's CHAT_INPUT name pattern; lower case is required by Discord.
+NAME_PATTERN = r"^[-_a-z0-9]{1,32}$"
+MAX_COMMANDS = 100
+MAX_OPTIONS = 25
+MAX_CHOICES = 25
+MAX_STRING_LENGTH = 6000
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Description = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class CatalogError(ConfigError):
+    """The catalog file is unreadable or breaks Discord's limits."""
+
+
+def _option_type(value: Any) -> int:
+    if isinstance(value, str) and value.lower() in OPTION_TYPES:
+        return OPTION_TYPES[value.lower()]
+    if isinstance(value, int) and not isinstance(value, bool) and value in VALUE_TYPES:
+        return value
+    raise ValueError(f"unknown option type {value!r}; use one of {', '.join(OPTION_TYPES)}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Choice(_Model):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    value: str | int | float
+
+
+class Option(_Model):
+    name: Name
+    description: Description
+    type: Annotated[int, BeforeValidator(_option_type)] = OPTION_TYPES["string"]
+    required: bool = False
+    choices: list[Choice] = Field(default_factory=list, max_length=MAX_CHOICES)
+    max_length: int | None = Field(None, ge=1, le=MAX_STRING_LENGTH)
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> Option:
+        if self.type in (1, 2):
+            raise ValueError("subcommands are not supported in the catalog yet")
+        if self.choices and self.type not in CHOICE_TYPES:
+            raise ValueError("choices are only allowed on string, integer and number options")
+        for choice in self.choices:
+            if not _matches_type(self.type, choice.value):
+                raise ValueError(f"choice {choice.name!r} does not match the option's type")
+            if isinstance(choice.value, str) and len(choice.value) > 100:
+                raise ValueError(f"choice {choice.name!r} value is longer than 100")
+        if self.max_length is not None and self.type != OPTION_TYPES["string"]:
+            raise ValueError("max_length is only allowed on string options")
+        return self
+
+
+class Command(_Model):
+    name: Name
+    description: Description
+    options: list[Option] = Field(default_factory=list, max_length=MAX_OPTIONS)
+    # None means argo.workflow_template.
+    workflow_template: str | None = Field(None, min_length=1, max_length=253)
+    ephemeral: bool = False
+    # Built-ins are answered by facteur itself and start no workflow.
+    builtin: bool = False
+
+    @model_validator(mode="after")
+    def _options_in_order(self) -> Command:
+        names = [option.name for option in self.options]
+        if len(set(names)) != len(names):
+            raise ValueError("option names must be unique")
+        seen_optional = False
+        for option in self.options:
+            if option.required and seen_optional:
+                raise ValueError(f"required option {option.name!r} must come before optional ones")
+            seen_optional = seen_optional or not option.required
+        return self
+
+    def option(self, name: str) -> Option | None:
+        return next((option for option in self.options if option.name == name), None)
+
+    def to_discord(self) -> dict[str, Any]:
+        """The ApplicationCommand payload for Discord's bulk overwrite."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "type": 1,
+            "options": [_option_to_discord(option) for option in self.options],
+        }
+
+
+class Catalog(_Model):
+    version: Literal[1] = 1
+    commands: list[Command] = Field(min_length=1, max_length=MAX_COMMANDS)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Catalog:
+        names = [command.name for command in self.commands]
+        if len(set(names)) != len(names):
+            raise ValueError("command names must be unique")
+        return self
+
+    def get(self, name: str) -> Command | None:
+        return next((command for command in self.commands if command.name == name), None)
+
+
+def _option_to_discord(option: Option) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "type": option.type,
+        "name": option.name,
+        "description": option.description,
+        "required": option.required,
+    }
+    if option.choices:
+        payload["choices"] = [choice.model_dump() for choice in option.choices]
+    if option.max_length is not None:
+        payload["max_length"] = option.max_length
+    return payload
+
+
+def _matches_type(option_type: int, value: Any) -> bool:
+    if option_type == OPTION_TYPES["boolean"]:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if option_type == OPTION_TYPES["integer"]:
+        return isinstance(value, int)
+    if option_type == OPTION_TYPES["number"]:
+        return isinstance(value, int | float)
+    # Strings, and snowflakes for users, channels, roles, mentionables and attachments.
+    return isinstance(value, str)
+
+
+def parse_catalog(data: Any, source: str = "catalog") -> Catalog:
+    try:
+        return Catalog.model_validate(data)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in item['loc']) or '(root)'}: "
+            f"{item['msg'].removeprefix('Value error, ')}"
+            for item in err.errors()
+        )
+        raise CatalogError(f"{source}: {problems}") from None
+
+
+def load_catalog(path: Path | str) -> Catalog:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as err:
+        raise CatalogError(f"{path}: cannot read ({err.strerror})") from None
+    except yaml.YAMLError:
+        raise CatalogError(f"{path}: not valid YAML") from None
+    return parse_catalog(data, str(path))
+
+
+def check_options(command: Command, raw: Any) -> tuple[dict[str, Any], list[str]]:
+    """Check supplied options against the catalog. Returns (values, problems); pure."""
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        return {}, ["options are malformed"]
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            problems.append("an option is malformed")
+            continue
+        name = item["name"]
+        shown = safe_name(name)
+        option = command.option(name)
+        if option is None:
+            problems.append(f"unknown option `{shown}`")
+            continue
+        if name in values:
+            problems.append(f"`{shown}` is given twice")
+            continue
+        value = item.get("value")
+        if item.get("type") != option.type or not _matches_type(option.type, value):
+            problems.append(f"`{shown}` has the wrong type")
+            continue
+        if option.choices and value not in [choice.value for choice in option.choices]:
+            allowed = ", ".join(str(choice.value) for choice in option.choices)
+            problems.append(f"`{shown}` must be one of: {allowed}")
+            continue
+        if option.max_length is not None and len(value) > option.max_length:
+            problems.append(f"`{shown}` is longer than {option.max_length} characters")
+            continue
+        values[name] = value
+    for option in command.options:
+        if option.required and option.name not in values and not _mentioned(raw, option.name):
+            problems.append(f"`{option.name}` is required")
+    return values, problems
+
+
+def _mentioned(raw: list[Any], name: str) -> bool:
+    return any(isinstance(item, dict) and item.get("name") == name for item in raw)

@@ -1,0 +1,254 @@
+"""What facteur says in Discord: texts and message bodies within Discord's limits. Pure.
+
+Every body sets allowed_mentions to ping nobody; the Discord client enforces it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from facteur.decisions.interactions import NO_MENTIONS, clip, safe_name
+
+if TYPE_CHECKING:
+    from facteur.decisions.catalog import Command
+
+GREEN, RED, ORANGE, BLUE = 0x2ECC71, 0xE74C3C, 0xE67E22, 0x3498DB
+
+# custom_id: "facteur:<action>:<ref>", where ref is an opaque session reference (never the
+# workflow's name) that only facteur's Redis can resolve.
+BUTTON_PREFIX = "facteur"
+CANCEL, RETRY = "cancel", "retry"
+_LINK, _DANGER, _PRIMARY = 5, 4, 1
+
+
+def custom_id(action: str, ref: str) -> str:
+    return f"{BUTTON_PREFIX}:{action}:{ref}"
+
+
+def buttons(*, url: str, ref: str | None, actions: Sequence[str]) -> list[dict[str, Any]]:
+    """One action row: Open in Argo, then the actions that apply to the run now."""
+    row: list[dict[str, Any]] = [{"type": 2, "style": _LINK, "label": "Open in Argo", "url": url}]
+    labels = {CANCEL: ("Cancel", _DANGER), RETRY: ("Retry", _PRIMARY)}
+    if ref:
+        for action in actions:
+            label, style = labels[action]
+            row.append(
+                {"type": 2, "style": style, "label": label, "custom_id": custom_id(action, ref)}
+            )
+    return [{"type": 1, "components": row}]
+
+
+def unknown_command(name: str) -> str:
+    return f"Unknown command `/{safe_name(name)}`."
+
+
+def denied(name: str, reason: str) -> str:
+    return f"You can't run `/{safe_name(name)}`: {reason}."
+
+
+def invalid_options(name: str, problems: Sequence[str]) -> str:
+    listed = "\n".join(f"• {problem}" for problem in problems)
+    return f"`/{safe_name(name)}` was not sent:\n{listed}"
+
+
+def not_accepted(name: str) -> str:
+    return (
+        f"facteur couldn't accept `/{safe_name(name)}` right now, so nothing was started. "
+        "Please try again in a moment."
+    )
+
+
+def not_started(name: str, reason: str) -> str:
+    return f"`/{safe_name(name)}` was not started: {clip(reason, 500)}"
+
+
+def workflow_url(ui_url: str, namespace: str, name: str) -> str:
+    return f"{ui_url.rstrip('/')}/workflows/{quote(namespace, safe='')}/{quote(name, safe='')}"
+
+
+def text(content: str) -> dict[str, Any]:
+    """A plain message body for a webhook edit, a follow-up or a channel post."""
+    return {"content": clip(content), "allowed_mentions": NO_MENTIONS}
+
+
+def submitted(
+    *,
+    command: str,
+    workflow: str,
+    namespace: str,
+    correlation_id: str,
+    ui_url: str,
+    last_correlation_id: str | None = None,
+    ref: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    lines = [f"Started `/{safe_name(command)}` as workflow `{workflow}`."]
+    if last_correlation_id:
+        lines.append(f"Last request correlation: `{last_correlation_id}`")
+    if note:
+        lines.append(note)
+    embed = {
+        "title": clip(workflow, 256),
+        "url": workflow_url(ui_url, namespace, workflow),
+        "color": BLUE,
+        "fields": [
+            {"name": "Namespace", "value": clip(namespace, 1024), "inline": True},
+            {"name": "Correlation ID", "value": clip(correlation_id, 1024), "inline": True},
+        ],
+    }
+    return {
+        "content": clip("\n".join(lines)),
+        "embeds": [embed],
+        "components": buttons(url=embed["url"], ref=ref, actions=[CANCEL]),
+        "allowed_mentions": NO_MENTIONS,
+    }
+
+
+def status_report(
+    *,
+    command: str,
+    workflow: str | None,
+    namespace: str | None,
+    correlation_id: str,
+    phase: str | None,
+    received_at: float,
+    ui_url: str | None,
+    duration: float | None = None,
+    title: str = "Your last facteur run:",
+) -> dict[str, Any]:
+    started = dt.datetime.fromtimestamp(received_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    fields = [
+        {"name": "Command", "value": f"/{safe_name(command)}", "inline": True},
+        {"name": "Phase", "value": clip(phase or "unknown", 1024), "inline": True},
+        {"name": "Requested", "value": started, "inline": True},
+        {"name": "Ran for", "value": duration_text(duration), "inline": True},
+        {"name": "Correlation ID", "value": clip(correlation_id, 1024), "inline": False},
+    ]
+    embed: dict[str, Any] = {
+        "title": clip(workflow or "not started", 256),
+        "color": _phase_colour(phase),
+        "fields": fields,
+    }
+    if workflow and namespace and ui_url:
+        embed["url"] = workflow_url(ui_url, namespace, workflow)
+    return {"content": title, "embeds": [embed], "allowed_mentions": NO_MENTIONS}
+
+
+def _phase_colour(phase: str | None) -> int:
+    return {"Succeeded": GREEN, "Failed": RED, "Error": RED}.get(phase or "", ORANGE)
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+# Discord caps an embed at 25 fields and 6000 characters in all; leave room for the rest.
+_MAX_FAILURE_FIELDS = 10
+_FAILURE_BUDGET = 3500
+
+
+def final_status(
+    *,
+    command: str,
+    workflow: str,
+    namespace: str,
+    status: str,
+    correlation_id: str,
+    duration: float | None,
+    failures: Sequence[tuple[str, str]],
+    message: str | None,
+    ui_url: str,
+    ref: str | None = None,
+) -> dict[str, Any]:
+    """The outcome of a run: a colour-coded embed with its failed nodes, linked to Argo."""
+    fields: list[dict[str, Any]] = [
+        {"name": "Workflow", "value": clip(workflow, 1024), "inline": True},
+        {"name": "Duration", "value": duration_text(duration), "inline": True},
+        {"name": "Correlation ID", "value": clip(correlation_id, 1024), "inline": False},
+    ]
+    budget = _FAILURE_BUDGET
+    shown = 0
+    for node, text in failures:
+        name, value = clip(f"Failed: {node}", 256), clip(text or "(no message)", 1024)
+        if shown == _MAX_FAILURE_FIELDS or len(name) + len(value) > budget:
+            break
+        fields.append({"name": name, "value": value, "inline": False})
+        budget -= len(name) + len(value)
+        shown += 1
+    if shown < len(failures):
+        more = len(failures) - shown
+        fields.append({"name": "More failures", "value": f"{more} more in Argo", "inline": False})
+    embed: dict[str, Any] = {
+        "title": clip(f"/{safe_name(command)} {status.lower()}", 256),
+        "url": workflow_url(ui_url, namespace, workflow),
+        "color": {"Succeeded": GREEN, "Failed": RED}.get(status, ORANGE),
+        "fields": fields,
+    }
+    if message:
+        embed["description"] = clip(message, 1024)
+    content = f"`/{safe_name(command)}` finished: **{status}**"
+    # A deleted workflow cannot be retried; a failed one can.
+    actions = [RETRY] if status in ("Failed", "Error") else []
+    return {
+        "content": content,
+        "embeds": [embed],
+        "components": buttons(url=embed["url"], ref=ref, actions=actions),
+        "allowed_mentions": NO_MENTIONS,
+    }
+
+
+def acted(
+    *,
+    command: str,
+    workflow: str,
+    namespace: str,
+    ui_url: str,
+    action: str,
+    user_id: str,
+    ref: str | None,
+    attempt: int,
+) -> dict[str, Any]:
+    """The run's message after a button click: who did what, and the buttons that still apply."""
+    run = f"`/{safe_name(command)}` run `{workflow}`"
+    if action == CANCEL:
+        # The mention shows who acted; allowed_mentions keeps it from pinging them.
+        content, actions = f"{run}: cancelled by <@{user_id}>.", []
+    else:
+        content, actions = f"{run}: retried by <@{user_id}> (attempt {attempt}).", [CANCEL]
+    url = workflow_url(ui_url, namespace, workflow)
+    return {
+        "content": clip(content),
+        "components": buttons(url=url, ref=ref, actions=actions),
+        "allowed_mentions": NO_MENTIONS,
+    }
+
+
+def whisper(content: str) -> dict[str, Any]:
+    """An ephemeral follow-up: only the person who clicked sees it."""
+    return {"content": clip(content), "flags": 64, "allowed_mentions": NO_MENTIONS}
+
+
+def help_text(commands: Sequence[Command]) -> dict[str, Any]:
+    """The commands a caller may run, with their options (`!` marks a required one)."""
+    if not commands:
+        return text("There are no facteur commands you may run here.")
+    lines = ["Commands you may run here:"]
+    for command in commands:
+        options = " ".join(
+            f"`{option.name}{'!' if option.required else ''}`" for option in command.options
+        )
+        lines.append(f"`/{command.name}` {options} — {command.description}".replace("  ", " "))
+    lines.append("`!` marks a required option.")
+    return text("\n".join(lines))

@@ -1,0 +1,190 @@
+"""command_route's buttons: Cancel and Retry on a run's message.
+
+A click is checked against the same role policy as the command that started the run, with the
+keys `<command>:cancel` and `<command>:retry` falling back to the command's own rule. Each action
+happens once per attempt of a run, however often it is clicked; a refusal is an ephemeral
+answer that changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from facteur import logs
+from facteur.adapters.sessions import DispatchResult, SessionStore, SessionStoreError
+from facteur.config import Settings, argo_client, discord_client
+from facteur.decisions import render
+from facteur.decisions.interactions import Click, safe_name
+from facteur.decisions.policy import decide
+from facteur.decisions.render import CANCEL, RETRY
+
+if TYPE_CHECKING:
+    from facteur.adapters.argo import ArgoClient
+    from facteur.adapters.discord import DiscordClient
+
+log = logging.getLogger("facteur.command_route")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    # cancel, retry, duplicate or refused
+    result: str
+
+
+class Buttons:
+    def __init__(
+        self,
+        *,
+        role_map: Mapping[str, list[str]],
+        store: SessionStore,
+        discord: DiscordClient,
+        argo: ArgoClient | None,
+        ui_url: str,
+        guild_id: str | None = None,
+        cancel_strategy: str = "stop",
+        retry_strategy: str = "retry",
+    ) -> None:
+        self._role_map = role_map
+        self._store = store
+        self._discord = discord
+        self._argo = argo
+        self._ui_url = ui_url
+        self._guild_id = guild_id
+        self._cancel_strategy = cancel_strategy
+        self._retry_strategy = retry_strategy
+
+    def click(self, click: Click) -> Outcome:
+        """Cancel or Retry from a run's message: same role policy, one action per click."""
+        started = time.perf_counter()
+        with logs.bound(interaction_id=click.interaction_id, user_id=click.user_id):
+            outcome = self._click(click)
+            logs.finished(outcome.result, started, status=outcome.status, action=click.action)
+        return outcome
+
+    def _click(self, click: Click) -> Outcome:
+        try:
+            session = self._store.by_ref(click.ref)
+        except SessionStoreError as err:
+            log.error("session store unavailable: %s", err)
+            return self._whisper(click, "facteur's session store is unavailable; nothing changed.")
+        if session is None or not session.workflow_name or not session.namespace:
+            return self._whisper(click, "facteur no longer knows this run; nothing changed.")
+        verb = click.action
+        decision = decide(
+            self._role_map,
+            session.command,
+            refinement=verb,
+            guild_id=click.guild_id,
+            member_roles=click.member_roles,
+            expected_guild_id=self._guild_id,
+        )
+        command = safe_name(session.command)
+        if not decision.allowed:
+            logs.audit("button.denied", action=verb, reason=decision.reason, by=click.user_id)
+            return self._whisper(click, f"You can't {verb} `/{command}` runs: {decision.reason}.")
+        if verb == CANCEL and session.finished_at is not None:
+            return self._whisper(click, "This run has already finished.")
+        if verb == RETRY and session.status not in ("Failed", "Error"):
+            return self._whisper(click, "Only a failed run can be retried.")
+        try:
+            if not self._store.claim_action(session.correlation_id, verb, session.attempt):
+                logs.audit("button.duplicate_suppressed", action=verb, by=click.user_id)
+                return Outcome(200, "duplicate")
+        except SessionStoreError as err:
+            log.error("session store unavailable: %s", err)
+            return self._whisper(click, "facteur's session store is unavailable; nothing changed.")
+        return self._act(click, session)
+
+    def _act(self, click: Click, session: DispatchResult) -> Outcome:
+        from facteur.adapters.argo import ArgoError
+
+        name, namespace = session.workflow_name or "", session.namespace or ""
+        if self._argo is None:
+            return self._whisper(click, "facteur has no Argo server configured; nothing changed.")
+        try:
+            if click.action == CANCEL:
+                if self._cancel_strategy == "terminate":
+                    self._argo.terminate(namespace, name)
+                else:
+                    self._argo.stop(namespace, name)
+                updated = session.model_copy(update={"status": "Cancelling"})
+            elif self._retry_strategy == "resubmit":
+                again = self._argo.resubmit(namespace, name)
+                updated = _rerun(session, again.name)
+            else:
+                self._argo.retry(namespace, name)
+                updated = _rerun(session, name)
+        except ArgoError as err:
+            log.error("%s of %s/%s failed: %s", click.action, namespace, name, err.reason)
+            self._forget_action(session, click.action)
+            return self._whisper(click, f"Argo refused to {click.action} the run: {err.reason}")
+        logs.audit(f"workflow.{click.action}", workflow=name, by=click.user_id)
+        try:
+            self._store.save(updated)
+        except SessionStoreError as err:
+            log.error("could not record the %s of %s: %s", click.action, name, err)
+        message = render.acted(
+            command=session.command,
+            workflow=updated.workflow_name or name,
+            namespace=namespace,
+            ui_url=self._ui_url or "",
+            action=click.action,
+            user_id=click.user_id,
+            ref=updated.ref,
+            attempt=updated.attempt,
+        )
+        from facteur.adapters.discord import DiscordError
+
+        try:
+            self._discord.edit_original(click.token, message)
+        except DiscordError as err:
+            # The action happened; only the message is stale. Redelivery would act again.
+            log.error("could not update the message after %s: %s", click.action, err.reason)
+        return Outcome(200, click.action)
+
+    def _forget_action(self, session: DispatchResult, action: str) -> None:
+        try:
+            self._store.release_action(session.correlation_id, action, session.attempt)
+        except SessionStoreError as err:
+            log.error("could not release the %s claim: %s", action, err)
+
+    def _whisper(self, click: Click, text: str) -> Outcome:
+        from facteur.adapters.discord import DiscordError
+
+        try:
+            self._discord.follow_up(click.token, render.whisper(text))
+        except DiscordError as err:
+            log.error("could not answer user %s: %s", click.user_id, err.reason)
+            return Outcome(503, "refused")
+        return Outcome(200, "refused")
+
+
+def _rerun(session: DispatchResult, name: str) -> DispatchResult:
+    """The session of a retried run: pending again, reported again when it ends."""
+    return session.model_copy(
+        update={
+            "workflow_name": name,
+            "status": "Submitted",
+            "finished_at": None,
+            "attempt": session.attempt + 1,
+        }
+    )
+
+
+def from_settings(settings: Settings) -> Buttons:
+    """Build command_route's button handling from validated settings."""
+    return Buttons(
+        role_map=settings.role_map,
+        store=SessionStore.from_settings(settings),
+        discord=discord_client(settings),
+        argo=argo_client(settings),
+        ui_url=settings.argo.ui_url or settings.argo.server_url or "",
+        guild_id=settings.discord.guild_id,
+        cancel_strategy=settings.argo.cancel_strategy,
+        retry_strategy=settings.argo.retry_strategy,
+    )

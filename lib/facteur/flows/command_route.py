@@ -1,0 +1,271 @@
+"""command_route's flow: authoritative checks, duplicate suppression, built-ins, hand-off.
+
+Every path that ends here tells the user something; only when Discord itself cannot be reached
+does it answer 503, so that Knative redelivers the event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from facteur import logs, telemetry
+from facteur.adapters.envelope import WORKFLOW_REQUESTED, CloudEvent, seal
+from facteur.adapters.sessions import DispatchResult, SessionStore, SessionStoreError
+from facteur.adapters.sink import SinkError
+from facteur.config import Settings, argo_client, discord_client, signing_key
+from facteur.decisions import render
+from facteur.decisions.admission import admit
+from facteur.decisions.catalog import Catalog, Command
+from facteur.decisions.interactions import safe_name
+from facteur.decisions.journey import Journey, tell
+from facteur.decisions.policy import allowed_commands
+from facteur.decisions.workflow import WANTS_LAST_CORRELATION, WORKFLOW_NAME, build_parameters
+
+if TYPE_CHECKING:
+    from facteur.adapters.argo import ArgoClient, WorkflowState
+    from facteur.adapters.discord import DiscordClient
+
+log = logging.getLogger("facteur.command_route")
+
+SOURCE = "/facteur/command_route"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    # What happened, for logs and tests: requested, duplicate, refused, status, failed.
+    result: str
+
+
+class Router:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        role_map: Mapping[str, list[str]],
+        store: SessionStore,
+        discord: DiscordClient,
+        deliver: Callable[[CloudEvent], None],
+        signing_key: str,
+        token_ttl_seconds: int,
+        static_parameters: Mapping[str, str],
+        default_template: str | None,
+        guild_id: str | None = None,
+        argo: ArgoClient | None = None,
+        ui_url: str | None = None,
+        namespace: str | None = None,
+    ) -> None:
+        self._catalog = catalog
+        self._role_map = role_map
+        self._store = store
+        self._discord = discord
+        self._deliver = deliver
+        self._signing_key = signing_key
+        self._ttl = token_ttl_seconds
+        self._static = static_parameters
+        self._default_template = default_template
+        self._guild_id = guild_id
+        self._argo = argo
+        self._ui_url = ui_url
+        self._namespace = namespace
+
+    def handle(self, journey: Journey) -> Outcome:
+        call, started = journey.call, time.perf_counter()
+        with logs.bound(
+            correlation_id=journey.correlation_id,
+            interaction_id=call.interaction_id,
+            command=safe_name(call.command),
+            user_id=call.user_id,
+        ):
+            outcome = self._handle(journey)
+            logs.finished(outcome.result, started, status=outcome.status)
+        return outcome
+
+    def _handle(self, journey: Journey) -> Outcome:
+        call = journey.call
+        admission = admit(self._catalog, self._role_map, call, self._guild_id)
+        if admission.refusal is not None or admission.command is None:
+            logs.audit("command.refused", check=admission.check, by=call.user_id)
+            return self._say(journey, render.text(admission.refusal or ""), "refused")
+        try:
+            first = self._store.claim(call.interaction_id)
+        except SessionStoreError as err:
+            # Going on is safe: the workflow's name comes from the interaction ID, so Argo's 409
+            # still keeps a redelivery to one workflow. Refusing here instead could tell the
+            # user "not started" after an earlier copy of this event had started it.
+            log.warning("duplicate check unavailable (%s); going on without it", err)
+            first = True
+        if not first:
+            logs.audit("command.duplicate_suppressed")
+            return Outcome(200, "duplicate")
+        if admission.command.builtin:
+            outcome = self._builtin(journey, admission.command, admission.values)
+        else:
+            outcome = self._request(journey, admission.command, admission.values)
+        if outcome.status >= 500:
+            # The redelivery Knative will make must not be taken for a duplicate.
+            self._release(call.interaction_id)
+        return outcome
+
+    def _release(self, interaction_id: str) -> None:
+        try:
+            self._store.release(interaction_id)
+        except SessionStoreError as err:
+            log.error("could not release interaction %s: %s", interaction_id, err)
+
+    def _request(self, journey: Journey, command: Command, values: dict[str, Any]) -> Outcome:
+        call = journey.call
+        last = None
+        if command.name in WANTS_LAST_CORRELATION:
+            last = self._last_correlation(call.user_id)
+        template = command.workflow_template or self._default_template
+        if not template:
+            reason = "no WorkflowTemplate is configured for it"
+            return self._fail(journey, reason)
+        onward = replace(
+            journey,
+            parameters=build_parameters(self._static, values, command.name, last),
+            workflow_template=template,
+            last_correlation_id=last,
+        )
+        event = seal(
+            self._signing_key,
+            event_type=WORKFLOW_REQUESTED,
+            source=SOURCE,
+            event_id=call.interaction_id,
+            data=onward.to_event(),
+        )
+        telemetry.carry(event)
+        try:
+            self._deliver(event)
+        except SinkError as err:
+            log.error("hand-off of /%s failed: %s", safe_name(call.command), err)
+            return self._say(journey, render.text(render.not_accepted(call.command)), "failed")
+        logs.audit(
+            "workflow.requested",
+            template=template,
+            parameters=sorted(onward.parameters),
+            by=call.user_id,
+        )
+        return Outcome(200, "requested")
+
+    def _last_correlation(self, user_id: str) -> str | None:
+        try:
+            last = self._store.last_for_user(user_id)
+        except SessionStoreError as err:  # the context is optional; go on without it
+            log.warning("could not read the last dispatch: %s", err)
+            return None
+        return last.correlation_id if last else None
+
+    def _builtin(self, journey: Journey, command: Command, values: dict[str, Any]) -> Outcome:
+        if command.name == "help":
+            return self._help(journey)
+        if command.name == "status":
+            return self._status(journey, values.get("workflow"))
+        return self._fail(journey, "this built-in is not available")
+
+    def _help(self, journey: Journey) -> Outcome:
+        call = journey.call
+        names = allowed_commands(
+            self._role_map,
+            [command.name for command in self._catalog.commands],
+            guild_id=call.guild_id,
+            member_roles=call.member_roles,
+            expected_guild_id=self._guild_id,
+        )
+        commands = [c for c in self._catalog.commands if c.name in names]
+        return self._say(journey, render.help_text(commands), "help")
+
+    def _status(self, journey: Journey, workflow: Any) -> Outcome:
+        call = journey.call
+        try:
+            if workflow:
+                if not isinstance(workflow, str) or not WORKFLOW_NAME.fullmatch(workflow):
+                    return self._say(journey, render.text("That is not a workflow name."), "status")
+                session = self._store.find_workflow(self._namespace or "", workflow)
+                # Runs from other servers stay private to them.
+                if session is not None and session.guild_id != call.guild_id:
+                    session = None
+                if session is None:
+                    text = f"facteur knows no run named `{workflow}`."
+                    return self._say(journey, render.text(text), "status")
+            else:
+                session = self._store.last_for_user(call.user_id)
+        except SessionStoreError as err:
+            log.error("session store unavailable: %s", err)
+            text = "facteur's session store is unavailable."
+            return self._say(journey, render.text(text), "failed")
+        if session is None:
+            return self._say(journey, render.text("You have no recent facteur runs."), "status")
+        state = self._state(session)
+        phase = (state.phase if state else None) or session.status
+        duration = state.duration if state else None
+        if duration is None and session.finished_at:
+            duration = session.finished_at - session.received_at
+        message = render.status_report(
+            command=session.command,
+            workflow=session.workflow_name,
+            namespace=session.namespace,
+            correlation_id=session.correlation_id,
+            phase=phase,
+            received_at=session.received_at,
+            duration=duration,
+            ui_url=self._ui_url,
+            title="Your last facteur run:" if not workflow else "facteur run:",
+        )
+        return self._say(journey, message, "status")
+
+    def _state(self, session: DispatchResult) -> WorkflowState | None:
+        """The run as Argo sees it now, or None when Argo cannot say."""
+        from facteur.adapters.argo import ArgoError, WorkflowState
+
+        if not (self._argo and session.workflow_name and session.namespace):
+            return None
+        try:
+            state = self._argo.get_workflow(session.namespace, session.workflow_name)
+        except ArgoError as err:
+            log.warning("could not read %s from Argo: %s", session.workflow_name, err.reason)
+            return None
+        if state is None:
+            return WorkflowState(
+                session.workflow_name, session.namespace, "Deleted", None, None, None
+            )
+        return state
+
+    def _fail(self, journey: Journey, reason: str) -> Outcome:
+        return self._say(
+            journey, render.text(render.not_started(journey.call.command, reason)), "failed"
+        )
+
+    def _say(self, journey: Journey, message: dict[str, Any], result: str) -> Outcome:
+        if tell(self._discord, journey, self._ttl, message):
+            return Outcome(200, result)
+        # Discord is unreachable: let Knative redeliver rather than end in silence.
+        return Outcome(503, result)
+
+
+def from_settings(settings: Settings) -> Router:
+    """Build command_route's router from validated settings."""
+    from facteur.adapters.sink import deliver
+    from facteur.decisions.catalog import load_catalog
+
+    sink_url, timeout = settings.k_sink or "", settings.events.sink_timeout_seconds
+    return Router(
+        catalog=load_catalog(settings.commands.catalog_file),
+        role_map=settings.role_map,
+        store=SessionStore.from_settings(settings),
+        discord=discord_client(settings),
+        deliver=lambda event: deliver(sink_url, event, timeout),
+        signing_key=signing_key(settings),
+        token_ttl_seconds=settings.discord.interaction_token_ttl_seconds,
+        static_parameters=settings.argo.parameters,
+        default_template=settings.argo.workflow_template,
+        guild_id=settings.discord.guild_id,
+        argo=argo_client(settings),
+        ui_url=settings.argo.ui_url or settings.argo.server_url,
+        namespace=settings.argo.namespace,
+    )

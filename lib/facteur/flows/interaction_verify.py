@@ -1,0 +1,169 @@
+"""interaction_verify's flow: authenticate, answer PING, refuse early, defer and hand off.
+
+Everything here is synchronous and bounded: Discord drops an interaction whose first answer
+takes longer than 3 seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from facteur import logs, telemetry
+from facteur.adapters.envelope import COMMAND_RECEIVED, COMPONENT_CLICKED, CloudEvent, seal
+from facteur.adapters.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, Verifier
+from facteur.adapters.sink import SinkError
+from facteur.config import Settings, signing_key
+from facteur.decisions import interactions as ix
+from facteur.decisions import render
+from facteur.decisions.admission import admit
+from facteur.decisions.catalog import Catalog
+from facteur.decisions.journey import Journey
+
+log = logging.getLogger("facteur.interaction_verify")
+
+SOURCE = "/facteur/interaction_verify"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+Deliver = Callable[[CloudEvent], None]
+
+
+class Ingress:
+    def __init__(
+        self,
+        *,
+        verifier: Verifier,
+        catalog: Catalog,
+        role_map: Mapping[str, list[str]],
+        signing_key: str,
+        deliver: Deliver,
+        guild_id: str | None = None,
+        max_body_bytes: int = 1_048_576,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.max_body_bytes = max_body_bytes
+        self._verifier = verifier
+        self._catalog = catalog
+        self._role_map = role_map
+        self._signing_key = signing_key
+        self._deliver = deliver
+        self._guild_id = guild_id
+        self._clock = clock
+
+    def handle(self, headers: Mapping[str, str], body: bytes) -> Answer:
+        try:
+            self._verifier.verify(
+                headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER), body, self._clock()
+            )
+        except SignatureError as err:
+            log.warning("rejected unsigned interaction: %s", err)
+            return Answer(401, {"error": "invalid request signature"})
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            return Answer(400, {"error": "body is not JSON"})
+        if not isinstance(payload, dict):
+            return Answer(400, {"error": "body is not a JSON object"})
+        kind = payload.get("type")
+        if kind == ix.PING:
+            return Answer(200, ix.pong())
+        if kind == ix.APPLICATION_COMMAND:
+            try:
+                return Answer(200, self._command(ix.read_invocation(payload)))
+            except ix.InvalidInteraction as err:
+                return Answer(400, {"error": str(err)})
+        if kind == ix.AUTOCOMPLETE:
+            return Answer(200, ix.no_choices())
+        if kind == ix.MESSAGE_COMPONENT:
+            try:
+                return Answer(200, self._click(ix.read_click(payload)))
+            except ix.InvalidInteraction as err:
+                return Answer(400, {"error": str(err)})
+        if kind == ix.MODAL_SUBMIT:
+            return Answer(200, ix.message("This action is not supported."))
+        return Answer(400, {"error": "unknown interaction type"})
+
+    def _command(self, call: ix.Invocation) -> dict[str, Any]:
+        name = ix.safe_name(call.command)
+        telemetry.count("facteur_commands_total", result="received")
+        with (
+            logs.bound(interaction_id=call.interaction_id, command=name, user_id=call.user_id),
+            telemetry.span("interaction_verify", command=name, interaction_id=call.interaction_id),
+        ):
+            return self._admit(call)
+
+    def _admit(self, call: ix.Invocation) -> dict[str, Any]:
+        admission = admit(self._catalog, self._role_map, call, self._guild_id)
+        if admission.refusal is not None or admission.command is None:
+            logs.audit("command.refused", check=admission.check, by=call.user_id)
+            return ix.message(admission.refusal or render.unknown_command(call.command))
+        try:
+            self._deliver(self._event(call))
+        except SinkError as err:
+            log.error("hand-off of /%s failed: %s", ix.safe_name(call.command), err)
+            return ix.message(render.not_accepted(call.command))
+        return ix.deferred(ephemeral=admission.command.ephemeral)
+
+    def _click(self, click: ix.Click | None) -> dict[str, Any]:
+        # Whether the clicker may act depends on the run, which only command_route can look up.
+        if click is None:
+            return ix.message("This button is not facteur's.")
+        event = seal(
+            self._signing_key,
+            event_type=COMPONENT_CLICKED,
+            source=SOURCE,
+            event_id=click.interaction_id,
+            data=asdict(click) | {"received_at": self._clock()},
+        )
+        telemetry.carry(event)
+        try:
+            self._deliver(event)
+        except SinkError as err:
+            log.error("hand-off of a %s click failed: %s", click.action, err)
+            return ix.message(
+                f"facteur couldn't take your {click.action} right now; nothing changed."
+            )
+        return ix.deferred_update()
+
+    def _event(self, call: ix.Invocation) -> CloudEvent:
+        journey = Journey(call, correlation_id=uuid.uuid4().hex, received_at=self._clock())
+        event = seal(
+            self._signing_key,
+            event_type=COMMAND_RECEIVED,
+            source=SOURCE,
+            event_id=call.interaction_id,
+            data=journey.to_event(),
+        )
+        telemetry.carry(event)
+        return event
+
+
+def from_settings(settings: Settings) -> Ingress:
+    """Build the ingress for interaction_verify from validated settings."""
+    from facteur.adapters.sink import deliver
+    from facteur.decisions.catalog import load_catalog
+
+    sink_url = settings.k_sink or ""
+    timeout = settings.events.sink_timeout_seconds
+    return Ingress(
+        verifier=Verifier(
+            settings.discord.public_key or "", settings.discord.timestamp_tolerance_seconds
+        ),
+        catalog=load_catalog(settings.commands.catalog_file),
+        role_map=settings.role_map,
+        signing_key=signing_key(settings),
+        deliver=lambda event: deliver(sink_url, event, timeout),
+        guild_id=settings.discord.guild_id,
+        max_body_bytes=settings.discord.max_body_bytes,
+    )

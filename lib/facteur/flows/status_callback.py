@@ -1,0 +1,228 @@
+"""status_callback's flow: report each run's final status to its user exactly once.
+
+Outcomes arrive from Argo exit handlers, and from reconciliation ticks that ask Argo directly,
+because Argo runs no exit handler for a terminated or deleted workflow. Both paths claim the
+same key per final status, so a tick racing a callback posts once. Nothing here fails the
+caller's exit handler for facteur's own trouble: what cannot be delivered now stays pending and
+the next tick retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from facteur import logs, telemetry
+from facteur.adapters.sessions import DispatchResult, SessionStore, SessionStoreError
+from facteur.config import Settings, argo_client, discord_client
+from facteur.decisions import render
+from facteur.decisions.callback import Report
+
+if TYPE_CHECKING:
+    from facteur.adapters.argo import ArgoClient
+    from facteur.adapters.discord import DiscordClient
+
+log = logging.getLogger("facteur.status_callback")
+
+# What facteur reports when Argo no longer knows the workflow at all.
+DELETED = "Deleted"
+_FINAL_PHASES = frozenset({"Succeeded", "Failed", "Error"})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass
+class TickSummary:
+    checked: int = 0
+    reported: int = 0
+    still_running: int = 0
+    errors: int = 0
+    outcomes: list[str] = field(default_factory=list)
+
+
+class Reporter:
+    def __init__(
+        self,
+        *,
+        store: SessionStore,
+        discord: DiscordClient,
+        ui_url: str,
+        token_ttl_seconds: int,
+        argo: ArgoClient | None = None,
+        tick_batch: int = 50,
+        tick_seconds: float = 20.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._discord = discord
+        self._ui_url = ui_url
+        self._ttl = token_ttl_seconds
+        self._argo = argo
+        self._batch = tick_batch
+        self._budget = tick_seconds
+        self._clock = clock
+
+    def report(self, report: Report) -> Outcome:
+        started = time.perf_counter()
+        telemetry.count("facteur_callbacks_received_total")
+        with logs.bound(workflow=report.name, namespace=report.namespace):
+            outcome = self._report(report)
+            logs.finished(str(outcome.body.get("result")), started, status=outcome.status)
+        return outcome
+
+    def _report(self, report: Report) -> Outcome:
+        try:
+            session = self._store.find_workflow(report.namespace, report.name)
+        except SessionStoreError as err:
+            log.error("cannot look up %s/%s: %s", report.namespace, report.name, err)
+            return _accepted("deferred", "session store unavailable; reconciliation will retry")
+        if session is None:
+            logs.audit("callback.ignored", reason="unknown workflow")
+            return _accepted(
+                "ignored", "facteur did not submit this workflow or no longer knows it"
+            )
+        return self._deliver(session, report)
+
+    def _deliver(self, session: DispatchResult, report: Report) -> Outcome:
+        with logs.bound(
+            correlation_id=session.correlation_id,
+            interaction_id=session.interaction_id,
+            command=session.command,
+            user_id=session.user_id,
+            workflow=report.name,
+        ):
+            return self._post(session, report)
+
+    def _post(self, session: DispatchResult, report: Report) -> Outcome:
+        from facteur.adapters.discord import DiscordError
+
+        key = (report.namespace, report.name, f"{report.status}#{session.attempt}")
+        try:
+            if not self._store.claim_report(*key):
+                return Outcome(200, {"result": "duplicate", "status": report.status})
+            token = self._store.token(session.correlation_id)
+        except SessionStoreError as err:
+            log.error("cannot claim the report of %s/%s: %s", report.namespace, report.name, err)
+            return _accepted("deferred", "session store unavailable; reconciliation will retry")
+        message = render.final_status(
+            command=session.command,
+            workflow=report.name,
+            namespace=report.namespace,
+            status=report.status,
+            correlation_id=session.correlation_id,
+            duration=report.duration,
+            failures=[(f.node, f.message) for f in report.failures],
+            message=report.message,
+            ui_url=self._ui_url,
+            ref=session.ref,
+        )
+        try:
+            delivered = self._discord.reply(
+                token=token,
+                token_expires_at=session.received_at + self._ttl,
+                channel_id=session.channel_id,
+                message=message,
+                mention_user_id=session.user_id,
+            )
+        except DiscordError as err:
+            log.error("could not report %s/%s: %s", report.namespace, report.name, err.reason)
+            self._release(key)
+            return _accepted("deferred", "Discord unavailable; reconciliation will retry")
+        finished = session.model_copy(
+            update={"status": report.status, "finished_at": self._clock()}
+        )
+        try:
+            self._store.save(finished)
+        except SessionStoreError as err:
+            log.error("reported %s but could not record it: %s", report.name, err)
+        logs.audit("workflow.reported", status=report.status, via=delivered.via)
+        return Outcome(200, {"result": "reported", "status": report.status, "via": delivered.via})
+
+    def _release(self, key: tuple[str, str, str]) -> None:
+        try:
+            self._store.release_report(*key)
+        except SessionStoreError as err:
+            log.error("could not release the report claim: %s", err)
+
+    def tick(self) -> Outcome:
+        """Report final states that no exit handler reported, oldest sessions first."""
+        from facteur.adapters.argo import ArgoError
+
+        summary = TickSummary()
+        if self._argo is None:
+            return Outcome(200, {"result": "skipped", "reason": "argo.server_url is not set"})
+        deadline = time.monotonic() + self._budget
+        try:
+            pending = self._store.pending(self._batch)
+        except SessionStoreError as err:
+            log.error("tick cannot list pending sessions: %s", err)
+            return Outcome(503, {"error": "session store unavailable"})
+        for correlation_id in pending:
+            if time.monotonic() > deadline:
+                break
+            summary.checked += 1
+            try:
+                session = self._store.get(correlation_id)
+                if session is None or not session.workflow_name or not session.namespace:
+                    self._store.forget_pending(correlation_id)
+                    continue
+                state = self._argo.get_workflow(session.namespace, session.workflow_name)
+            except (SessionStoreError, ArgoError) as err:
+                log.warning("tick skipped %s: %s", correlation_id, err)
+                summary.errors += 1
+                continue
+            if state is not None and state.phase not in _FINAL_PHASES:
+                summary.still_running += 1
+                continue
+            report = _report_from_state(session, state)
+            outcome = self._deliver(session, report)
+            summary.outcomes.append(f"{report.name}:{outcome.body.get('result')}")
+            if outcome.body.get("result") in ("reported", "duplicate"):
+                summary.reported += 1
+                if outcome.body.get("result") == "duplicate":
+                    self._forget(correlation_id)
+        return Outcome(200, {"result": "tick", **summary.__dict__})
+
+    def _forget(self, correlation_id: str) -> None:
+        try:
+            self._store.forget_pending(correlation_id)
+        except SessionStoreError as err:
+            log.warning("could not forget %s: %s", correlation_id, err)
+
+
+def _report_from_state(session: DispatchResult, state: Any) -> Report:
+    name, namespace = session.workflow_name or "", session.namespace or ""
+    if state is None:
+        message = "The workflow was deleted before it reported an outcome."
+        return Report(name=name, namespace=namespace, status=DELETED, message=message)
+    return Report(
+        name=name,
+        namespace=namespace,
+        status=state.phase,
+        message=state.message,
+        duration=state.duration,
+    )
+
+
+def _accepted(result: str, reason: str) -> Outcome:
+    # 202 keeps the exit handler, and with it the user's workflow, from failing.
+    return Outcome(202, {"result": result, "reason": reason})
+
+
+def from_settings(settings: Settings) -> Reporter:
+    """Build status_callback's reporter from validated settings."""
+    return Reporter(
+        store=SessionStore.from_settings(settings),
+        discord=discord_client(settings),
+        ui_url=settings.argo.ui_url or settings.argo.server_url or "",
+        token_ttl_seconds=settings.discord.interaction_token_ttl_seconds,
+        argo=argo_client(settings),
+        tick_batch=settings.callback.tick_batch,
+    )

@@ -1,0 +1,220 @@
+"""workflow_submit's flow: create the workflow once, record the session, edit the reply.
+
+The workflow name is derived from the interaction ID, so a redelivered event meets a 409 and
+is treated as already done. A reply that could not be delivered answers 503, so that Knative
+redelivers and the (idempotent) path runs again.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from facteur import logs, telemetry
+from facteur.adapters.sessions import DispatchResult, SessionStore, SessionStoreError
+from facteur.config import Settings, argo_client, discord_client
+from facteur.decisions import render
+from facteur.decisions.journey import Journey, tell
+from facteur.decisions.workflow import annotations, labels, workflow_name
+
+if TYPE_CHECKING:
+    from facteur.adapters.argo import ArgoClient, Submitted
+    from facteur.adapters.discord import DiscordClient
+
+log = logging.getLogger("facteur.workflow_submit")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    # submitted, already-submitted, failed
+    result: str
+    workflow: str | None = None
+
+
+class Submitter:
+    def __init__(
+        self,
+        *,
+        argo: ArgoClient,
+        store: SessionStore,
+        discord: DiscordClient,
+        namespace: str,
+        ui_url: str,
+        token_ttl_seconds: int,
+        service_account: str | None = None,
+    ) -> None:
+        self._argo = argo
+        self._store = store
+        self._discord = discord
+        self._namespace = namespace
+        self._ui_url = ui_url
+        self._ttl = token_ttl_seconds
+        self._service_account = service_account
+
+    def handle(self, journey: Journey) -> Outcome:
+        call, started = journey.call, time.perf_counter()
+        with logs.bound(
+            correlation_id=journey.correlation_id,
+            interaction_id=call.interaction_id,
+            command=call.command,
+            user_id=call.user_id,
+            workflow=workflow_name(call.command, call.interaction_id),
+        ):
+            outcome = self._handle(journey)
+            logs.finished(outcome.result, started, status=outcome.status)
+        return outcome
+
+    def _handle(self, journey: Journey) -> Outcome:
+        from facteur.adapters.argo import ArgoError
+
+        call = journey.call
+        name = workflow_name(call.command, call.interaction_id)
+        if not journey.workflow_template:
+            return self._fail(journey, "no WorkflowTemplate was named for it")
+        ids = {
+            "command": call.command,
+            "user_id": call.user_id,
+            "interaction_id": call.interaction_id,
+            "correlation_id": journey.correlation_id,
+        }
+        try:
+            submitted = self._argo.submit_from_template(
+                self._namespace,
+                name=name,
+                template=journey.workflow_template,
+                parameters=journey.parameters,
+                labels=labels(**ids),
+                annotations=annotations(
+                    **ids,
+                    guild_id=call.guild_id,
+                    channel_id=call.channel_id,
+                    traceparent=telemetry.traceparent(),
+                ),
+                service_account=self._service_account,
+            )
+        except ArgoError as err:
+            existing = self._committed_anyway(name) if err.transient else None
+            if existing is None:
+                logs.audit(
+                    "workflow.submit_failed",
+                    status=err.status,
+                    transient=err.transient,
+                    reason=err.reason,
+                    by=call.user_id,
+                )
+                reason = (
+                    "the Argo server is unavailable; please try again later"
+                    if err.transient
+                    else f"Argo refused it: {err.reason}"
+                )
+                return self._fail(journey, reason)
+            submitted = existing
+        result = "submitted" if submitted.created else "already-submitted"
+        logs.audit(
+            "workflow.submitted",
+            namespace=submitted.namespace,
+            new=submitted.created,
+            by=call.user_id,
+        )
+        # One reply per interaction, however many copies of the event arrive, even at once.
+        if not self._claim_reply(call.interaction_id):
+            return Outcome(200, "already-submitted", submitted.name)
+        session = self._session(journey, submitted.name, submitted.namespace)
+        recorded = self._save(session, journey.call.token, journey.received_at + self._ttl)
+        message = render.submitted(
+            command=call.command,
+            workflow=submitted.name,
+            namespace=submitted.namespace,
+            correlation_id=journey.correlation_id,
+            ui_url=self._ui_url,
+            last_correlation_id=journey.last_correlation_id,
+            # Buttons need the session: without it they would lead nowhere.
+            ref=session.ref if recorded else None,
+        )
+        if not recorded:
+            message["content"] += (
+                "\nfacteur could not record this run, so its outcome may not be reported here."
+            )
+        delivered = tell(self._discord, journey, self._ttl, message)
+        if delivered is None:
+            self._release_reply(call.interaction_id)
+            return Outcome(503, result, submitted.name)
+        if recorded:
+            # Which Discord message holds the run; the reply claim is what stops a second reply.
+            self._save(session.model_copy(update={"message_id": delivered.message_id or "sent"}))
+        return Outcome(200, result, submitted.name)
+
+    def _committed_anyway(self, name: str) -> Submitted | None:
+        """After a create that timed out: Argo may have created the workflow all the same."""
+        from facteur.adapters.argo import ArgoError, Submitted
+
+        try:
+            state = self._argo.get_workflow(self._namespace, name)
+        except ArgoError:
+            return None
+        if state is None:
+            return None
+        return Submitted(name=state.name, namespace=state.namespace, uid=None, created=False)
+
+    def _claim_reply(self, interaction_id: str) -> bool:
+        try:
+            return self._store.claim_once("replied", interaction_id)
+        except SessionStoreError as err:
+            # Better a second copy of the reply than none at all.
+            log.warning("could not claim the reply: %s", err)
+            return True
+
+    def _release_reply(self, interaction_id: str) -> None:
+        try:
+            self._store.release_once("replied", interaction_id)
+        except SessionStoreError as err:
+            log.error("could not release the reply claim: %s", err)
+
+    def _session(self, journey: Journey, name: str, namespace: str) -> DispatchResult:
+        call = journey.call
+        return DispatchResult(
+            correlation_id=journey.correlation_id,
+            interaction_id=call.interaction_id,
+            command=call.command,
+            user_id=call.user_id,
+            guild_id=call.guild_id,
+            channel_id=call.channel_id,
+            application_id=call.application_id,
+            workflow_name=name,
+            namespace=namespace,
+            received_at=journey.received_at,
+            status="Submitted",
+            ref=secrets.token_urlsafe(9),
+        )
+
+    def _save(
+        self, session: DispatchResult, token: str | None = None, expires_at: float | None = None
+    ) -> bool:
+        try:
+            self._store.save(session, token, expires_at)
+        except SessionStoreError as err:
+            log.error("could not record session %s: %s", session.correlation_id, err)
+            return False
+        return True
+
+    def _fail(self, journey: Journey, reason: str) -> Outcome:
+        message = render.text(render.not_started(journey.call.command, reason))
+        status = 200 if tell(self._discord, journey, self._ttl, message) else 503
+        return Outcome(status, "failed")
+
+
+def from_settings(settings: Settings) -> Submitter:
+    """Build workflow_submit's submitter from validated settings."""
+    return Submitter(
+        argo=argo_client(settings),
+        store=SessionStore.from_settings(settings),
+        discord=discord_client(settings),
+        namespace=settings.argo.namespace or "",
+        ui_url=settings.argo.ui_url or settings.argo.server_url or "",
+        token_ttl_seconds=settings.discord.interaction_token_ttl_seconds,
+        service_account=settings.argo.service_account,
+    )

@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from facteur.config import DEFAULT_CATALOG_FILE
+from facteur.decisions.catalog import CatalogError, check_options, load_catalog, parse_catalog
+from tests.helpers.contracts import assert_discord
+
+
+def _catalog(**command: Any) -> dict[str, Any]:
+    base = {"name": "plan", "description": "Plan things."}
+    base.update(command)
+    return {"commands": [base]}
+
+
+def test_default_catalog_is_the_seed_contract() -> None:
+    catalog = load_catalog(DEFAULT_CATALOG_FILE)
+    shape = {
+        command.name: [(o.name, o.required) for o in command.options]
+        for command in catalog.commands
+    }
+    assert shape == {
+        "plan": [("objective", True), ("project", False)],
+        "implement": [("project", True), ("branch", True), ("ticket", False), ("notes", False)],
+        "review": [
+            ("project", True),
+            ("artifact", True),
+            ("notes", False),
+            ("deadline", False),
+        ],
+        "status": [("workflow", False)],
+        "help": [],
+    }
+    assert catalog.get("status").builtin
+    assert not catalog.get("plan").builtin
+
+
+def test_registration_payloads_validate_against_discord() -> None:
+    catalog = load_catalog(DEFAULT_CATALOG_FILE)
+    for command in catalog.commands:
+        assert_discord(command.to_discord(), "ApplicationCommandUpdateRequest")
+        assert_discord(command.to_discord(), "ApplicationCommandCreateRequest")
+
+
+def test_choices_and_types_reach_discord() -> None:
+    catalog = parse_catalog(
+        _catalog(
+            options=[
+                {
+                    "name": "size",
+                    "description": "How big.",
+                    "type": "integer",
+                    "required": True,
+                    "choices": [{"name": "small", "value": 1}, {"name": "large", "value": 2}],
+                },
+                {"name": "draft", "description": "Draft only.", "type": "boolean"},
+            ]
+        )
+    )
+    payload = catalog.commands[0].to_discord()
+    assert payload["options"][0]["type"] == 4
+    assert payload["options"][0]["choices"] == [
+        {"name": "small", "value": 1},
+        {"name": "large", "value": 2},
+    ]
+    assert_discord(payload, "ApplicationCommandCreateRequest")
+
+
+def _option(name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "description": "An option."} | extra
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"commands": []}, "commands"),
+        (_catalog(name="Plan"), "name"),
+        (_catalog(name="x" * 33), "name"),
+        (_catalog(name="has space"), "name"),
+        (_catalog(description=""), "description"),
+        (_catalog(description="d" * 101), "description"),
+        (_catalog(options=[_option(f"o{i}") for i in range(26)]), "options"),
+        (
+            _catalog(
+                options=[
+                    _option("c", choices=[{"name": f"n{i}", "value": f"v{i}"} for i in range(26)])
+                ]
+            ),
+            "choices",
+        ),
+        (_catalog(options=[_option("a"), _option("a")]), "unique"),
+        (_catalog(options=[_option("a"), _option("b", required=True)]), "before optional"),
+        (_catalog(options=[_option("a", type="colour")]), "unknown option type"),
+        (
+            _catalog(options=[_option("a", type="boolean", choices=[{"name": "y", "value": 1}])]),
+            "choices are only allowed",
+        ),
+        (
+            _catalog(options=[_option("a", type="integer", choices=[{"name": "y", "value": "1"}])]),
+            "does not match",
+        ),
+        (_catalog(options=[_option("a", type="integer", max_length=3)]), "max_length"),
+        (_catalog(options=[_option("a", max_length=6001)]), "max_length"),
+        (_catalog(options=[_option("a", type="subcommand")]), "subcommands"),
+        (_catalog(surprise=True), "surprise"),
+        (
+            {"commands": [{"name": "a", "description": "d"}, {"name": "a", "description": "d"}]},
+            "unique",
+        ),
+        ({"commands": [{"name": f"c{i}", "description": "d"} for i in range(101)]}, "commands"),
+        ("just text", "(root)"),
+    ],
+)
+def test_catalog_rejects_what_discord_would(data: Any, fragment: str) -> None:
+    with pytest.raises(CatalogError) as err:
+        parse_catalog(data)
+    assert fragment in str(err.value)
+
+
+def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match="cannot read"):
+        load_catalog(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("commands: [")
+    with pytest.raises(CatalogError, match="not valid YAML"):
+        load_catalog(bad)
+
+
+REVIEW_OPTIONS = [
+    {"name": "project", "type": 3, "value": "facteur"},
+    {"name": "artifact", "type": 3, "value": "https://git.example/pr/1"},
+]
+
+
+@pytest.mark.parametrize(
+    ("options", "problems"),
+    [
+        (REVIEW_OPTIONS, []),
+        ([*REVIEW_OPTIONS, {"name": "notes", "type": 3, "value": "look at tests"}], []),
+        ([REVIEW_OPTIONS[0]], ["`artifact` is required"]),
+        (None, ["`project` is required", "`artifact` is required"]),
+        (
+            [*REVIEW_OPTIONS, {"name": "colour", "type": 3, "value": "red"}],
+            ["unknown option `colour`"],
+        ),
+        (
+            [*REVIEW_OPTIONS, {"name": "notes", "type": 4, "value": 3}],
+            ["`notes` has the wrong type"],
+        ),
+        (
+            [*REVIEW_OPTIONS, {"name": "notes", "type": 3, "value": 3}],
+            ["`notes` has the wrong type"],
+        ),
+        (
+            [*REVIEW_OPTIONS, {"name": "notes", "type": 3, "value": "n" * 1001}],
+            ["`notes` is longer than 1000 characters"],
+        ),
+        ([*REVIEW_OPTIONS, REVIEW_OPTIONS[0]], ["`project` is given twice"]),
+        ("not a list", ["options are malformed"]),
+        ([["odd"], *REVIEW_OPTIONS], ["an option is malformed"]),
+        (
+            [{"name": "<@&1>**x**", "type": 3, "value": "v"}, *REVIEW_OPTIONS],
+            ["unknown option `1x`"],
+        ),
+    ],
+)
+def test_check_options(options: Any, problems: list[str]) -> None:
+    review = load_catalog(DEFAULT_CATALOG_FILE).get("review")
+    values, found = check_options(review, options)
+    assert found == problems
+    if not problems:
+        assert values == {o["name"]: o["value"] for o in options}
+
+
+def test_check_options_choices() -> None:
+    command = parse_catalog(
+        _catalog(
+            options=[
+                _option("env", required=True, choices=[{"name": "Prod", "value": "prod"}]),
+                _option("ratio", type="number"),
+                _option("dry", type="boolean"),
+            ]
+        )
+    ).commands[0]
+    assert check_options(command, [{"name": "env", "type": 3, "value": "dev"}])[1] == [
+        "`env` must be one of: prod"
+    ]
+    values, problems = check_options(
+        command,
+        [
+            {"name": "env", "type": 3, "value": "prod"},
+            {"name": "ratio", "type": 10, "value": 0.5},
+            {"name": "dry", "type": 5, "value": True},
+        ],
+    )
+    assert problems == []
+    assert values == {"env": "prod", "ratio": 0.5, "dry": True}
+    # A boolean is not a number, even though Python says so.
+    assert check_options(
+        command,
+        [{"name": "env", "type": 3, "value": "prod"}, {"name": "ratio", "type": 10, "value": True}],
+    )[1] == ["`ratio` has the wrong type"]

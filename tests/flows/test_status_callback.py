@@ -1,0 +1,385 @@
+"""status_callback: the callback contract, reporting once, and reconciliation ticks.
+
+Real Redis; Discord and Argo fakes that validate every request against the real specs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from facteur.adapters.argo import ArgoClient
+from facteur.adapters.discord import DiscordClient
+from facteur.adapters.sessions import DispatchResult, SessionStore
+from facteur.decisions.callback import InvalidReport, parse_report
+from facteur.flows.status_callback import Reporter
+from tests.helpers.argo_fake import FakeArgo
+from tests.helpers.chain import peers
+from tests.helpers.discord_fake import DISCORD_API, DiscordFake
+from tests.helpers.support import APP, CALLBACK_TOKEN, CHANNEL, GUILD, USER, base_env
+
+EDIT = ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original")
+CHANNEL_POST = ("POST", "/channels/{channel_id}/messages")
+NAMESPACE = "agents"
+UI = "https://argo.example.test"
+TICK_TOKEN = "test-tick-token-0123456789abcdef0123"
+BOT = "bot-token-SECRET-callback"
+
+
+class World:
+    def __init__(self, store: SessionStore, discord: DiscordFake, argo: FakeArgo) -> None:
+        self.store, self.discord, self.argo = store, discord, argo
+        self.reporter = Reporter(
+            store=store,
+            discord=DiscordClient(
+                api_base_url=DISCORD_API,
+                application_id=APP,
+                bot_token=BOT,
+                sleep=lambda _: None,
+            ),
+            ui_url=UI,
+            token_ttl_seconds=840,
+            argo=ArgoClient(server_url=argo.base_url, token="argo-SECRET", backoff_factor=0),
+            tick_batch=3,
+        )
+
+    def session(self, *, age: float = 60.0, token: str | None = "itok-SECRET") -> DispatchResult:
+        interaction = str(10**18 + uuid.uuid4().int % 10**17)
+        session = DispatchResult(
+            correlation_id=uuid.uuid4().hex,
+            interaction_id=interaction,
+            command="plan",
+            user_id=USER,
+            guild_id=GUILD,
+            channel_id=CHANNEL,
+            application_id=APP,
+            workflow_name=f"plan-{interaction}",
+            namespace=NAMESPACE,
+            received_at=time.time() - age,
+            status="Submitted",
+        )
+        self.store.save(session, token, session.received_at + 840)
+        self.argo.add_workflow(NAMESPACE, session.workflow_name, "Running")
+        return session
+
+    def messages(self) -> list[Any]:
+        return self.discord.to(*EDIT) + self.discord.to(*CHANNEL_POST)
+
+
+@pytest.fixture
+def world(store: SessionStore) -> Iterator[World]:
+    with peers() as (discord, argo):
+        yield World(store, discord, argo)
+
+
+def body(session: DispatchResult, status: str = "Succeeded", **extra: Any) -> bytes:
+    payload = {"name": session.workflow_name, "namespace": NAMESPACE, "status": status}
+    payload.update(extra)
+    return json.dumps(payload).encode()
+
+
+# -- the contract, parsed --------------------------------------------------------------------
+
+
+FAILURES = [
+    {"displayName": "build", "message": "exit code 2", "templateName": "b", "phase": "Failed"},
+    {"displayName": "test", "message": "timeout", "templateName": "t", "phase": "Error"},
+]
+
+
+@pytest.mark.parametrize(
+    "failures", [FAILURES, json.dumps(FAILURES)], ids=["array", "string-holding-array"]
+)
+def test_failures_arrive_as_an_array_or_a_string(failures: Any) -> None:
+    report = parse_report(
+        json.dumps(
+            {"name": "plan-1", "namespace": "agents", "status": "Failed", "failures": failures}
+        ).encode()
+    )
+    assert [(f.node, f.message) for f in report.failures] == [
+        ("build", "exit code 2"),
+        ("test", "timeout"),
+    ]
+
+
+def test_unresolved_failures_literal_means_none() -> None:
+    raw = b'{"name":"plan-1","namespace":"agents","status":"Succeeded",'
+    raw += b'"failures":"{{workflow.failures}}","duration":"12.5","uid":"{{workflow.uid}}"}'
+    report = parse_report(raw)
+    assert report.failures == []
+    assert report.duration == 12.5
+    assert report.uid is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (b"not json", "not JSON"),
+        (b"[]", "not a JSON object"),
+        (b"{}", "missing required field(s): name, namespace, status"),
+        (b'{"name":"plan-1","namespace":"agents"}', "missing required field(s): status"),
+        (b'{"name":"plan-1","namespace":"agents","status":"Running"}', "status must be"),
+        (b'{"name":"Plan_1","namespace":"agents","status":"Failed"}', "name is not"),
+        (b'{"name":"plan-1","namespace":"a/b","status":"Failed"}', "namespace is not"),
+        (b'{"name":"plan-1","namespace":"agents","status":"Failed","duration":"soon"}', "duration"),
+        (b'{"name":"plan-1","namespace":"agents","status":"Failed","duration":-1}', "duration"),
+        (b'{"name":"plan-1","namespace":"agents","status":"Failed","failures":"[1"}', "failures"),
+        (
+            b'{"name":"plan-1","namespace":"agents","status":"Failed","failures":{"a":1}}',
+            "failures",
+        ),
+        (b'{"name":"plan-1","namespace":"agents","status":"Failed","failures":[1]}', "failures"),
+        (b'{"name":"plan-1","namespace":"agents","status":"Failed","message":7}', "message"),
+    ],
+)
+def test_malformed_reports_name_the_problem(raw: bytes, problem: str) -> None:
+    with pytest.raises(InvalidReport) as err:
+        parse_report(raw)
+    assert problem in str(err.value)
+
+
+# -- reporting ---------------------------------------------------------------------------------
+
+
+def test_success_edits_the_reply_with_a_green_embed(world: World) -> None:
+    session = world.session()
+    outcome = world.reporter.report(parse_report(body(session, duration="75")))
+    assert (outcome.status, outcome.body["result"]) == (200, "reported")
+    [edit] = world.discord.to(*EDIT)
+    assert edit.params["webhook_token"] == "itok-SECRET"
+    embed = edit.json["embeds"][0]
+    assert embed["color"] == 0x2ECC71
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["Workflow"] == session.workflow_name
+    assert fields["Duration"] == "1 min 15 s"
+    assert fields["Correlation ID"] == session.correlation_id
+    assert embed["url"] == f"{UI}/workflows/{NAMESPACE}/{session.workflow_name}"
+    assert edit.json["allowed_mentions"] == {"parse": []}
+    recorded = world.store.get(session.correlation_id)
+    assert recorded.status == "Succeeded"
+    assert recorded.finished_at
+    assert world.store.pending(10) == []
+
+
+def test_failure_lists_failed_nodes_within_discords_limits(world: World) -> None:
+    session = world.session()
+    many = [{"displayName": f"step-{i}", "message": "x" * 2000} for i in range(30)]
+    world.reporter.report(parse_report(body(session, "Failed", failures=many)))
+    [edit] = world.discord.to(*EDIT)
+    embed = edit.json["embeds"][0]
+    assert embed["color"] == 0xE74C3C
+    assert len(embed["fields"]) <= 25
+    total = len(embed["title"]) + sum(len(f["name"]) + len(f["value"]) for f in embed["fields"])
+    assert total <= 6000
+    assert any(f["name"] == "Failed: step-0" for f in embed["fields"])
+    assert any(f["name"] == "More failures" for f in embed["fields"])
+
+
+def test_error_is_orange(world: World) -> None:
+    session = world.session()
+    world.reporter.report(parse_report(body(session, "Error")))
+    assert world.discord.to(*EDIT)[0].json["embeds"][0]["color"] == 0xE67E22
+
+
+def test_duplicate_callbacks_post_once(world: World) -> None:
+    session = world.session()
+    first = world.reporter.report(parse_report(body(session, "Failed")))
+    second = world.reporter.report(parse_report(body(session, "Failed")))
+    assert (first.body["result"], second.body["result"]) == ("reported", "duplicate")
+    assert len(world.messages()) == 1
+
+
+def test_unknown_workflow_is_ignored_with_202(world: World) -> None:
+    outcome = world.reporter.report(
+        parse_report(b'{"name":"not-ours","namespace":"agents","status":"Failed"}')
+    )
+    assert outcome.status == 202
+    assert outcome.body["result"] == "ignored"
+    assert world.messages() == []
+
+
+def test_expired_token_posts_in_the_channel_pinging_only_the_user(world: World) -> None:
+    session = world.session(age=3600, token=None)
+    outcome = world.reporter.report(parse_report(body(session)))
+    assert outcome.body["via"] == "channel"
+    [post] = world.discord.to(*CHANNEL_POST)
+    assert post.json["content"].startswith(f"<@{USER}> ")
+    assert post.json["allowed_mentions"] == {"parse": [], "users": [USER]}
+    assert post.headers["Authorization"] == f"Bot {BOT}"
+
+
+@pytest.mark.parametrize("status", [401, 404])
+def test_rejected_token_falls_back_to_the_channel(world: World, status: int) -> None:
+    session = world.session()
+    world.discord.queue(status, {"message": "Unknown Webhook", "code": 10015})
+    outcome = world.reporter.report(parse_report(body(session)))
+    assert outcome.body["via"] == "channel"
+    assert len(world.discord.to(*CHANNEL_POST)) == 1
+
+
+def test_discord_down_defers_to_the_next_tick(world: World) -> None:
+    session = world.session()
+    for _ in range(4):
+        world.discord.queue_error(requests.ConnectionError("down"))
+    outcome = world.reporter.report(parse_report(body(session, "Failed")))
+    assert (outcome.status, outcome.body["result"]) == (202, "deferred")
+    assert world.store.pending(10) == [session.correlation_id]
+    world.argo.set_phase(NAMESPACE, session.workflow_name, "Failed")
+    tick = world.reporter.tick()
+    assert tick.body["reported"] == 1
+    assert world.store.pending(10) == []
+
+
+# -- reconciliation ------------------------------------------------------------------------------
+
+
+def test_tick_reports_a_terminated_workflow(world: World) -> None:
+    session = world.session()
+    world.argo.set_phase(
+        NAMESPACE, session.workflow_name, "Failed", message="Stopped with strategy 'Terminate'"
+    )
+    outcome = world.reporter.tick()
+    assert outcome.body["reported"] == 1
+    [edit] = world.discord.to(*EDIT)
+    assert edit.json["content"] == "`/plan` finished: **Failed**"
+    assert "Terminate" in edit.json["embeds"][0]["description"]
+
+
+def test_tick_reports_a_deleted_workflow(world: World) -> None:
+    session = world.session()
+    del world.argo.workflows[(NAMESPACE, session.workflow_name)]
+    world.reporter.tick()
+    [edit] = world.discord.to(*EDIT)
+    assert "**Deleted**" in edit.json["content"]
+    assert world.store.get(session.correlation_id).status == "Deleted"
+
+
+def test_tick_leaves_running_workflows_alone(world: World) -> None:
+    session = world.session()
+    outcome = world.reporter.tick()
+    assert outcome.body["still_running"] == 1
+    assert world.messages() == []
+    assert world.store.pending(10) == [session.correlation_id]
+
+
+def test_tick_racing_a_callback_posts_once(world: World) -> None:
+    session = world.session()
+    world.argo.set_phase(NAMESPACE, session.workflow_name, "Succeeded")
+    world.reporter.tick()
+    world.reporter.report(parse_report(body(session, "Succeeded")))
+    # And the other way round.
+    other = world.session()
+    world.reporter.report(parse_report(body(other, "Failed")))
+    world.argo.set_phase(NAMESPACE, other.workflow_name, "Failed")
+    world.reporter.tick()
+    assert len(world.messages()) == 2
+
+
+def test_each_tick_is_bounded_oldest_first(world: World) -> None:
+    sessions = [world.session(age=600 - i) for i in range(5)]
+    for session in sessions:
+        world.argo.set_phase(NAMESPACE, session.workflow_name, "Succeeded")
+    first = world.reporter.tick()
+    assert first.body["checked"] == 3
+    assert world.store.pending(10) == [s.correlation_id for s in sessions[3:]]
+    world.reporter.tick()
+    assert world.store.pending(10) == []
+    assert len(world.messages()) == 5
+
+
+def test_tick_survives_argo_errors(world: World) -> None:
+    session = world.session()
+    world.argo.queue("GET", 403, times=None)
+    outcome = world.reporter.tick()
+    assert outcome.body["errors"] == 1
+    assert world.store.pending(10) == [session.correlation_id]
+
+
+# -- the HTTP function ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def callback(load_function, world: World):
+    env = base_env(
+        FACTEUR_REDIS_URL=_url(world),
+        FACTEUR_ARGO_SERVER_URL=world.argo.base_url,
+        FACTEUR_ARGO_UI_URL=UI,
+        FACTEUR_DISCORD_BOT_TOKEN=BOT,
+        FACTEUR_CALLBACK_TICK_TOKEN=TICK_TOKEN,
+    )
+    return load_function("status_callback", env)
+
+
+def _url(world: World) -> str:
+    kwargs = world.store._redis.connection_pool.connection_kwargs
+    return f"redis://{kwargs['host']}:{kwargs['port']}/0"
+
+
+AUTH = {"Authorization": f"Bearer {CALLBACK_TOKEN}", "Content-Type": "application/json"}
+
+
+def test_http_contract(callback, world: World) -> None:
+    session = world.session()
+    ok = callback.post("/", data=body(session), headers=AUTH)
+    assert ok.status_code == 200
+    assert ok.get_json()["result"] == "reported"
+    again = callback.post("/", data=body(session), headers=AUTH)
+    assert again.get_json()["result"] == "duplicate"
+    unknown = callback.post(
+        "/", data=b'{"name":"x","namespace":"agents","status":"Failed"}', headers=AUTH
+    )
+    assert unknown.status_code == 202
+    bad = callback.post("/", data=b'{"name":"x"}', headers=AUTH)
+    assert bad.status_code == 400
+    assert "missing required field" in bad.get_json()["error"]
+    assert callback.post("/", data=body(session), headers={}).status_code == 401
+    assert len(world.messages()) == 1
+
+
+def _tick(token: str | None = TICK_TOKEN) -> tuple[bytes, dict[str, str]]:
+    event = {
+        "specversion": "1.0",
+        "type": "dev.knative.sources.ping",
+        "source": "/apis/v1/namespaces/facteur/pingsources/facteur-reconcile",
+        "id": str(uuid.uuid4()),
+        "datacontenttype": "application/json",
+        "data": {} if token is None else {"token": token},
+    }
+    return json.dumps(event).encode(), {"Content-Type": "application/cloudevents+json"}
+
+
+def test_http_tick(callback, world: World) -> None:
+    session = world.session()
+    world.argo.set_phase(NAMESPACE, session.workflow_name, "Succeeded")
+    raw, headers = _tick()
+    response = callback.post("/", data=raw, headers=headers)
+    assert response.status_code == 200
+    assert response.get_json()["reported"] == 1
+    # Binary mode too, as a Broker may deliver it.
+    binary = {
+        "ce-specversion": "1.0",
+        "ce-type": "dev.knative.sources.ping",
+        "ce-source": "/ping",
+        "ce-id": "2",
+        "Content-Type": "application/json",
+    }
+    again = callback.post("/", data=json.dumps({"token": TICK_TOKEN}), headers=binary)
+    assert again.status_code == 200
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token-0123456789abcdef012345", CALLBACK_TOKEN])
+def test_forged_ticks_get_401(callback, world: World, token: str | None) -> None:
+    raw, headers = _tick(token)
+    assert callback.post("/", data=raw, headers=headers).status_code == 401
+
+
+def test_tick_without_a_configured_token_is_refused(load_function, world: World) -> None:
+    client = load_function("status_callback", base_env(FACTEUR_REDIS_URL=_url(world)))
+    raw, headers = _tick()
+    assert client.post("/", data=raw, headers=headers).status_code == 401

@@ -1,0 +1,124 @@
+"""The README's run command: the whole loop on loopback with no cluster and no accounts, and
+Ctrl+C leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.support import ROOT
+
+pytestmark = pytest.mark.process
+
+
+def _free_block(size: int = 10) -> int:
+    """A base port with `size` free ports after it."""
+    for base in range(20000 + os.getpid() % 1000 * 20, 60000, 37):
+        sockets = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", port))
+                sockets.append(sock)
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free block of ports")
+
+
+def _facteur(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "facteur", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(ROOT),
+    )
+
+
+def _wait_for(path: Path, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(pattern, path.read_text(errors="replace"))
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"{pattern!r} never appeared in:\n{path.read_text()[-3000:]}")
+
+
+def test_run_command_shows_the_loop_end_to_end(tmp_path: Path) -> None:
+    base = _free_block()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACTEUR_") and k != "K_SINK"}
+    env["FACTEUR_DEV_PORT_BASE"] = str(base)
+    log = tmp_path / "dev.log"
+    with open(log, "w") as out:
+        loop = subprocess.Popen(
+            [str(ROOT / "scripts" / "dev")],
+            cwd=str(ROOT),
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_for(log, "Ctrl-C stops everything")
+        deadline = time.monotonic() + 30
+        for port in range(base, base + 4):
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+        url = f"http://127.0.0.1:{base}/"
+        config = {**env, "FACTEUR_CONFIG_FILE": str(ROOT / "config/local.yaml")}
+        sent = _facteur("send", "/plan objective:try it", "--url", url, env=config)
+        assert sent.returncode == 0, sent.stderr
+        assert '"type": 5' in sent.stdout or '"type":5' in sent.stdout
+        name = _wait_for(log, r"would POST /api/v1/workflows/agents creating workflow (plan-\d+)")[
+            1
+        ]
+        _wait_for(log, rf"\[discord CONSOLE.*Started `/plan` as workflow `{name}`")
+        back = _facteur(
+            "callback",
+            name,
+            "--status",
+            "Succeeded",
+            "--url",
+            f"http://127.0.0.1:{base + 3}/",
+            env=config,
+        )
+        assert back.returncode == 0, back.stderr
+        _wait_for(log, r"\[discord CONSOLE.*`/plan` finished: \*\*Succeeded\*\*")
+    finally:
+        os.killpg(loop.pid, signal.SIGINT)
+        try:
+            loop.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(loop.pid, signal.SIGKILL)
+            raise
+    # Ctrl+C left nothing behind: the whole process group is gone.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(loop.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("processes of the local loop survived Ctrl+C")
+    for port in range(base, base + 4):
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()

@@ -1,0 +1,97 @@
+"""Helpers shared by the tests: keys, signing, settings and environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from nacl.signing import SigningKey
+
+ROOT = Path(__file__).resolve().parents[2]
+# One setting says where the external contracts live; a clone elsewhere has none.
+SPECS_DIR = Path(os.environ.get("FACTEUR_SPECS_DIR", ROOT.parent / "shared" / "specs")).resolve()
+
+SIGNING = SigningKey(bytes(range(32)))
+PUBLIC_KEY_HEX = SIGNING.verify_key.encode().hex()
+EVENT_KEY = "test-event-signing-key-0123456789abcdef"
+CALLBACK_TOKEN = "test-callback-token-0123456789abcdef"
+
+GUILD = "800000000000000001"
+ROLE_PLANNER = "800000000000000010"
+ROLE_OTHER = "800000000000000020"
+USER = "800000000000000100"
+CHANNEL = "800000000000000200"
+APP = "800000000000000300"
+ROLE_MAP = {
+    "plan": [ROLE_PLANNER],
+    "implement": [ROLE_PLANNER],
+    "review": [ROLE_PLANNER],
+    "status": [GUILD],
+    "help": [GUILD],
+}
+
+
+def sign(body: bytes, timestamp: int | str | None = None, key: SigningKey = SIGNING) -> dict:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = key.sign(ts.encode() + body).signature.hex()
+    return {
+        "X-Signature-Ed25519": signature,
+        "X-Signature-Timestamp": ts,
+        "Content-Type": "application/json",
+    }
+
+
+def command(
+    name: str = "plan",
+    options: list[dict[str, Any]] | None = None,
+    *,
+    roles: list[str] | None = None,
+    interaction_id: str = "900000000000000001",
+    dm: bool = False,
+) -> dict[str, Any]:
+    """An APPLICATION_COMMAND interaction as Discord sends it."""
+    if options is None:
+        options = [{"name": "objective", "type": 3, "value": "ship it"}]
+    body: dict[str, Any] = {
+        "id": interaction_id,
+        "application_id": APP,
+        "type": 2,
+        "token": "interaction-token-SECRET-abc",
+        "version": 1,
+        "channel_id": CHANNEL,
+        "data": {"id": "700000000000000001", "name": name, "type": 1, "options": options},
+    }
+    user = {"id": USER, "username": "ada", "discriminator": "0"}
+    if dm:
+        body["user"] = user
+    else:
+        body["guild_id"] = GUILD
+        body["member"] = {"user": user, "roles": [ROLE_PLANNER] if roles is None else roles}
+    return body
+
+
+def encode(payload: Any) -> bytes:
+    return json.dumps(payload).encode()
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """The environment a function needs, as an operator would set it."""
+    env = {
+        "FACTEUR_DISCORD_PUBLIC_KEY": PUBLIC_KEY_HEX,
+        "FACTEUR_EVENTS_SIGNING_KEY": EVENT_KEY,
+        "FACTEUR_CALLBACK_TOKEN": CALLBACK_TOKEN,
+        "FACTEUR_ROLE_MAP": json.dumps(ROLE_MAP),
+        "FACTEUR_DISCORD_GUILD_ID": GUILD,
+        "FACTEUR_DISCORD_APPLICATION_ID": APP,
+        # Unreachable on purpose; tests that need Redis or Argo pass their own.
+        "FACTEUR_REDIS_URL": "redis://127.0.0.1:9/0",
+        "FACTEUR_ARGO_SERVER_URL": "http://127.0.0.1:9",
+        "FACTEUR_ARGO_NAMESPACE": "agents",
+        "FACTEUR_ARGO_WORKFLOW_TEMPLATE": "facteur-dispatch",
+        "K_SINK": "http://127.0.0.1:9/",
+    }
+    env.update(extra)
+    return env
