@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from facteur.config import ConfigError, all_keys, env_var, load_settings
+from facteur.config import all_keys, env_var, load_settings
+from facteur.errors import ConfigError
 from tests.helpers.support import PUBLIC_KEY_HEX, ROOT
 
 

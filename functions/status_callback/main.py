@@ -10,7 +10,8 @@ import functions_framework
 
 from facteur import telemetry, web
 from facteur.config import boot
-from facteur.decisions.callback import InvalidReport, parse_report
+from facteur.decisions.callback import parse_report
+from facteur.errors import InvalidReport
 from facteur.flows.status_callback import from_settings
 from facteur.health import checks_for
 

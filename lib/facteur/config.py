@@ -27,6 +27,8 @@ from pydantic import (
     ValidationError,
 )
 
+from facteur.errors import ConfigError
+
 CONFIG_FILE_ENV = "FACTEUR_CONFIG_FILE"
 ENV_PREFIX = "FACTEUR_"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -35,10 +37,6 @@ DEFAULT_CATALOG_FILE = REPO_ROOT / "config" / "commands.yaml"
 SNOWFLAKE_RE = re.compile(r"^[0-9]{17,20}$")
 ROLE_KEY_RE = re.compile(r"^[a-z0-9:_-]+$")
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
-class ConfigError(Exception):
-    """A setting is missing or invalid. The message is one line naming keys and variables."""
 
 
 def _snowflake(value: Any) -> str:

@@ -119,7 +119,8 @@ def _http_message(code: int) -> str:
 
 def open_or_abort(key: str, event: Any, accept: frozenset[str] | set[str]) -> dict[str, Any]:
     """An authenticated event's data; a forged or foreign event stops here with a 4xx."""
-    from facteur.adapters.envelope import EventRejected, open_event
+    from facteur.adapters.envelope import open_event
+    from facteur.errors import EventRejected
 
     flask.g.facteur_reached = True
     try:
@@ -138,7 +139,7 @@ def bearer_matches(request: flask.Request, token: str) -> bool:
 
 def parsed(parse: Callable[[dict[str, Any]], T], data: dict[str, Any]) -> T:
     """What an authenticated event carries; 400 when its data is not what the type promises."""
-    from facteur.decisions.interactions import InvalidInteraction
+    from facteur.errors import InvalidInteraction
 
     try:
         return parse(data)

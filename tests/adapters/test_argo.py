@@ -14,14 +14,9 @@ from typing import Any
 import pytest
 import requests
 
-from facteur.adapters.argo import (
-    RETRY_AFTER_MAX_SECONDS,
-    ArgoClient,
-    ArgoError,
-    Submitted,
-    WorkflowState,
-)
-from facteur.config import ConfigError, Settings
+from facteur.adapters.argo import RETRY_AFTER_MAX_SECONDS, ArgoClient, Submitted, WorkflowState
+from facteur.config import Settings
+from facteur.errors import ArgoError, ConfigError
 from tests.helpers.argo_fake import FakeArgo
 from tests.helpers.servers import free_port
 

@@ -12,14 +12,9 @@ import pytest
 import requests
 import responses
 
-from facteur.adapters.discord import (
-    Delivered,
-    DiscordClient,
-    DiscordError,
-    TokenRejected,
-    user_agent,
-)
+from facteur.adapters.discord import Delivered, DiscordClient, user_agent
 from facteur.config import load_settings
+from facteur.errors import DiscordError, TokenRejected
 from tests.helpers.contracts import assert_discord
 from tests.helpers.discord_fake import DISCORD_API, DiscordFake
 from tests.helpers.support import APP, CHANNEL, USER

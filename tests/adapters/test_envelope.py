@@ -9,11 +9,11 @@ from facteur.adapters.envelope import (
     COMMAND_RECEIVED,
     SIGNATURE_ATTRIBUTE,
     WORKFLOW_REQUESTED,
-    EventRejected,
     encode,
     open_event,
     seal,
 )
+from facteur.errors import EventRejected
 from tests.helpers.support import EVENT_KEY
 
 DATA = {"interaction_id": "900000000000000001", "options": [{"name": "a", "value": "é ✓"}]}

@@ -8,7 +8,8 @@ import pytest
 
 from facteur.adapters.discord import DiscordClient
 from facteur.adapters.local import ConsoleDiscord, DryRunArgo
-from facteur.config import ConfigError, argo_client, discord_client, load_settings
+from facteur.config import argo_client, discord_client, load_settings
+from facteur.errors import ConfigError
 from tests.helpers.argo_fake import SwaggerContract
 
 

@@ -99,7 +99,7 @@ def test_unknown_fields_from_newer_versions_are_ignored(store: SessionStore) -> 
 
 
 def test_unreachable_redis_raises_a_store_error() -> None:
-    from facteur.adapters.sessions import SessionStoreError
+    from facteur.errors import SessionStoreError
     from tests.helpers.servers import free_port
 
     store = SessionStore.from_url(f"redis://127.0.0.1:{free_port()}/0", ttl_seconds=60)

@@ -6,7 +6,8 @@ import time
 import pytest
 from nacl.signing import SigningKey, VerifyKey
 
-from facteur.adapters.signature import SignatureError, Verifier, ed25519_valid
+from facteur.adapters.signature import Verifier, ed25519_valid
+from facteur.errors import SignatureError
 from tests.helpers.contracts import specs_path
 from tests.helpers.support import PUBLIC_KEY_HEX, SIGNING, sign
 

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from facteur.adapters.envelope import COMMAND_RECEIVED, seal
-from facteur.adapters.sink import SinkError, deliver
+from facteur.adapters.sink import deliver
+from facteur.errors import SinkError
 from tests.helpers.support import EVENT_KEY
 
 

@@ -16,12 +16,13 @@ import pytest
 import yaml
 from nacl.signing import SigningKey
 
-from facteur.adapters.discord import DiscordClient, DiscordError
+from facteur.adapters.discord import DiscordClient
 from facteur.adapters.envelope import COMMAND_RECEIVED, open_event
 from facteur.cli import main as cli
 from facteur.config import DEFAULT_CATALOG_FILE, boot
 from facteur.decisions.callback import parse_report
 from facteur.decisions.catalog import load_catalog, parse_catalog
+from facteur.errors import DiscordError
 from tests.helpers.discord_fake import DISCORD_API, DiscordFake
 from tests.helpers.servers import FunctionProcess, Sink, free_port, serving
 from tests.helpers.support import (

@@ -5,8 +5,9 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from facteur.config import ConfigError, load_settings
+from facteur.config import load_settings
 from facteur.decisions.policy import allowed_commands, decide, rule_for
+from facteur.errors import ConfigError
 from tests.helpers.support import ROOT
 
 GUILD = "100000000000000001"

@@ -20,9 +20,10 @@ import yaml
 from jsonschema import Draft4Validator, Draft202012Validator
 
 from facteur.config import DEFAULT_CATALOG_FILE
-from facteur.decisions.callback import InvalidReport, Report, parse_report
+from facteur.decisions.callback import Report, parse_report
 from facteur.decisions.catalog import load_catalog
 from facteur.decisions.workflow import ACTION_PARAMETER, LAST_CORRELATION_PARAMETER
+from facteur.errors import InvalidReport
 from tests.helpers.contracts import specs_path
 from tests.helpers.k8s_schemas import crd_schema, crd_validator, documents, errors, kustomize
 from tests.helpers.support import ROOT

@@ -51,14 +51,8 @@ from facteur import web
 from facteur.adapters.argo import RETRY_AFTER_MAX_SECONDS, ArgoClient
 from facteur.adapters.discord import DiscordClient
 from facteur.adapters.envelope import COMMAND_RECEIVED, COMPONENT_CLICKED, WORKFLOW_REQUESTED
-from facteur.config import (
-    ArgoSettings,
-    ConfigError,
-    DiscordSettings,
-    EventsSettings,
-    env_var,
-    load_settings,
-)
+from facteur.config import ArgoSettings, DiscordSettings, EventsSettings, env_var, load_settings
+from facteur.errors import ConfigError
 from tests.helpers.contracts import specs_path
 from tests.helpers.k8s_schemas import (
     KUSTOMIZATION_FILES,

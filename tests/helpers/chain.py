@@ -16,11 +16,11 @@ from facteur.adapters.argo import ArgoClient
 from facteur.adapters.discord import DiscordClient
 from facteur.adapters.envelope import WORKFLOW_REQUESTED, CloudEvent, open_event
 from facteur.adapters.sessions import SessionStore
-from facteur.adapters.sink import SinkError
 from facteur.config import DEFAULT_CATALOG_FILE
 from facteur.decisions.catalog import load_catalog
 from facteur.decisions.interactions import read_invocation
 from facteur.decisions.journey import Journey
+from facteur.errors import SinkError
 from facteur.flows.command_route import Router
 from facteur.flows.workflow_submit import Submitter
 from tests.helpers.argo_fake import FakeArgo

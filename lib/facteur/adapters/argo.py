@@ -21,6 +21,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from facteur.errors import ArgoError
+
 if TYPE_CHECKING:
     from facteur.config import Settings
 
@@ -64,20 +66,6 @@ _TRANSIENT_ERRORS = (
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
 )
-
-
-class ArgoError(Exception):
-    """A call to Argo failed. `reason` is safe to log: it never holds the token."""
-
-    def __init__(self, reason: str, *, status: int | None = None, transient: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.transient = transient
-
-    def __str__(self) -> str:
-        where = f"HTTP {self.status}: " if self.status is not None else ""
-        return f"argo: {where}{self.reason}"
 
 
 @dataclass(frozen=True)
@@ -185,7 +173,8 @@ class ArgoClient:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ArgoClient:
-        from facteur.config import ConfigError, env_var  # already loaded by whoever has Settings
+        from facteur.config import env_var
+        from facteur.errors import ConfigError
 
         argo = settings.argo
         if not argo.server_url:

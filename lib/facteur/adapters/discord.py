@@ -21,6 +21,7 @@ import requests
 
 from facteur import telemetry
 from facteur.decisions.interactions import EPHEMERAL, clip
+from facteur.errors import DiscordError, TokenRejected
 
 if TYPE_CHECKING:
     from facteur.config import Settings
@@ -54,25 +55,6 @@ def user_agent() -> str:
     except PackageNotFoundError:  # running from a checkout that was never installed
         number = "0"
     return f"DiscordBot ({PROJECT_URL}, {number})"
-
-
-class DiscordError(Exception):
-    """Discord did not take the message. `reason` is safe to log: it never holds a token."""
-
-    def __init__(self, status: int | None, reason: str) -> None:
-        super().__init__(status, reason)  # both, so the error pickles and unpickles
-        self.status = status
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return self.reason
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(status={self.status!r}, reason={self.reason!r})"
-
-
-class TokenRejected(DiscordError):
-    """The interaction token was refused (expired, or the interaction is gone)."""
 
 
 @dataclass(frozen=True)

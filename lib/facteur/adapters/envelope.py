@@ -16,6 +16,8 @@ from typing import Any
 from cloudevents.conversion import to_structured
 from cloudevents.http import CloudEvent
 
+from facteur.errors import EventRejected
+
 COMMAND_RECEIVED = "dev.facteur.command.received"
 WORKFLOW_REQUESTED = "dev.facteur.workflow.requested"
 COMPONENT_CLICKED = "dev.facteur.component.clicked"
@@ -23,15 +25,6 @@ COMPONENT_CLICKED = "dev.facteur.component.clicked"
 # CloudEvents extension names: lower-case letters and digits only.
 SIGNATURE_ATTRIBUTE = "facteursig"
 _SCHEME = "v1="
-
-
-class EventRejected(Exception):
-    """An incoming event is unauthenticated or not one we handle. Carries the HTTP status."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 def _mac(key: str, event_id: str, event_type: str, source: str, data: Any) -> str:

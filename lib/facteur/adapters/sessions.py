@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from facteur.errors import SessionStoreError
+
 if TYPE_CHECKING:
     import redis
 
@@ -28,10 +30,6 @@ if TYPE_CHECKING:
 
 PREFIX = "facteur:"
 _PENDING = f"{PREFIX}pending"
-
-
-class SessionStoreError(Exception):
-    """Redis could not be reached or answered an error. The message is safe to log."""
 
 
 @contextmanager

@@ -8,15 +8,13 @@ import time
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
+from facteur.errors import SignatureError
+
 SIGNATURE_HEADER = "X-Signature-Ed25519"
 TIMESTAMP_HEADER = "X-Signature-Timestamp"
 
 _SIGNATURE_RE = re.compile(r"[0-9a-fA-F]{128}")
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
-
-
-class SignatureError(Exception):
-    """The request is not signed by Discord, or not recently. The message is safe to log."""
 
 
 class Verifier:

@@ -7,14 +7,11 @@ import threading
 from urllib.parse import urlsplit
 
 from facteur.adapters.envelope import CloudEvent, encode
+from facteur.errors import SinkError
 
 # One keep-alive connection per server thread: a new TCP connection per event cost more CPU
 # than the rest of the command path. http.client rather than requests: it is already loaded.
 _local = threading.local()
-
-
-class SinkError(Exception):
-    """The sink did not accept the event. The message is safe to log."""
 
 
 def deliver(url: str, event: CloudEvent, timeout: float) -> None:

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, get_args
 
 from pydantic import BaseModel, SecretStr
 
-from facteur.config import SNOWFLAKE_RE, ConfigError, Settings, env_var, load_settings
+from facteur.config import SNOWFLAKE_RE, Settings, env_var, load_settings
+from facteur.errors import ConfigError
 
 if TYPE_CHECKING:
     from nacl.signing import SigningKey
@@ -165,8 +166,9 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _register_commands(args: argparse.Namespace) -> int:
-    from facteur.adapters.discord import DiscordClient, DiscordError
+    from facteur.adapters.discord import DiscordClient
     from facteur.decisions.catalog import load_catalog
+    from facteur.errors import DiscordError
 
     settings = load_settings()
     payload = [

@@ -15,16 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from facteur.decisions.workflow import WORKFLOW_NAME
+from facteur.errors import InvalidReport
 
 FINAL_STATUSES = frozenset({"Succeeded", "Failed", "Error"})
 MAX_FAILURES = 50
 
 _UNRESOLVED = re.compile(r"^\{\{.*\}\}$", re.DOTALL)
 _NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-
-
-class InvalidReport(Exception):
-    """The body breaks the contract; the message names the problem and is safe to echo."""
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from facteur.config import ConfigError
 from facteur.decisions.interactions import safe_name
+from facteur.errors import CatalogError
 
 # Discord option types (application-commands docs).
 OPTION_TYPES: dict[str, int] = {
@@ -39,10 +39,6 @@ MAX_STRING_LENGTH = 6000
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Description = Annotated[str, Field(min_length=1, max_length=100)]
-
-
-class CatalogError(ConfigError):
-    """The catalog file is unreadable or breaks Discord's limits."""
 
 
 def _option_type(value: Any) -> int:

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any
 
+from facteur.errors import InvalidInteraction
+
 # Interaction types.
 PING = 1
 APPLICATION_COMMAND = 2
@@ -30,10 +32,6 @@ _SUBCOMMAND_TYPES = (1, 2)
 _SNOWFLAKE_RE = re.compile(r"[0-9]{1,20}")
 # facteur's buttons: "facteur:<action>:<opaque ref>" (see render.custom_id).
 _CUSTOM_ID_RE = re.compile(r"facteur:(cancel|retry):([A-Za-z0-9_-]{8,32})")
-
-
-class InvalidInteraction(Exception):
-    """The body is signed but is not an interaction we can read."""
 
 
 @dataclass(frozen=True)

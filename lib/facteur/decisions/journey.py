@@ -8,7 +8,8 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from facteur.decisions.interactions import InvalidInteraction, Invocation, invocation_from_event
+from facteur.decisions.interactions import Invocation, invocation_from_event
+from facteur.errors import InvalidInteraction
 
 if TYPE_CHECKING:
     from facteur.adapters.discord import Delivered, DiscordClient
@@ -57,7 +58,7 @@ def tell(
     discord: DiscordClient, journey: Journey, ttl_seconds: int, message: dict[str, Any]
 ) -> Delivered | None:
     """Tell the user; None (logged, never raised) when Discord could not be reached."""
-    from facteur.adapters.discord import DiscordError
+    from facteur.errors import DiscordError
 
     try:
         return discord.reply(

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from facteur import logs
-from facteur.adapters.sessions import DispatchResult, SessionStore, SessionStoreError
+from facteur.adapters.sessions import DispatchResult, SessionStore
 from facteur.config import Settings, argo_client, discord_client
 from facteur.decisions import render
 from facteur.decisions.interactions import Click, safe_name
 from facteur.decisions.policy import decide
 from facteur.decisions.render import CANCEL, RETRY
+from facteur.errors import SessionStoreError
 
 if TYPE_CHECKING:
     from facteur.adapters.argo import ArgoClient
@@ -101,7 +102,7 @@ class Buttons:
         return self._act(click, session)
 
     def _act(self, click: Click, session: DispatchResult) -> Outcome:
-        from facteur.adapters.argo import ArgoError
+        from facteur.errors import ArgoError
 
         name, namespace = session.workflow_name or "", session.namespace or ""
         if self._argo is None:
@@ -138,7 +139,7 @@ class Buttons:
             ref=updated.ref,
             attempt=updated.attempt,
         )
-        from facteur.adapters.discord import DiscordError
+        from facteur.errors import DiscordError
 
         try:
             self._discord.edit_original(click.token, message)
@@ -154,7 +155,7 @@ class Buttons:
             log.error("could not release the %s claim: %s", action, err)
 
     def _whisper(self, click: Click, text: str) -> Outcome:
-        from facteur.adapters.discord import DiscordError
+        from facteur.errors import DiscordError
 
         try:
             self._discord.follow_up(click.token, render.whisper(text))

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from facteur import logs, telemetry
 from facteur.adapters.envelope import WORKFLOW_REQUESTED, CloudEvent, seal
-from facteur.adapters.sessions import DispatchResult, SessionStore, SessionStoreError
-from facteur.adapters.sink import SinkError
+from facteur.adapters.sessions import DispatchResult, SessionStore
 from facteur.config import Settings, argo_client, discord_client, signing_key
 from facteur.decisions import render
 from facteur.decisions.admission import admit
@@ -24,6 +23,7 @@ from facteur.decisions.interactions import safe_name
 from facteur.decisions.journey import Journey, tell
 from facteur.decisions.policy import allowed_commands
 from facteur.decisions.workflow import WANTS_LAST_CORRELATION, WORKFLOW_NAME, build_parameters
+from facteur.errors import SessionStoreError, SinkError
 
 if TYPE_CHECKING:
     from facteur.adapters.argo import ArgoClient, WorkflowState
@@ -221,7 +221,8 @@ class Router:
 
     def _state(self, session: DispatchResult) -> WorkflowState | None:
         """The run as Argo sees it now, or None when Argo cannot say."""
-        from facteur.adapters.argo import ArgoError, WorkflowState
+        from facteur.adapters.argo import WorkflowState
+        from facteur.errors import ArgoError
 
         if not (self._argo and session.workflow_name and session.namespace):
             return None

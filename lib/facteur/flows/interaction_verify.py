@@ -16,14 +16,14 @@ from typing import Any
 
 from facteur import logs, telemetry
 from facteur.adapters.envelope import COMMAND_RECEIVED, COMPONENT_CLICKED, CloudEvent, seal
-from facteur.adapters.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, Verifier
-from facteur.adapters.sink import SinkError
+from facteur.adapters.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, Verifier
 from facteur.config import Settings, signing_key
 from facteur.decisions import interactions as ix
 from facteur.decisions import render
 from facteur.decisions.admission import admit
 from facteur.decisions.catalog import Catalog
 from facteur.decisions.journey import Journey
+from facteur.errors import SignatureError, SinkError
 
 log = logging.getLogger("facteur.interaction_verify")
 

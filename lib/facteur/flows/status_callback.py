@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from facteur import logs, telemetry
-from facteur.adapters.sessions import DispatchResult, SessionStore, SessionStoreError
+from facteur.adapters.sessions import DispatchResult, SessionStore
 from facteur.config import Settings, argo_client, discord_client
 from facteur.decisions import render
 from facteur.decisions.callback import Report
+from facteur.errors import SessionStoreError
 
 if TYPE_CHECKING:
     from facteur.adapters.argo import ArgoClient
@@ -101,7 +102,7 @@ class Reporter:
             return self._post(session, report)
 
     def _post(self, session: DispatchResult, report: Report) -> Outcome:
-        from facteur.adapters.discord import DiscordError
+        from facteur.errors import DiscordError
 
         key = (report.namespace, report.name, f"{report.status}#{session.attempt}")
         try:
@@ -153,7 +154,7 @@ class Reporter:
 
     def tick(self) -> Outcome:
         """Report final states that no exit handler reported, oldest sessions first."""
-        from facteur.adapters.argo import ArgoError
+        from facteur.errors import ArgoError
 
         summary = TickSummary()
         if self._argo is None:

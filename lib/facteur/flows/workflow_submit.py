@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from facteur import logs, telemetry
-from facteur.adapters.sessions import DispatchResult, SessionStore, SessionStoreError
+from facteur.adapters.sessions import DispatchResult, SessionStore
 from facteur.config import Settings, argo_client, discord_client
 from facteur.decisions import render
 from facteur.decisions.journey import Journey, tell
 from facteur.decisions.workflow import annotations, labels, workflow_name
+from facteur.errors import SessionStoreError
 
 if TYPE_CHECKING:
     from facteur.adapters.argo import ArgoClient, Submitted
@@ -69,7 +70,7 @@ class Submitter:
         return outcome
 
     def _handle(self, journey: Journey) -> Outcome:
-        from facteur.adapters.argo import ArgoError
+        from facteur.errors import ArgoError
 
         call = journey.call
         name = workflow_name(call.command, call.interaction_id)
@@ -150,7 +151,8 @@ class Submitter:
 
     def _committed_anyway(self, name: str) -> Submitted | None:
         """After a create that timed out: Argo may have created the workflow all the same."""
-        from facteur.adapters.argo import ArgoError, Submitted
+        from facteur.adapters.argo import Submitted
+        from facteur.errors import ArgoError
 
         try:
             state = self._argo.get_workflow(self._namespace, name)
