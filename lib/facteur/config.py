@@ -27,6 +27,7 @@ from pydantic import (
     ValidationError,
 )
 
+from facteur.decisions import ids
 from facteur.errors import ConfigError
 
 CONFIG_FILE_ENV = "FACTEUR_CONFIG_FILE"
@@ -34,15 +35,13 @@ ENV_PREFIX = "FACTEUR_"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CATALOG_FILE = REPO_ROOT / "config" / "commands.yaml"
 
-SNOWFLAKE_RE = re.compile(r"^[0-9]{17,20}$")
-ROLE_KEY_RE = re.compile(r"^[a-z0-9:_-]+$")
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def _snowflake(value: Any) -> str:
     # YAML reads unquoted IDs as ints; IDs are strings on the wire.
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if not isinstance(text, str) or not SNOWFLAKE_RE.fullmatch(text):
+    if not ids.is_snowflake(text, min_digits=ids.CONFIGURED_SNOWFLAKE_DIGITS):
         raise ValueError("must be a Discord snowflake (17 to 20 digits)")
     return text
 
@@ -82,7 +81,7 @@ StrongSecret = Annotated[SecretStr, AfterValidator(_strong_secret)]
 def _role_map(value: dict[str, list[str]]) -> dict[str, list[str]]:
     # Mirrors schemas/facteur-discord-role-map.schema.json; tests hold the two in agreement.
     for key, roles in value.items():
-        if not ROLE_KEY_RE.fullmatch(key) or len(key) > 100:
+        if not ids.ROLE_KEY.fullmatch(key):
             raise ValueError(f"key {key!r} must match ^[a-z0-9:_-]+$")
         if not roles:
             raise ValueError(f"{key!r} must list at least one role ID")
@@ -122,7 +121,7 @@ class RedisSettings(_Section):
 class ArgoSettings(_Section):
     server_url: Annotated[str, _url("https", "http")] | None = None
     token: SecretStr | None = None
-    namespace: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    namespace: str | None = Field(None, pattern=f"^{ids.NAMESPACE.pattern}$")
     workflow_template: str | None = Field(None, min_length=1, max_length=253)
     service_account: str | None = Field(None, min_length=1, max_length=253)
     parameters: dict[str, str] = Field(default_factory=dict)

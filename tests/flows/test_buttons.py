@@ -17,8 +17,9 @@ from facteur.adapters.argo import ArgoClient
 from facteur.adapters.discord import DiscordClient
 from facteur.adapters.envelope import COMPONENT_CLICKED, open_event
 from facteur.adapters.sessions import DispatchResult, SessionStore
+from facteur.decisions.ids import custom_id
 from facteur.decisions.interactions import read_click
-from facteur.decisions.render import custom_id, final_status, submitted
+from facteur.decisions.render import final_status, submitted
 from facteur.flows.buttons import Buttons
 from tests.helpers.argo_fake import FakeArgo
 from tests.helpers.chain import peers

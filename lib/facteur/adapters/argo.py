@@ -21,6 +21,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from facteur.decisions import ids
 from facteur.errors import ArgoError
 
 if TYPE_CHECKING:
@@ -49,12 +50,6 @@ GET_FIELDS = ",".join(
     )
 )
 
-_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
-_LABEL_RE = re.compile(_LABEL)
-_SUBDOMAIN_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
-# Argo refuses longer workflow names (workflow/validate: maxCharsInObjectName = 63), though
-# Kubernetes would store up to 253.
-MAX_WORKFLOW_NAME = 63
 # Characters a bearer token may hold in a header without requests quoting them back in an error.
 _TOKEN_RE = re.compile(r"[\x21-\x7e]+")
 
@@ -106,14 +101,15 @@ class _BoundedRetry(Retry):
 
 
 def _check_namespace(namespace: object) -> str:
-    if not isinstance(namespace, str) or len(namespace) > 63 or not _LABEL_RE.fullmatch(namespace):
+    if not ids.is_namespace(namespace):
         raise ArgoError("namespace must be an RFC 1123 label (a-z, 0-9, '-', at most 63)")
     return namespace
 
 
-def _check_name(name: object, what: str = "workflow name", limit: int = MAX_WORKFLOW_NAME) -> str:
-    # Length first: it also bounds the regex's work on hostile input.
-    if not isinstance(name, str) or len(name) > limit or not _SUBDOMAIN_RE.fullmatch(name):
+def _check_name(
+    name: object, what: str = "workflow name", limit: int = ids.MAX_WORKFLOW_NAME
+) -> str:
+    if not ids.is_subdomain(name, limit):
         raise ArgoError(f"{what} must be a lowercase RFC 1123 subdomain of at most {limit}")
     return name
 

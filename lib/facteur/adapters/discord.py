@@ -20,6 +20,7 @@ from urllib.parse import quote
 import requests
 
 from facteur import telemetry
+from facteur.decisions import ids
 from facteur.decisions.interactions import EPHEMERAL, clip
 from facteur.errors import DiscordError, TokenRejected
 
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("facteur.discord")
 
 PROJECT_URL = "https://github.com/facteur-dev/facteur"
-# The spec's SnowflakeType is ^(0|[1-9][0-9]*)$; real IDs are at most 20 digits.
-_SNOWFLAKE_RE = re.compile(r"[1-9][0-9]{0,19}")
 _REASON_LIMIT = 200
 # Backoff for 5xx and network errors: 0.5 s, 1 s, 2 s… capped, each with jitter.
 _BACKOFF_BASE = 0.5
@@ -66,7 +65,7 @@ class Delivered:
 
 
 def _snowflake(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not _SNOWFLAKE_RE.fullmatch(value):
+    if not ids.is_snowflake(value):
         raise DiscordError(None, f"{what} is not a Discord snowflake")
     return value
 

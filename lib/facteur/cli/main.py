@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, get_args
 
 from pydantic import BaseModel, SecretStr
 
-from facteur.config import SNOWFLAKE_RE, Settings, env_var, load_settings
+from facteur.config import Settings, env_var, load_settings
+from facteur.decisions import ids
 from facteur.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -444,7 +445,7 @@ def _say(text: str) -> None:
 
 
 def _snowflake(text: str) -> str:
-    if not SNOWFLAKE_RE.fullmatch(text):
+    if not ids.is_snowflake(text, min_digits=ids.CONFIGURED_SNOWFLAKE_DIGITS):
         raise argparse.ArgumentTypeError(f"{text!r} is not a Discord ID (17 to 20 digits)")
     return text
 

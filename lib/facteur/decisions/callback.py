@@ -14,14 +14,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from facteur.decisions.workflow import WORKFLOW_NAME
+from facteur.decisions import ids
 from facteur.errors import InvalidReport
 
 FINAL_STATUSES = frozenset({"Succeeded", "Failed", "Error"})
 MAX_FAILURES = 50
 
 _UNRESOLVED = re.compile(r"^\{\{.*\}\}$", re.DOTALL)
-_NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -53,9 +52,9 @@ def parse_report(raw: bytes) -> Report:
     if missing:
         raise InvalidReport(f"missing required field(s): {', '.join(missing)}")
     name, namespace, status = body["name"], body["namespace"], body["status"]
-    if not isinstance(name, str) or not WORKFLOW_NAME.fullmatch(name):
+    if not ids.is_workflow_name(name):
         raise InvalidReport("name is not a workflow name")
-    if not isinstance(namespace, str) or not _NAMESPACE_RE.fullmatch(namespace):
+    if not ids.is_namespace(namespace):
         raise InvalidReport("namespace is not a namespace")
     if status not in FINAL_STATUSES:
         raise InvalidReport(f"status must be one of {', '.join(sorted(FINAL_STATUSES))}")

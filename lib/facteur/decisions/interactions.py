@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields
 from typing import Any
 
+from facteur.decisions import ids
 from facteur.errors import InvalidInteraction
 
 # Interaction types.
@@ -29,9 +29,6 @@ CONTENT_LIMIT = 2000
 NO_MENTIONS: dict[str, list[str]] = {"parse": []}
 
 _SUBCOMMAND_TYPES = (1, 2)
-_SNOWFLAKE_RE = re.compile(r"[0-9]{1,20}")
-# facteur's buttons: "facteur:<action>:<opaque ref>" (see render.custom_id).
-_CUSTOM_ID_RE = re.compile(r"facteur:(cancel|retry):([A-Za-z0-9_-]{8,32})")
 
 
 @dataclass(frozen=True)
@@ -72,7 +69,7 @@ def read_click(body: dict[str, Any]) -> Click | None:
     if not isinstance(data, dict):
         raise InvalidInteraction("data is missing")
     custom = data.get("custom_id")
-    match = _CUSTOM_ID_RE.fullmatch(custom) if isinstance(custom, str) else None
+    match = ids.CUSTOM_ID.fullmatch(custom) if isinstance(custom, str) else None
     if match is None:
         return None
     user_id, roles = _caller(body)
@@ -111,7 +108,7 @@ def _text(value: Any, what: str, limit: int = 256) -> str:
 
 
 def _snowflake(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not _SNOWFLAKE_RE.fullmatch(value):
+    if not ids.is_snowflake(value):
         raise InvalidInteraction(f"{what} is missing or malformed")
     return value
 
@@ -148,7 +145,7 @@ def _caller(body: dict[str, Any]) -> tuple[str, list[str] | None]:
         if not isinstance(member, dict) or not isinstance(member.get("roles", []), list):
             raise InvalidInteraction("member is malformed")
         roles = member.get("roles", [])
-        if not all(isinstance(role, str) and _SNOWFLAKE_RE.fullmatch(role) for role in roles):
+        if not all(ids.is_snowflake(role) for role in roles):
             raise InvalidInteraction("member roles are malformed")
         user = member.get("user")
     else:

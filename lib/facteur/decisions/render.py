@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from facteur.decisions.ids import CANCEL, RETRY, custom_id
 from facteur.decisions.interactions import NO_MENTIONS, clip, safe_name
 
 if TYPE_CHECKING:
@@ -17,15 +18,7 @@ if TYPE_CHECKING:
 
 GREEN, RED, ORANGE, BLUE = 0x2ECC71, 0xE74C3C, 0xE67E22, 0x3498DB
 
-# custom_id: "facteur:<action>:<ref>", where ref is an opaque session reference (never the
-# workflow's name) that only facteur's Redis can resolve.
-BUTTON_PREFIX = "facteur"
-CANCEL, RETRY = "cancel", "retry"
 _LINK, _DANGER, _PRIMARY = 5, 4, 1
-
-
-def custom_id(action: str, ref: str) -> str:
-    return f"{BUTTON_PREFIX}:{action}:{ref}"
 
 
 def buttons(*, url: str, ref: str | None, actions: Sequence[str]) -> list[dict[str, Any]]:

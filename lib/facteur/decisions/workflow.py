@@ -17,8 +17,6 @@ LAST_CORRELATION_PARAMETER = "last_correlation_id"
 WANTS_LAST_CORRELATION = frozenset({"review"})
 
 _NAME_UNSAFE = re.compile(r"[^a-z0-9-]+")
-# What Argo accepts as a workflow name: a DNS-1123 subdomain of at most 63 characters.
-WORKFLOW_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?")
 
 
 def build_parameters(

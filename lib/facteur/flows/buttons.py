@@ -18,9 +18,9 @@ from facteur import logs
 from facteur.adapters.sessions import DispatchResult, SessionStore
 from facteur.config import Settings, argo_client, discord_client
 from facteur.decisions import render
+from facteur.decisions.ids import CANCEL, RETRY
 from facteur.decisions.interactions import Click, safe_name
 from facteur.decisions.policy import decide
-from facteur.decisions.render import CANCEL, RETRY
 from facteur.errors import SessionStoreError
 
 if TYPE_CHECKING:

@@ -16,13 +16,13 @@ from facteur import logs, telemetry
 from facteur.adapters.envelope import WORKFLOW_REQUESTED, CloudEvent, seal
 from facteur.adapters.sessions import DispatchResult, SessionStore
 from facteur.config import Settings, argo_client, discord_client, signing_key
-from facteur.decisions import render
+from facteur.decisions import ids, render
 from facteur.decisions.admission import admit
 from facteur.decisions.catalog import Catalog, Command
 from facteur.decisions.interactions import safe_name
 from facteur.decisions.journey import Journey, tell
 from facteur.decisions.policy import allowed_commands
-from facteur.decisions.workflow import WANTS_LAST_CORRELATION, WORKFLOW_NAME, build_parameters
+from facteur.decisions.workflow import WANTS_LAST_CORRELATION, build_parameters
 from facteur.errors import SessionStoreError, SinkError
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ class Router:
         call = journey.call
         try:
             if workflow:
-                if not isinstance(workflow, str) or not WORKFLOW_NAME.fullmatch(workflow):
+                if not ids.is_workflow_name(workflow):
                     return self._say(journey, render.text("That is not a workflow name."), "status")
                 session = self._store.find_workflow(self._namespace or "", workflow)
                 # Runs from other servers stay private to them.

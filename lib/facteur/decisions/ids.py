@@ -1,0 +1,57 @@
+"""Every identifier pattern facteur checks, in one place. Pure.
+
+User text never becomes one of these: names, labels and URLs are built from values that match a
+pattern here, so a pattern is also the line between "safe to place" and "only a parameter value".
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Discord's SnowflakeType (^(0|[1-9][0-9]*)$), bounded to the 20 digits a 64-bit ID can have.
+# "0" is never a real ID, so it is refused too.
+SNOWFLAKE = re.compile(r"[1-9][0-9]{0,19}")
+# IDs an operator configures are real ones, and real ones have 17 digits or more.
+CONFIGURED_SNOWFLAKE_DIGITS = 17
+
+# RFC 1123: a label (namespaces) and a subdomain (workflow, template and account names).
+_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
+NAMESPACE = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
+SUBDOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+# Argo refuses workflow names over 63 characters (workflow/validate: maxCharsInObjectName),
+# though Kubernetes would store up to 253.
+MAX_WORKFLOW_NAME = 63
+MAX_SUBDOMAIN = 253
+WORKFLOW_NAME = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,61}[a-z0-9])?")
+
+# Role-map keys: a command, or command:subcommand / command:action.
+ROLE_KEY = re.compile(r"[a-z0-9:_-]{1,100}")
+
+# facteur's buttons: custom_id "facteur:<action>:<ref>", where ref is an opaque session
+# reference (never the workflow's name) that only facteur's Redis can resolve.
+BUTTON_PREFIX = "facteur"
+CANCEL, RETRY = "cancel", "retry"
+BUTTON_ACTIONS = (CANCEL, RETRY)
+CUSTOM_ID = re.compile(rf"{BUTTON_PREFIX}:({'|'.join(BUTTON_ACTIONS)}):([A-Za-z0-9_-]{{8,32}})")
+
+
+def is_snowflake(value: Any, *, min_digits: int = 1) -> bool:
+    return isinstance(value, str) and len(value) >= min_digits and bool(SNOWFLAKE.fullmatch(value))
+
+
+def is_subdomain(value: Any, limit: int = MAX_SUBDOMAIN) -> bool:
+    # Length first: it also bounds the regex's work on hostile input.
+    return isinstance(value, str) and len(value) <= limit and bool(SUBDOMAIN.fullmatch(value))
+
+
+def is_namespace(value: Any) -> bool:
+    return isinstance(value, str) and bool(NAMESPACE.fullmatch(value))
+
+
+def is_workflow_name(value: Any) -> bool:
+    return isinstance(value, str) and bool(WORKFLOW_NAME.fullmatch(value))
+
+
+def custom_id(action: str, ref: str) -> str:
+    return f"{BUTTON_PREFIX}:{action}:{ref}"
