@@ -158,10 +158,7 @@ def test_example_config_is_valid() -> None:
 
 
 def test_boot_stops_with_one_line_and_no_traceback() -> None:
-    code = (
-        "from facteur.config import boot\n"
-        "boot('interaction_verify', ['discord.public_key'], lambda s: s)\n"
-    )
+    code = "from facteur.bootstrap import boot\nboot('interaction_verify')\n"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env={}, timeout=60
     )
@@ -169,7 +166,9 @@ def test_boot_stops_with_one_line_and_no_traceback() -> None:
     lines = result.stderr.strip().splitlines()
     assert lines == [
         "facteur interaction_verify: configuration error: "
-        "discord.public_key (FACTEUR_DISCORD_PUBLIC_KEY): required but not set"
+        "discord.public_key (FACTEUR_DISCORD_PUBLIC_KEY): required but not set; "
+        "events.signing_key (FACTEUR_EVENTS_SIGNING_KEY): required but not set; "
+        "K_SINK: required but not set"
     ]
 
 

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 import pytest
 
 from facteur import telemetry
-from facteur.adapters.envelope import COMMAND_RECEIVED, WORKFLOW_REQUESTED, CloudEvent, open_event
+from facteur.adapters.envelope import CloudEvent, open_event
 from facteur.adapters.signature import Verifier
-from facteur.config import DEFAULT_CATALOG_FILE
-from facteur.decisions.catalog import load_catalog
-from facteur.decisions.journey import Journey
+from facteur.adapters.sink import Sink
+from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
+from facteur.decisions.journey import COMMAND_RECEIVED, WORKFLOW_REQUESTED, Journey
 from facteur.flows.interaction_verify import Ingress
-from tests.helpers.chain import Chain
+from tests.helpers.chain import Chain, captured
 from tests.helpers.support import (
     EVENT_KEY,
     GUILD,
@@ -108,8 +108,7 @@ def test_one_plan_is_one_trace_across_the_three_functions(exporters, chain: Chai
         verifier=Verifier(PUBLIC_KEY_HEX),
         catalog=load_catalog(DEFAULT_CATALOG_FILE),
         role_map=ROLE_MAP,
-        signing_key=EVENT_KEY,
-        deliver=handed.append,
+        deliver=Sink("", EVENT_KEY, "/facteur/interaction_verify", 2.0, post=captured(handed)),
         guild_id=GUILD,
     )
     body = json.dumps(command("plan", interaction_id="1200000000000000001")).encode()

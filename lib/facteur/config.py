@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -28,7 +27,8 @@ from pydantic import (
 )
 
 from facteur.decisions import ids
-from facteur.errors import ConfigError
+from facteur.decisions.catalog import Catalog, parse_catalog
+from facteur.errors import CatalogError, ConfigError
 
 CONFIG_FILE_ENV = "FACTEUR_CONFIG_FILE"
 ENV_PREFIX = "FACTEUR_"
@@ -315,61 +315,18 @@ def load_settings(
     return settings
 
 
-T = TypeVar("T")
+def load_catalog(path: Path | str) -> Catalog:
+    """Read and check the catalog file (YAML)."""
+    import yaml
 
-
-def boot(function: str, required: Iterable[str], build: Callable[[Settings], T]) -> T:
-    """Load settings and build a function's handler, or stop at start-up with one clear line.
-
-    Runs at import time, so a bad setting never surfaces as a traceback on the first request.
-    """
     try:
-        settings = load_settings(required)
-        from facteur import logs
-
-        logs.configure(
-            function,
-            level=settings.logging.level,
-            fmt=settings.logging.format,
-            secrets=secret_values(settings),
-        )
-        from facteur import telemetry
-
-        telemetry.setup(function)
-        return build(settings)
-    except ConfigError as err:
-        print(f"facteur {function}: configuration error: {err}", file=sys.stderr, flush=True)
-        raise SystemExit(78) from None  # EX_CONFIG
-
-
-def signing_key(settings: Settings) -> str:
-    """events.signing_key as plain text (only for computing MACs)."""
-    key = settings.events.signing_key
-    return key.get_secret_value() if key else ""
-
-
-def argo_client(settings: Settings) -> Any:
-    """The Argo client, a dry run on the local loop without a server, or None."""
-    if settings.argo.server_url:
-        from facteur.adapters.argo import ArgoClient
-
-        return ArgoClient.from_settings(settings)
-    if settings.dev.embedded:
-        from facteur.adapters.local import DryRunArgo
-
-        return DryRunArgo()
-    return None
-
-
-def discord_client(settings: Settings) -> Any:
-    """The Discord client, or on the local loop without credentials, the console."""
-    if settings.dev.embedded and not settings.discord.bot_token:
-        from facteur.adapters.local import ConsoleDiscord
-
-        return ConsoleDiscord()
-    from facteur.adapters.discord import DiscordClient
-
-    return DiscordClient.from_settings(settings)
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as err:
+        raise CatalogError(f"{path}: cannot read ({err.strerror})") from None
+    except yaml.YAMLError:
+        raise CatalogError(f"{path}: not valid YAML") from None
+    return parse_catalog(data, str(path))
 
 
 def secret_values(settings: Settings) -> list[str]:

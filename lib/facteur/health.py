@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-if TYPE_CHECKING:
-    from facteur.config import Settings
 
 Check = Callable[[], bool]
 
@@ -35,26 +31,3 @@ def readiness(checks: Mapping[str, Check]) -> tuple[int, dict[str, object]]:
     results = {name: check() for name, check in checks.items()}
     ready = all(results.values())
     return (200 if ready else 503), {"ready": ready, "checks": results}
-
-
-def checks_for(
-    settings: Settings,
-    *,
-    redis: bool = False,
-    sink: bool = False,
-    argo: bool = False,
-    discord: bool = False,
-) -> dict[str, Check]:
-    """The readiness checks of one function's dependencies."""
-    found: dict[str, Check] = {}
-    if redis:
-        from facteur.adapters.sessions import SessionStore
-
-        found["redis"] = SessionStore.from_settings(settings).ping
-    if sink:
-        found["sink"] = reachable(settings.k_sink)
-    if argo and settings.argo.server_url:
-        found["argo"] = reachable(settings.argo.server_url)
-    if discord and settings.discord.bot_token:
-        found["discord"] = reachable(settings.discord.api_base_url)
-    return found

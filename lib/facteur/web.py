@@ -10,11 +10,13 @@ import hmac
 import io
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, NoReturn, TypeVar
 
 import flask
 from werkzeug.exceptions import HTTPException
+
+from facteur.errors import EventRejected, InvalidInteraction
 
 T = TypeVar("T")
 
@@ -117,14 +119,15 @@ def _http_message(code: int) -> str:
     }.get(code, "request failed")
 
 
-def open_or_abort(key: str, event: Any, accept: frozenset[str] | set[str]) -> dict[str, Any]:
+def open_or_abort(
+    open_event: Callable[[Any, Collection[str]], dict[str, Any]],
+    event: Any,
+    accept: Collection[str],
+) -> dict[str, Any]:
     """An authenticated event's data; a forged or foreign event stops here with a 4xx."""
-    from facteur.adapters.envelope import open_event
-    from facteur.errors import EventRejected
-
     flask.g.facteur_reached = True
     try:
-        return open_event(key, event, accept)
+        return open_event(event, accept)
     except EventRejected as err:
         abort(err.status, err.reason)
 
@@ -139,8 +142,6 @@ def bearer_matches(request: flask.Request, token: str) -> bool:
 
 def parsed(parse: Callable[[dict[str, Any]], T], data: dict[str, Any]) -> T:
     """What an authenticated event carries; 400 when its data is not what the type promises."""
-    from facteur.errors import InvalidInteraction
-
     try:
         return parse(data)
     except InvalidInteraction as err:

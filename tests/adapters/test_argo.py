@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import requests
 
-from facteur.adapters.argo import RETRY_AFTER_MAX_SECONDS, ArgoClient, Submitted, WorkflowState
-from facteur.config import Settings
-from facteur.errors import ArgoError, ConfigError
+from facteur.adapters.argo import RETRY_AFTER_MAX_SECONDS, ArgoClient
+from facteur.decisions.workflow import Submitted, WorkflowState
+from facteur.errors import ArgoError
 from tests.helpers.argo_fake import FakeArgo
 from tests.helpers.servers import free_port
 
@@ -617,38 +617,6 @@ def test_token_never_reaches_logs_or_errors(
     for err in errors:
         assert TOKEN not in f"{err} {err!r} {err.reason}"
         assert err.__cause__ is None and err.__context__ is None  # no chained request details
-
-
-# -- settings ------------------------------------------------------------------------------
-
-
-def _settings(**argo: Any) -> Settings:
-    return Settings.model_validate({"argo": {"server_url": "https://argo.example:2746", **argo}})
-
-
-def test_from_settings_reads_the_argo_section(tmp_path: Any) -> None:
-    ca = tmp_path / "ca.pem"
-    ca.write_text("-----BEGIN CERTIFICATE-----\n")
-    client = ArgoClient.from_settings(_settings(token=TOKEN, ca_file=str(ca), timeout_seconds=4))
-    assert (client._base, client._token, client._verify, client._timeout) == (
-        "https://argo.example:2746",
-        TOKEN,
-        str(ca),
-        4.0,
-    )
-    assert ArgoClient.from_settings(_settings(verify_tls=False))._verify is False
-    assert ArgoClient.from_settings(_settings())._token is None
-
-
-def test_from_settings_needs_a_server_url() -> None:
-    with pytest.raises(ConfigError, match="FACTEUR_ARGO_SERVER_URL"):
-        ArgoClient.from_settings(Settings())
-
-
-def test_from_settings_refuses_a_mangled_token_without_echoing_it() -> None:
-    with pytest.raises(ConfigError, match="FACTEUR_ARGO_TOKEN") as caught:
-        ArgoClient.from_settings(_settings(token=f"{TOKEN}\nsecond line"))
-    assert TOKEN not in str(caught.value)
 
 
 def test_a_shared_session_keeps_its_other_adapters(argo: FakeArgo) -> None:

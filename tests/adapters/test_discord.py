@@ -12,8 +12,8 @@ import pytest
 import requests
 import responses
 
-from facteur.adapters.discord import Delivered, DiscordClient, user_agent
-from facteur.config import load_settings
+from facteur.adapters.discord import DiscordClient, user_agent
+from facteur.decisions.journey import Delivered
 from facteur.errors import DiscordError, TokenRejected
 from tests.helpers.contracts import assert_discord
 from tests.helpers.discord_fake import DISCORD_API, DiscordFake
@@ -430,21 +430,6 @@ def test_token_is_quoted_into_a_single_path_segment(discord: DiscordFake, client
     assert sent.url.startswith(
         f"{DISCORD_API}/webhooks/{APP}/abc%2F..%2F..%2Fchannels%2F1%3Fx%3D%23y"
     )
-
-
-def test_from_settings_reads_the_discord_section(discord: DiscordFake) -> None:
-    settings = load_settings(
-        environ={"FACTEUR_DISCORD_APPLICATION_ID": APP, "FACTEUR_DISCORD_BOT_TOKEN": BOT_TOKEN}
-    )
-    client = DiscordClient.from_settings(settings)
-    client.post_to_channel(CHANNEL, {"content": "hi"})
-    [sent] = discord.requests
-    assert sent.url.startswith("https://discord.com/api/v10/")
-    assert sent.headers["Authorization"] == f"Bot {BOT_TOKEN}"
-    assert BOT_TOKEN not in repr(client)
-
-
-# -- secrets stay out of logs and errors -----------------------------------------------------
 
 
 def _leaks(text: str) -> list[str]:

@@ -5,14 +5,8 @@ import json
 import pytest
 from cloudevents.http import CloudEvent, from_http
 
-from facteur.adapters.envelope import (
-    COMMAND_RECEIVED,
-    SIGNATURE_ATTRIBUTE,
-    WORKFLOW_REQUESTED,
-    encode,
-    open_event,
-    seal,
-)
+from facteur.adapters.envelope import SIGNATURE_ATTRIBUTE, encode, open_event, seal
+from facteur.decisions.journey import COMMAND_RECEIVED, WORKFLOW_REQUESTED
 from facteur.errors import EventRejected
 from tests.helpers.support import EVENT_KEY
 

@@ -8,7 +8,9 @@ import pytest
 
 from facteur.adapters.discord import DiscordClient
 from facteur.adapters.local import ConsoleDiscord, DryRunArgo
-from facteur.config import argo_client, discord_client, load_settings
+from facteur.bootstrap import argo as argo_client
+from facteur.bootstrap import discord as discord_client
+from facteur.config import load_settings
 from facteur.errors import ConfigError
 from tests.helpers.argo_fake import SwaggerContract
 

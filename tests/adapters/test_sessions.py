@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from facteur.adapters.sessions import DispatchResult, SessionStore
+from facteur.adapters.sessions import SessionStore
+from facteur.decisions.journey import DispatchResult
 from tests.helpers.support import USER
 
 

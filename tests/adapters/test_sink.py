@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from facteur.adapters.envelope import COMMAND_RECEIVED, seal
+from facteur.adapters.envelope import seal
 from facteur.adapters.sink import deliver
+from facteur.decisions.journey import COMMAND_RECEIVED
 from facteur.errors import SinkError
 from tests.helpers.support import EVENT_KEY
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import http.server
 import json
 import os
@@ -16,12 +15,14 @@ import pytest
 import yaml
 from nacl.signing import SigningKey
 
+from facteur import bootstrap
 from facteur.adapters.discord import DiscordClient
-from facteur.adapters.envelope import COMMAND_RECEIVED, open_event
+from facteur.adapters.envelope import open_event
 from facteur.cli import main as cli
-from facteur.config import DEFAULT_CATALOG_FILE, boot
+from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
 from facteur.decisions.callback import parse_report
-from facteur.decisions.catalog import load_catalog, parse_catalog
+from facteur.decisions.catalog import parse_catalog
+from facteur.decisions.journey import COMMAND_RECEIVED
 from facteur.errors import DiscordError
 from tests.helpers.discord_fake import DISCORD_API, DiscordFake
 from tests.helpers.servers import FunctionProcess, Sink, free_port, serving
@@ -82,22 +83,13 @@ def one_line(err: str) -> str:
 # -- the functions' required keys -----------------------------------------------------------------
 
 
-def required_in_main(name: str) -> tuple[str, ...]:
-    tree = ast.parse((ROOT / "functions" / name / "main.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [
-            "REQUIRED"
-        ]:
-            return ast.literal_eval(node.value)
-    raise AssertionError(f"functions/{name}/main.py has no REQUIRED")
-
-
-def test_function_required_keys_match_each_main() -> None:
+def test_every_function_is_in_bootstraps_table() -> None:
+    # The CLI checks what bootstrap.FUNCTIONS says, which is what each main.py boots from.
     functions = sorted(path.name for path in (ROOT / "functions").iterdir() if path.is_dir())
-    assert sorted(cli.FUNCTION_REQUIRED) == functions
-    assert sorted(cli._BUILDERS) == functions
+    assert sorted(bootstrap.FUNCTIONS) == functions
     for name in functions:
-        assert cli.FUNCTION_REQUIRED[name] == required_in_main(name), name
+        main = (ROOT / "functions" / name / "main.py").read_text()
+        assert f"bootstrap.{name}()" in main, name
 
 
 # -- check-config ---------------------------------------------------------------------------------
@@ -183,7 +175,7 @@ def test_function_check_prints_the_line_the_function_would(env, capsys) -> None:
     assert code == 2
     mine = one_line(err)
     with pytest.raises(SystemExit):
-        boot("interaction_verify", required_in_main("interaction_verify"), lambda s: s)
+        bootstrap.boot("interaction_verify")
     assert mine == one_line(capsys.readouterr().err)
     assert "discord.public_key (FACTEUR_DISCORD_PUBLIC_KEY): required but not set" in mine
     # Without --function nothing is required: the same settings pass.

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from facteur.config import DEFAULT_CATALOG_FILE
-from facteur.decisions.catalog import check_options, load_catalog, parse_catalog
+from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
+from facteur.decisions.catalog import check_options, parse_catalog
 from facteur.errors import CatalogError
 from tests.helpers.contracts import assert_discord
 

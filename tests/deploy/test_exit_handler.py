@@ -19,9 +19,8 @@ import pytest
 import yaml
 from jsonschema import Draft4Validator, Draft202012Validator
 
-from facteur.config import DEFAULT_CATALOG_FILE
+from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
 from facteur.decisions.callback import Report, parse_report
-from facteur.decisions.catalog import load_catalog
 from facteur.decisions.workflow import ACTION_PARAMETER, LAST_CORRELATION_PARAMETER
 from facteur.errors import InvalidReport
 from tests.helpers.contracts import specs_path

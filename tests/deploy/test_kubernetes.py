@@ -31,7 +31,6 @@ where kubectl is present, the two are also compared object for object.
 
 from __future__ import annotations
 
-import ast
 import copy
 import inspect
 import json
@@ -47,11 +46,11 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from facteur import web
+from facteur import bootstrap, web
 from facteur.adapters.argo import RETRY_AFTER_MAX_SECONDS, ArgoClient
 from facteur.adapters.discord import DiscordClient
-from facteur.adapters.envelope import COMMAND_RECEIVED, COMPONENT_CLICKED, WORKFLOW_REQUESTED
 from facteur.config import ArgoSettings, DiscordSettings, EventsSettings, env_var, load_settings
+from facteur.decisions.journey import COMMAND_RECEIVED, COMPONENT_CLICKED, WORKFLOW_REQUESTED
 from facteur.errors import ConfigError
 from tests.helpers.contracts import specs_path
 from tests.helpers.k8s_schemas import (
@@ -724,14 +723,7 @@ def _environment(
 
 
 def _required(target: str) -> tuple[str, ...]:
-    """REQUIRED from functions/<target>/main.py, read without importing (import boots it)."""
-    tree = ast.parse((ROOT / "functions" / target / "main.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "REQUIRED" for t in node.targets
-        ):
-            return tuple(ast.literal_eval(node.value))
-    raise AssertionError(f"no REQUIRED in functions/{target}/main.py")
+    return bootstrap.FUNCTIONS[target].required
 
 
 def _function_environments(
@@ -762,7 +754,7 @@ def test_the_secret_placeholders_stop_every_function(tmp_path: Path) -> None:
     environment = dict(_function_environments(tmp_path / "argo", filled))["workflow-submit"]
     settings = load_settings(environ=environment)
     with pytest.raises(ConfigError, match=r"argo\.token"):
-        ArgoClient.from_settings(settings)
+        bootstrap.argo(settings)
 
 
 def test_interaction_verify_gets_only_the_secret_it_uses() -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from facteur.config import DEFAULT_CATALOG_FILE
-from facteur.decisions.catalog import load_catalog
+from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
 from tests.helpers.chain import NAMESPACE, UI, Chain, journey
 from tests.helpers.contracts import assert_discord
 from tests.helpers.support import GUILD, ROLE_OTHER, ROLE_PLANNER

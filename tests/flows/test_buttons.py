@@ -15,10 +15,11 @@ import pytest
 
 from facteur.adapters.argo import ArgoClient
 from facteur.adapters.discord import DiscordClient
-from facteur.adapters.envelope import COMPONENT_CLICKED, open_event
-from facteur.adapters.sessions import DispatchResult, SessionStore
+from facteur.adapters.envelope import open_event
+from facteur.adapters.sessions import SessionStore
 from facteur.decisions.ids import custom_id
 from facteur.decisions.interactions import read_click
+from facteur.decisions.journey import COMPONENT_CLICKED, DispatchResult
 from facteur.decisions.render import final_status, submitted
 from facteur.flows.buttons import Buttons
 from tests.helpers.argo_fake import FakeArgo

@@ -16,8 +16,9 @@ import requests
 
 from facteur.adapters.argo import ArgoClient
 from facteur.adapters.discord import DiscordClient
-from facteur.adapters.sessions import DispatchResult, SessionStore
+from facteur.adapters.sessions import SessionStore
 from facteur.decisions.callback import parse_report
+from facteur.decisions.journey import DispatchResult
 from facteur.errors import InvalidReport
 from facteur.flows.status_callback import Reporter
 from tests.helpers.argo_fake import FakeArgo

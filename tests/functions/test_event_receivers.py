@@ -11,7 +11,8 @@ import json
 import pytest
 from cloudevents.conversion import to_binary
 
-from facteur.adapters.envelope import COMMAND_RECEIVED, WORKFLOW_REQUESTED, encode, seal
+from facteur.adapters.envelope import encode, seal
+from facteur.decisions.journey import COMMAND_RECEIVED, WORKFLOW_REQUESTED
 from tests.helpers.support import CALLBACK_TOKEN, EVENT_KEY, base_env
 
 RECEIVERS = [("command_route", COMMAND_RECEIVED), ("workflow_submit", WORKFLOW_REQUESTED)]

@@ -8,7 +8,8 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from facteur.adapters.envelope import COMMAND_RECEIVED, WORKFLOW_REQUESTED, encode, seal
+from facteur.adapters.envelope import encode, seal
+from facteur.decisions.journey import COMMAND_RECEIVED, WORKFLOW_REQUESTED
 from tests.helpers.contracts import assert_interaction_response
 from tests.helpers.support import CALLBACK_TOKEN, SPECS_DIR, base_env, command, sign
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from facteur.adapters.envelope import COMMAND_RECEIVED, open_event
+from facteur.adapters.envelope import open_event
+from facteur.decisions.journey import COMMAND_RECEIVED
 from tests.helpers.contracts import assert_interaction_response
 from tests.helpers.servers import Sink
 from tests.helpers.support import (

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from facteur.adapters.envelope import COMMAND_RECEIVED, encode, open_event, seal
+from facteur.adapters.envelope import encode, open_event, seal
+from facteur.decisions.journey import COMMAND_RECEIVED
 from tests.helpers.contracts import assert_interaction_response
 from tests.helpers.servers import BIN, FunctionProcess, Sink, post
 from tests.helpers.support import CALLBACK_TOKEN, EVENT_KEY, ROOT, base_env, command, sign

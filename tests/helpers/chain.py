@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,12 +14,12 @@ import responses
 
 from facteur.adapters.argo import ArgoClient
 from facteur.adapters.discord import DiscordClient
-from facteur.adapters.envelope import WORKFLOW_REQUESTED, CloudEvent, open_event
+from facteur.adapters.envelope import CloudEvent, open_event
 from facteur.adapters.sessions import SessionStore
-from facteur.config import DEFAULT_CATALOG_FILE
-from facteur.decisions.catalog import load_catalog
+from facteur.adapters.sink import Sink
+from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
 from facteur.decisions.interactions import read_invocation
-from facteur.decisions.journey import Journey
+from facteur.decisions.journey import WORKFLOW_REQUESTED, Journey
 from facteur.errors import SinkError
 from facteur.flows.command_route import Router
 from facteur.flows.workflow_submit import Submitter
@@ -53,8 +53,7 @@ class Chain:
             role_map=ROLE_MAP,
             store=store,
             discord=discord_client,
-            deliver=self._deliver,
-            signing_key=EVENT_KEY,
+            deliver=Sink("", EVENT_KEY, "/facteur/command_route", 2.0, post=self._post),
             token_ttl_seconds=840,
             static_parameters={"repoURL": "https://git.example/r.git"},
             default_template="facteur-dispatch",
@@ -73,7 +72,7 @@ class Chain:
             service_account="facteur-agent",
         )
 
-    def _deliver(self, event: CloudEvent) -> None:
+    def _post(self, url: str, event: CloudEvent, timeout: float) -> None:
         if self.sink_fails:
             raise SinkError("sink answered 503")
         self.sent.append(event)
@@ -114,6 +113,11 @@ def journey(
         correlation_id=uuid.uuid4().hex,
         received_at=time.time() if received_at is None else received_at,
     )
+
+
+def captured(events: list[CloudEvent]) -> Callable[[str, CloudEvent, float], None]:
+    """A sink `post` that keeps each sealed event instead of sending it."""
+    return lambda url, event, timeout: events.append(event)
 
 
 @contextmanager

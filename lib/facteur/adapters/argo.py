@@ -12,9 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -22,10 +20,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from facteur.decisions import ids
+from facteur.decisions.workflow import Submitted, WorkflowState
 from facteur.errors import ArgoError
-
-if TYPE_CHECKING:
-    from facteur.config import Settings
 
 log = logging.getLogger("facteur.argo")
 
@@ -61,36 +57,6 @@ _TRANSIENT_ERRORS = (
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
 )
-
-
-@dataclass(frozen=True)
-class Submitted:
-    name: str
-    namespace: str
-    uid: str | None
-    created: bool  # False when a workflow of that name already existed (409)
-
-
-@dataclass(frozen=True)
-class WorkflowState:
-    name: str
-    namespace: str
-    phase: str | None
-    started_at: str | None
-    finished_at: str | None
-    message: str | None
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from start to finish, when Argo reports both."""
-        if not self.started_at or not self.finished_at:
-            return None
-        try:
-            begin = datetime.fromisoformat(self.started_at.replace("Z", "+00:00"))
-            end = datetime.fromisoformat(self.finished_at.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return max(0.0, (end - begin).total_seconds())
 
 
 class _BoundedRetry(Retry):
@@ -166,26 +132,6 @@ class ArgoClient:
         # Mounted on this server's prefix only, so a shared session keeps its other adapters.
         self._session.mount(self._base + "/", HTTPAdapter(max_retries=self._retry))
         self._once_session: requests.Session | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ArgoClient:
-        from facteur.config import env_var
-        from facteur.errors import ConfigError
-
-        argo = settings.argo
-        if not argo.server_url:
-            key = "argo.server_url"
-            raise ConfigError(f"{key} ({env_var(key)}): required but not set")
-        token = argo.token.get_secret_value() if argo.token else None
-        try:
-            return cls(
-                server_url=argo.server_url,
-                token=token,
-                verify=str(argo.ca_file) if argo.ca_file else argo.verify_tls,
-                timeout=argo.timeout_seconds,
-            )
-        except ValueError as err:
-            raise ConfigError(f"argo.token ({env_var('argo.token')}): {err}") from None
 
     @staticmethod
     def _policy(max_attempts: int, backoff_factor: float, *, replay: bool) -> Retry:

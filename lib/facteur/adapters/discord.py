@@ -13,8 +13,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -22,10 +21,8 @@ import requests
 from facteur import telemetry
 from facteur.decisions import ids
 from facteur.decisions.interactions import EPHEMERAL, clip
+from facteur.decisions.journey import Delivered
 from facteur.errors import DiscordError, TokenRejected
-
-if TYPE_CHECKING:
-    from facteur.config import Settings
 
 log = logging.getLogger("facteur.discord")
 
@@ -54,14 +51,6 @@ def user_agent() -> str:
     except PackageNotFoundError:  # running from a checkout that was never installed
         number = "0"
     return f"DiscordBot ({PROJECT_URL}, {number})"
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """Where a reply landed."""
-
-    via: Literal["interaction", "channel"]
-    message_id: str | None
 
 
 def _snowflake(value: Any, what: str) -> str:
@@ -126,16 +115,6 @@ class DiscordClient:
         self._max_attempts = max(1, max_attempts)
         self._max_wait = max(0.0, max_wait_seconds)
         self._sleep = sleep
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DiscordClient:
-        discord = settings.discord
-        token = discord.bot_token.get_secret_value() if discord.bot_token else None
-        return cls(
-            api_base_url=discord.api_base_url,
-            application_id=discord.application_id,
-            bot_token=token,
-        )
 
     def __repr__(self) -> str:
         # Never the token itself: reprs end up in tracebacks and debug logs.

@@ -18,10 +18,6 @@ from cloudevents.http import CloudEvent
 
 from facteur.errors import EventRejected
 
-COMMAND_RECEIVED = "dev.facteur.command.received"
-WORKFLOW_REQUESTED = "dev.facteur.workflow.requested"
-COMPONENT_CLICKED = "dev.facteur.component.clicked"
-
 # CloudEvents extension names: lower-case letters and digits only.
 SIGNATURE_ATTRIBUTE = "facteursig"
 _SCHEME = "v1="

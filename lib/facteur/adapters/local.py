@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import sys
 from collections.abc import Mapping
 from typing import Any
 
-from facteur.adapters.argo import Submitted, WorkflowState, create_request
-from facteur.adapters.discord import Delivered
+from facteur.adapters.argo import create_request
+from facteur.decisions import ids
+from facteur.decisions.journey import Delivered
+from facteur.decisions.workflow import Submitted, WorkflowState
 
 log = logging.getLogger("facteur.standins")
 
@@ -57,6 +60,25 @@ class DryRunArgo:
     def get_workflow(self, namespace: str, name: str) -> WorkflowState | None:
         # Dry-run workflows never finish on their own; `facteur callback` plays the exit handler.
         return WorkflowState(name, namespace, "Running", None, None, "dry run")
+
+    def stop(self, namespace: str, name: str, message: str | None = None) -> None:
+        self._would(f"PUT /api/v1/workflows/{namespace}/{name}/stop", "stopping", name)
+
+    def terminate(self, namespace: str, name: str) -> None:
+        self._would(f"PUT /api/v1/workflows/{namespace}/{name}/terminate", "terminating", name)
+
+    def retry(self, namespace: str, name: str) -> None:
+        self._would(f"PUT /api/v1/workflows/{namespace}/{name}/retry", "retrying", name)
+
+    def resubmit(self, namespace: str, name: str) -> Submitted:
+        # Argo names the new run itself; a dry run makes up a name of the same shape.
+        again = f"{name[: ids.MAX_WORKFLOW_NAME - 6]}-{secrets.token_hex(2)}"
+        self._would(f"PUT /api/v1/workflows/{namespace}/{name}/resubmit", "resubmitting", name)
+        return Submitted(name=again, namespace=namespace, uid=None, created=True)
+
+    @staticmethod
+    def _would(request: str, doing: str, name: str) -> None:
+        _say(f"[argo DRY RUN: no argo.server_url] would {request} ({doing} workflow {name})")
 
 
 class ConsoleDiscord:

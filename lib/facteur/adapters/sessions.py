@@ -19,14 +19,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from facteur.decisions.journey import DispatchResult
 from facteur.errors import SessionStoreError
 
 if TYPE_CHECKING:
     import redis
-
-    from facteur.config import Settings
 
 PREFIX = "facteur:"
 _PENDING = f"{PREFIX}pending"
@@ -40,31 +37,6 @@ def _guard(what: str) -> Iterator[None]:
         yield
     except redis.RedisError as err:
         raise SessionStoreError(f"{what}: {type(err).__name__}") from None
-
-
-class DispatchResult(BaseModel):
-    """One command's journey, as recorded in Redis."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    correlation_id: str
-    interaction_id: str
-    command: str
-    user_id: str
-    guild_id: str | None = None
-    channel_id: str | None = None
-    application_id: str | None = None
-    workflow_name: str | None = None
-    namespace: str | None = None
-    # Unix seconds when Discord's interaction reached facteur; the token's clock starts here.
-    received_at: float = Field(default_factory=time.time)
-    status: str = "requested"
-    message_id: str | None = None
-    finished_at: float | None = None
-    # The opaque reference buttons carry instead of the workflow's name.
-    ref: str | None = None
-    # Bumped by Retry, so the retried run's outcome is reported again.
-    attempt: int = 1
 
 
 class SessionStore:
@@ -87,13 +59,6 @@ class SessionStore:
             url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30
         )
         return cls(client, ttl_seconds, last_dispatch_ttl_seconds)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SessionStore:
-        redis = settings.redis
-        return cls.from_url(
-            redis.url or "", redis.session_ttl_seconds, redis.last_dispatch_ttl_seconds
-        )
 
     def save(
         self,

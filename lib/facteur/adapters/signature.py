@@ -10,9 +10,6 @@ from nacl.signing import VerifyKey
 
 from facteur.errors import SignatureError
 
-SIGNATURE_HEADER = "X-Signature-Ed25519"
-TIMESTAMP_HEADER = "X-Signature-Timestamp"
-
 _SIGNATURE_RE = re.compile(r"[0-9a-fA-F]{128}")
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
 

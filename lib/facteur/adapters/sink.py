@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import http.client
 import threading
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
-from facteur.adapters.envelope import CloudEvent, encode
+from facteur import telemetry
+from facteur.adapters.envelope import CloudEvent, encode, seal
 from facteur.errors import SinkError
 
 # One keep-alive connection per server thread: a new TCP connection per event cost more CPU
@@ -62,3 +65,28 @@ def _drop(netloc: str) -> None:
     connection = _local.__dict__.get("pool", {}).pop(netloc, None)
     if connection is not None:
         connection.close()
+
+
+class Sink:
+    """The Deliver port: seal an event as `source`, carry the trace, and POST it to K_SINK."""
+
+    def __init__(
+        self,
+        url: str,
+        signing_key: str,
+        source: str,
+        timeout: float,
+        post: Callable[[str, CloudEvent, float], None] = deliver,
+    ) -> None:
+        self._url = url
+        self._key = signing_key
+        self._source = source
+        self._timeout = timeout
+        self._post = post
+
+    def __call__(self, event_type: str, event_id: str, data: dict[str, Any]) -> None:
+        event = seal(
+            self._key, event_type=event_type, source=self._source, event_id=event_id, data=data
+        )
+        telemetry.carry(event)
+        self._post(self._url, event, self._timeout)

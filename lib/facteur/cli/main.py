@@ -15,7 +15,6 @@ configuration errors, 1 when the other side refused or could not be reached.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
 import os
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, get_args
 
 from pydantic import BaseModel, SecretStr
 
-from facteur.config import Settings, env_var, load_settings
+from facteur.config import Settings, env_var, load_catalog, load_settings
 from facteur.decisions import ids
 from facteur.errors import ConfigError
 
@@ -43,29 +42,6 @@ if TYPE_CHECKING:
 PROG = "facteur"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-
-# What each function requires at start-up: the REQUIRED tuple of functions/<name>/main.py.
-# A test holds the two equal, so the functions stay free of CLI imports.
-FUNCTION_REQUIRED: dict[str, tuple[str, ...]] = {
-    "interaction_verify": ("discord.public_key", "events.signing_key", "k_sink"),
-    "command_route": ("events.signing_key", "k_sink", "redis.url", "discord.application_id"),
-    "workflow_submit": (
-        "events.signing_key",
-        "redis.url",
-        "discord.application_id",
-        "argo.server_url",
-        "argo.namespace",
-    ),
-    "status_callback": ("callback.token", "redis.url", "discord.application_id"),
-}
-# The module whose from_settings each function's main.py boots with: building it (no I/O)
-# surfaces the same start-up errors the function would stop on.
-_BUILDERS = {
-    "interaction_verify": "facteur.flows.interaction_verify",
-    "command_route": "facteur.flows.command_route",
-    "workflow_submit": "facteur.flows.workflow_submit",
-    "status_callback": "facteur.flows.status_callback",
-}
 
 # The PUBLISHED development key: config/local.yaml trusts its public key, so anyone can sign
 # for it. Never configure that public key anywhere real.
@@ -144,13 +120,14 @@ def role_map_warnings(role_map: Mapping[str, Sequence[str]], catalog: Catalog) -
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from facteur.decisions.catalog import load_catalog
+    from facteur import bootstrap
 
     function: str | None = args.function
-    settings = load_settings(FUNCTION_REQUIRED[function] if function else ())
+    settings = load_settings(bootstrap.FUNCTIONS[function].required if function else ())
     catalog = load_catalog(settings.commands.catalog_file)
     if function:
-        importlib.import_module(_BUILDERS[function]).from_settings(settings)
+        # Building (no I/O) surfaces the same start-up errors the function would stop on.
+        bootstrap.build(function, settings)
     for warning in role_map_warnings(settings.role_map, catalog):
         _say(f"{PROG} check-config: warning: {warning}")
     data = redacted(settings)
@@ -167,8 +144,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _register_commands(args: argparse.Namespace) -> int:
-    from facteur.adapters.discord import DiscordClient
-    from facteur.decisions.catalog import load_catalog
+    from facteur import bootstrap
     from facteur.errors import DiscordError
 
     settings = load_settings()
@@ -200,9 +176,7 @@ def _register_commands(args: argparse.Namespace) -> int:
             "; ".join(f"{key} ({env_var(key)}): required but not set" for key in missing)
         )
     try:
-        registered = DiscordClient.from_settings(settings).overwrite_commands(
-            payload, guild_id=guild
-        )
+        registered = bootstrap.discord_client(settings).overwrite_commands(payload, guild_id=guild)
     except DiscordError as err:
         raise CliError(f"Discord did not take the commands: {err}", EXIT_FAILED) from None
     names = [str(item.get("name")) for item in registered] or [c["name"] for c in payload]
@@ -353,8 +327,7 @@ def _signing_key(seed: bytes) -> SigningKey:
 
 
 def _send(args: argparse.Namespace) -> int:
-    from facteur.adapters.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
-    from facteur.decisions.catalog import load_catalog
+    from facteur.decisions.interactions import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
     settings = load_settings()
     line = " ".join(args.line).strip()
@@ -489,6 +462,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _function_names() -> list[str]:
+    from facteur import bootstrap
+
+    return list(bootstrap.FUNCTIONS)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -505,7 +484,7 @@ def _parser() -> argparse.ArgumentParser:
     check = command("check-config", _check_config, "validate the settings and the catalog")
     check.add_argument(
         "--function",
-        choices=sorted(FUNCTION_REQUIRED),
+        choices=sorted(_function_names()),
         help="also check what this function requires",
     )
     check.add_argument("--format", choices=("yaml", "json"), default="yaml")

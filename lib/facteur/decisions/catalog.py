@@ -5,7 +5,6 @@ Loading validates Discord's own limits, so a catalog that Discord would refuse n
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -169,19 +168,6 @@ def parse_catalog(data: Any, source: str = "catalog") -> Catalog:
             for item in err.errors()
         )
         raise CatalogError(f"{source}: {problems}") from None
-
-
-def load_catalog(path: Path | str) -> Catalog:
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
-    except OSError as err:
-        raise CatalogError(f"{path}: cannot read ({err.strerror})") from None
-    except yaml.YAMLError:
-        raise CatalogError(f"{path}: not valid YAML") from None
-    return parse_catalog(data, str(path))
 
 
 def check_options(command: Command, raw: Any) -> tuple[dict[str, Any], list[str]]:

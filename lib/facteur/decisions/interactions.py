@@ -8,6 +8,10 @@ from typing import Any
 from facteur.decisions import ids
 from facteur.errors import InvalidInteraction
 
+# Discord signs every interaction with these two headers.
+SIGNATURE_HEADER = "X-Signature-Ed25519"
+TIMESTAMP_HEADER = "X-Signature-Timestamp"
+
 # Interaction types.
 PING = 1
 APPLICATION_COMMAND = 2

@@ -1,20 +1,21 @@
-"""One command's journey after interaction_verify: the event data every hop carries, and how a
-hop tells the user something (edit the deferred reply, or post in the channel once the
-interaction token is past its lifetime)."""
+"""One command's journey: the event data every hop carries, the session facteur records for it
+in Redis, and where a reply landed. Pure records."""
 
 from __future__ import annotations
 
-import logging
+import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from facteur.decisions.interactions import Invocation, invocation_from_event
 from facteur.errors import InvalidInteraction
 
-if TYPE_CHECKING:
-    from facteur.adapters.discord import Delivered, DiscordClient
-
-log = logging.getLogger("facteur.journey")
+# The CloudEvent types facteur's functions hand each other.
+COMMAND_RECEIVED = "dev.facteur.command.received"
+WORKFLOW_REQUESTED = "dev.facteur.workflow.requested"
+COMPONENT_CLICKED = "dev.facteur.component.clicked"
 
 
 @dataclass(frozen=True)
@@ -54,20 +55,34 @@ class Journey:
         }
 
 
-def tell(
-    discord: DiscordClient, journey: Journey, ttl_seconds: int, message: dict[str, Any]
-) -> Delivered | None:
-    """Tell the user; None (logged, never raised) when Discord could not be reached."""
-    from facteur.errors import DiscordError
+class DispatchResult(BaseModel):
+    """One command's journey, as recorded in Redis."""
 
-    try:
-        return discord.reply(
-            token=journey.call.token,
-            token_expires_at=journey.received_at + ttl_seconds,
-            channel_id=journey.call.channel_id,
-            message=message,
-            mention_user_id=journey.call.user_id,
-        )
-    except DiscordError as err:
-        log.error("could not tell user %s: %s", journey.call.user_id, err.reason)
-        return None
+    model_config = ConfigDict(extra="ignore")
+
+    correlation_id: str
+    interaction_id: str
+    command: str
+    user_id: str
+    guild_id: str | None = None
+    channel_id: str | None = None
+    application_id: str | None = None
+    workflow_name: str | None = None
+    namespace: str | None = None
+    # Unix seconds when Discord's interaction reached facteur; the token's clock starts here.
+    received_at: float = Field(default_factory=time.time)
+    status: str = "requested"
+    message_id: str | None = None
+    finished_at: float | None = None
+    # The opaque reference buttons carry instead of the workflow's name.
+    ref: str | None = None
+    # Bumped by Retry, so the retried run's outcome is reported again.
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """Where a reply landed."""
+
+    via: Literal["interaction", "channel"]
+    message_id: str | None

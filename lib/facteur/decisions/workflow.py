@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 LABEL_PREFIX = "facteur.dev/"
@@ -93,3 +95,36 @@ def annotations(
         f"{LABEL_PREFIX}traceparent": traceparent,
     }
     return {key: value for key, value in found.items() if value}
+
+
+# -- what Argo says of a run -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submitted:
+    name: str
+    namespace: str
+    uid: str | None
+    created: bool  # False when a workflow of that name already existed (409)
+
+
+@dataclass(frozen=True)
+class WorkflowState:
+    name: str
+    namespace: str
+    phase: str | None
+    started_at: str | None
+    finished_at: str | None
+    message: str | None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish, when Argo reports both."""
+        if not self.started_at or not self.finished_at:
+            return None
+        try:
+            begin = datetime.fromisoformat(self.started_at.replace("Z", "+00:00"))
+            end = datetime.fromisoformat(self.finished_at.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return max(0.0, (end - begin).total_seconds())

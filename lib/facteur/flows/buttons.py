@@ -12,20 +12,15 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from facteur import logs
-from facteur.adapters.sessions import DispatchResult, SessionStore
-from facteur.config import Settings, argo_client, discord_client
 from facteur.decisions import render
 from facteur.decisions.ids import CANCEL, RETRY
 from facteur.decisions.interactions import Click, safe_name
+from facteur.decisions.journey import DispatchResult
 from facteur.decisions.policy import decide
-from facteur.errors import SessionStoreError
-
-if TYPE_CHECKING:
-    from facteur.adapters.argo import ArgoClient
-    from facteur.adapters.discord import DiscordClient
+from facteur.errors import ArgoError, DiscordError, SessionStoreError
+from facteur.flows.ports import Argo, Discord, SessionStore
 
 log = logging.getLogger("facteur.command_route")
 
@@ -43,8 +38,8 @@ class Buttons:
         *,
         role_map: Mapping[str, list[str]],
         store: SessionStore,
-        discord: DiscordClient,
-        argo: ArgoClient | None,
+        discord: Discord,
+        argo: Argo | None,
         ui_url: str,
         guild_id: str | None = None,
         cancel_strategy: str = "stop",
@@ -102,7 +97,6 @@ class Buttons:
         return self._act(click, session)
 
     def _act(self, click: Click, session: DispatchResult) -> Outcome:
-        from facteur.errors import ArgoError
 
         name, namespace = session.workflow_name or "", session.namespace or ""
         if self._argo is None:
@@ -139,7 +133,6 @@ class Buttons:
             ref=updated.ref,
             attempt=updated.attempt,
         )
-        from facteur.errors import DiscordError
 
         try:
             self._discord.edit_original(click.token, message)
@@ -155,7 +148,6 @@ class Buttons:
             log.error("could not release the %s claim: %s", action, err)
 
     def _whisper(self, click: Click, text: str) -> Outcome:
-        from facteur.errors import DiscordError
 
         try:
             self._discord.follow_up(click.token, render.whisper(text))
@@ -174,18 +166,4 @@ def _rerun(session: DispatchResult, name: str) -> DispatchResult:
             "finished_at": None,
             "attempt": session.attempt + 1,
         }
-    )
-
-
-def from_settings(settings: Settings) -> Buttons:
-    """Build command_route's button handling from validated settings."""
-    return Buttons(
-        role_map=settings.role_map,
-        store=SessionStore.from_settings(settings),
-        discord=discord_client(settings),
-        argo=argo_client(settings),
-        ui_url=settings.argo.ui_url or settings.argo.server_url or "",
-        guild_id=settings.discord.guild_id,
-        cancel_strategy=settings.argo.cancel_strategy,
-        retry_strategy=settings.argo.retry_strategy,
     )

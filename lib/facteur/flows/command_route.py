@@ -8,30 +8,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from facteur import logs, telemetry
-from facteur.adapters.envelope import WORKFLOW_REQUESTED, CloudEvent, seal
-from facteur.adapters.sessions import DispatchResult, SessionStore
-from facteur.config import Settings, argo_client, discord_client, signing_key
+from facteur import logs
 from facteur.decisions import ids, render
 from facteur.decisions.admission import admit
 from facteur.decisions.catalog import Catalog, Command
 from facteur.decisions.interactions import safe_name
-from facteur.decisions.journey import Journey, tell
+from facteur.decisions.journey import WORKFLOW_REQUESTED, DispatchResult, Journey
 from facteur.decisions.policy import allowed_commands
-from facteur.decisions.workflow import WANTS_LAST_CORRELATION, build_parameters
-from facteur.errors import SessionStoreError, SinkError
-
-if TYPE_CHECKING:
-    from facteur.adapters.argo import ArgoClient, WorkflowState
-    from facteur.adapters.discord import DiscordClient
+from facteur.decisions.workflow import WANTS_LAST_CORRELATION, WorkflowState, build_parameters
+from facteur.errors import ArgoError, SessionStoreError, SinkError
+from facteur.flows.ports import Argo, Deliver, Discord, SessionStore
+from facteur.flows.tell import tell
 
 log = logging.getLogger("facteur.command_route")
-
-SOURCE = "/facteur/command_route"
 
 
 @dataclass(frozen=True)
@@ -48,14 +41,13 @@ class Router:
         catalog: Catalog,
         role_map: Mapping[str, list[str]],
         store: SessionStore,
-        discord: DiscordClient,
-        deliver: Callable[[CloudEvent], None],
-        signing_key: str,
+        discord: Discord,
+        deliver: Deliver,
         token_ttl_seconds: int,
         static_parameters: Mapping[str, str],
         default_template: str | None,
         guild_id: str | None = None,
-        argo: ArgoClient | None = None,
+        argo: Argo | None = None,
         ui_url: str | None = None,
         namespace: str | None = None,
     ) -> None:
@@ -64,7 +56,6 @@ class Router:
         self._store = store
         self._discord = discord
         self._deliver = deliver
-        self._signing_key = signing_key
         self._ttl = token_ttl_seconds
         self._static = static_parameters
         self._default_template = default_template
@@ -132,16 +123,8 @@ class Router:
             workflow_template=template,
             last_correlation_id=last,
         )
-        event = seal(
-            self._signing_key,
-            event_type=WORKFLOW_REQUESTED,
-            source=SOURCE,
-            event_id=call.interaction_id,
-            data=onward.to_event(),
-        )
-        telemetry.carry(event)
         try:
-            self._deliver(event)
+            self._deliver(WORKFLOW_REQUESTED, call.interaction_id, onward.to_event())
         except SinkError as err:
             log.error("hand-off of /%s failed: %s", safe_name(call.command), err)
             return self._say(journey, render.text(render.not_accepted(call.command)), "failed")
@@ -221,9 +204,6 @@ class Router:
 
     def _state(self, session: DispatchResult) -> WorkflowState | None:
         """The run as Argo sees it now, or None when Argo cannot say."""
-        from facteur.adapters.argo import WorkflowState
-        from facteur.errors import ArgoError
-
         if not (self._argo and session.workflow_name and session.namespace):
             return None
         try:
@@ -247,26 +227,3 @@ class Router:
             return Outcome(200, result)
         # Discord is unreachable: let Knative redeliver rather than end in silence.
         return Outcome(503, result)
-
-
-def from_settings(settings: Settings) -> Router:
-    """Build command_route's router from validated settings."""
-    from facteur.adapters.sink import deliver
-    from facteur.decisions.catalog import load_catalog
-
-    sink_url, timeout = settings.k_sink or "", settings.events.sink_timeout_seconds
-    return Router(
-        catalog=load_catalog(settings.commands.catalog_file),
-        role_map=settings.role_map,
-        store=SessionStore.from_settings(settings),
-        discord=discord_client(settings),
-        deliver=lambda event: deliver(sink_url, event, timeout),
-        signing_key=signing_key(settings),
-        token_ttl_seconds=settings.discord.interaction_token_ttl_seconds,
-        static_parameters=settings.argo.parameters,
-        default_template=settings.argo.workflow_template,
-        guild_id=settings.discord.guild_id,
-        argo=argo_client(settings),
-        ui_url=settings.argo.ui_url or settings.argo.server_url,
-        namespace=settings.argo.namespace,
-    )

@@ -15,28 +15,21 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from facteur import logs, telemetry
-from facteur.adapters.envelope import COMMAND_RECEIVED, COMPONENT_CLICKED, CloudEvent, seal
-from facteur.adapters.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, Verifier
-from facteur.config import Settings, signing_key
 from facteur.decisions import interactions as ix
 from facteur.decisions import render
 from facteur.decisions.admission import admit
 from facteur.decisions.catalog import Catalog
-from facteur.decisions.journey import Journey
+from facteur.decisions.journey import COMMAND_RECEIVED, COMPONENT_CLICKED, Journey
 from facteur.errors import SignatureError, SinkError
+from facteur.flows.ports import Deliver, Verifier
 
 log = logging.getLogger("facteur.interaction_verify")
-
-SOURCE = "/facteur/interaction_verify"
 
 
 @dataclass(frozen=True)
 class Answer:
     status: int
     body: dict[str, Any]
-
-
-Deliver = Callable[[CloudEvent], None]
 
 
 class Ingress:
@@ -46,17 +39,13 @@ class Ingress:
         verifier: Verifier,
         catalog: Catalog,
         role_map: Mapping[str, list[str]],
-        signing_key: str,
         deliver: Deliver,
         guild_id: str | None = None,
-        max_body_bytes: int = 1_048_576,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.max_body_bytes = max_body_bytes
         self._verifier = verifier
         self._catalog = catalog
         self._role_map = role_map
-        self._signing_key = signing_key
         self._deliver = deliver
         self._guild_id = guild_id
         self._clock = clock
@@ -64,7 +53,10 @@ class Ingress:
     def handle(self, headers: Mapping[str, str], body: bytes) -> Answer:
         try:
             self._verifier.verify(
-                headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER), body, self._clock()
+                headers.get(ix.SIGNATURE_HEADER),
+                headers.get(ix.TIMESTAMP_HEADER),
+                body,
+                self._clock(),
             )
         except SignatureError as err:
             log.warning("rejected unsigned interaction: %s", err)
@@ -109,7 +101,7 @@ class Ingress:
             logs.audit("command.refused", check=admission.check, by=call.user_id)
             return ix.message(admission.refusal or render.unknown_command(call.command))
         try:
-            self._deliver(self._event(call))
+            self._deliver(COMMAND_RECEIVED, call.interaction_id, self._journey(call).to_event())
         except SinkError as err:
             log.error("hand-off of /%s failed: %s", ix.safe_name(call.command), err)
             return ix.message(render.not_accepted(call.command))
@@ -119,16 +111,9 @@ class Ingress:
         # Whether the clicker may act depends on the run, which only command_route can look up.
         if click is None:
             return ix.message("This button is not facteur's.")
-        event = seal(
-            self._signing_key,
-            event_type=COMPONENT_CLICKED,
-            source=SOURCE,
-            event_id=click.interaction_id,
-            data=asdict(click) | {"received_at": self._clock()},
-        )
-        telemetry.carry(event)
+        data = asdict(click) | {"received_at": self._clock()}
         try:
-            self._deliver(event)
+            self._deliver(COMPONENT_CLICKED, click.interaction_id, data)
         except SinkError as err:
             log.error("hand-off of a %s click failed: %s", click.action, err)
             return ix.message(
@@ -136,34 +121,5 @@ class Ingress:
             )
         return ix.deferred_update()
 
-    def _event(self, call: ix.Invocation) -> CloudEvent:
-        journey = Journey(call, correlation_id=uuid.uuid4().hex, received_at=self._clock())
-        event = seal(
-            self._signing_key,
-            event_type=COMMAND_RECEIVED,
-            source=SOURCE,
-            event_id=call.interaction_id,
-            data=journey.to_event(),
-        )
-        telemetry.carry(event)
-        return event
-
-
-def from_settings(settings: Settings) -> Ingress:
-    """Build the ingress for interaction_verify from validated settings."""
-    from facteur.adapters.sink import deliver
-    from facteur.decisions.catalog import load_catalog
-
-    sink_url = settings.k_sink or ""
-    timeout = settings.events.sink_timeout_seconds
-    return Ingress(
-        verifier=Verifier(
-            settings.discord.public_key or "", settings.discord.timestamp_tolerance_seconds
-        ),
-        catalog=load_catalog(settings.commands.catalog_file),
-        role_map=settings.role_map,
-        signing_key=signing_key(settings),
-        deliver=lambda event: deliver(sink_url, event, timeout),
-        guild_id=settings.discord.guild_id,
-        max_body_bytes=settings.discord.max_body_bytes,
-    )
+    def _journey(self, call: ix.Invocation) -> Journey:
+        return Journey(call, correlation_id=uuid.uuid4().hex, received_at=self._clock())

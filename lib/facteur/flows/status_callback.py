@@ -13,18 +13,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from facteur import logs, telemetry
-from facteur.adapters.sessions import DispatchResult, SessionStore
-from facteur.config import Settings, argo_client, discord_client
 from facteur.decisions import render
 from facteur.decisions.callback import Report
-from facteur.errors import SessionStoreError
-
-if TYPE_CHECKING:
-    from facteur.adapters.argo import ArgoClient
-    from facteur.adapters.discord import DiscordClient
+from facteur.decisions.journey import DispatchResult
+from facteur.errors import ArgoError, DiscordError, SessionStoreError
+from facteur.flows.ports import Argo, Discord, SessionStore
 
 log = logging.getLogger("facteur.status_callback")
 
@@ -53,10 +49,10 @@ class Reporter:
         self,
         *,
         store: SessionStore,
-        discord: DiscordClient,
+        discord: Discord,
         ui_url: str,
         token_ttl_seconds: int,
-        argo: ArgoClient | None = None,
+        argo: Argo | None = None,
         tick_batch: int = 50,
         tick_seconds: float = 20.0,
         clock: Callable[[], float] = time.time,
@@ -102,7 +98,6 @@ class Reporter:
             return self._post(session, report)
 
     def _post(self, session: DispatchResult, report: Report) -> Outcome:
-        from facteur.errors import DiscordError
 
         key = (report.namespace, report.name, f"{report.status}#{session.attempt}")
         try:
@@ -154,7 +149,6 @@ class Reporter:
 
     def tick(self) -> Outcome:
         """Report final states that no exit handler reported, oldest sessions first."""
-        from facteur.errors import ArgoError
 
         summary = TickSummary()
         if self._argo is None:
@@ -215,15 +209,3 @@ def _report_from_state(session: DispatchResult, state: Any) -> Report:
 def _accepted(result: str, reason: str) -> Outcome:
     # 202 keeps the exit handler, and with it the user's workflow, from failing.
     return Outcome(202, {"result": result, "reason": reason})
-
-
-def from_settings(settings: Settings) -> Reporter:
-    """Build status_callback's reporter from validated settings."""
-    return Reporter(
-        store=SessionStore.from_settings(settings),
-        discord=discord_client(settings),
-        ui_url=settings.argo.ui_url or settings.argo.server_url or "",
-        token_ttl_seconds=settings.discord.interaction_token_ttl_seconds,
-        argo=argo_client(settings),
-        tick_batch=settings.callback.tick_batch,
-    )

@@ -11,19 +11,14 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from facteur import logs, telemetry
-from facteur.adapters.sessions import DispatchResult, SessionStore
-from facteur.config import Settings, argo_client, discord_client
 from facteur.decisions import render
-from facteur.decisions.journey import Journey, tell
-from facteur.decisions.workflow import annotations, labels, workflow_name
-from facteur.errors import SessionStoreError
-
-if TYPE_CHECKING:
-    from facteur.adapters.argo import ArgoClient, Submitted
-    from facteur.adapters.discord import DiscordClient
+from facteur.decisions.journey import DispatchResult, Journey
+from facteur.decisions.workflow import Submitted, annotations, labels, workflow_name
+from facteur.errors import ArgoError, SessionStoreError
+from facteur.flows.ports import Argo, Discord, SessionStore
+from facteur.flows.tell import tell
 
 log = logging.getLogger("facteur.workflow_submit")
 
@@ -40,9 +35,9 @@ class Submitter:
     def __init__(
         self,
         *,
-        argo: ArgoClient,
+        argo: Argo,
         store: SessionStore,
-        discord: DiscordClient,
+        discord: Discord,
         namespace: str,
         ui_url: str,
         token_ttl_seconds: int,
@@ -70,7 +65,6 @@ class Submitter:
         return outcome
 
     def _handle(self, journey: Journey) -> Outcome:
-        from facteur.errors import ArgoError
 
         call = journey.call
         name = workflow_name(call.command, call.interaction_id)
@@ -151,8 +145,6 @@ class Submitter:
 
     def _committed_anyway(self, name: str) -> Submitted | None:
         """After a create that timed out: Argo may have created the workflow all the same."""
-        from facteur.adapters.argo import Submitted
-        from facteur.errors import ArgoError
 
         try:
             state = self._argo.get_workflow(self._namespace, name)
@@ -207,16 +199,3 @@ class Submitter:
         message = render.text(render.not_started(journey.call.command, reason))
         status = 200 if tell(self._discord, journey, self._ttl, message) else 503
         return Outcome(status, "failed")
-
-
-def from_settings(settings: Settings) -> Submitter:
-    """Build workflow_submit's submitter from validated settings."""
-    return Submitter(
-        argo=argo_client(settings),
-        store=SessionStore.from_settings(settings),
-        discord=discord_client(settings),
-        namespace=settings.argo.namespace or "",
-        ui_url=settings.argo.ui_url or settings.argo.server_url or "",
-        token_ttl_seconds=settings.discord.interaction_token_ttl_seconds,
-        service_account=settings.argo.service_account,
-    )

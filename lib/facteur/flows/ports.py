@@ -1,0 +1,126 @@
+"""The ports: what a flow needs from the outside world, as Protocols.
+
+The real adapters (facteur.adapters.*), the local stand-ins (facteur.adapters.local) and the
+tests' in-memory fakes all implement these, so a type checker catches any drift between them.
+Each method raises the facteur.errors type named in its docstring, and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from facteur.decisions.journey import Delivered, DispatchResult
+from facteur.decisions.workflow import Submitted, WorkflowState
+
+
+class Discord(Protocol):
+    """Discord's REST API for one application. Raises DiscordError."""
+
+    def reply(
+        self,
+        *,
+        token: str | None,
+        token_expires_at: float,
+        channel_id: str | None,
+        message: dict[str, Any],
+        mention_user_id: str | None = None,
+        now: float | None = None,
+    ) -> Delivered:
+        """Edit the original reply while the token lives, else post in the channel."""
+        ...
+
+    def edit_original(self, token: str, message: dict[str, Any]) -> dict[str, Any]: ...
+
+    def follow_up(self, token: str, message: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class Argo(Protocol):
+    """One Argo Server. Raises ArgoError."""
+
+    def submit_from_template(
+        self,
+        namespace: str,
+        *,
+        name: str,
+        template: str,
+        parameters: Mapping[str, str],
+        labels: Mapping[str, str],
+        annotations: Mapping[str, str],
+        service_account: str | None = None,
+        cluster_scope: bool = False,
+    ) -> Submitted:
+        """Create workflow `name`; `created` is False when it already existed."""
+        ...
+
+    def get_workflow(self, namespace: str, name: str) -> WorkflowState | None:
+        """The run as Argo sees it now, or None when Argo does not know it."""
+        ...
+
+    def stop(self, namespace: str, name: str, message: str | None = None) -> None: ...
+
+    def terminate(self, namespace: str, name: str) -> None: ...
+
+    def retry(self, namespace: str, name: str) -> None: ...
+
+    def resubmit(self, namespace: str, name: str) -> Submitted: ...
+
+
+class SessionStore(Protocol):
+    """What facteur dispatched, for whom, and how it ended. Raises SessionStoreError.
+
+    Every claim_* is atomic: True for the first caller only, so redeliveries act once.
+    """
+
+    def save(
+        self,
+        result: DispatchResult,
+        token: str | None = None,
+        token_expires_at: float | None = None,
+    ) -> None: ...
+
+    def get(self, correlation_id: str) -> DispatchResult | None: ...
+
+    def last_for_user(self, user_id: str) -> DispatchResult | None: ...
+
+    def find_workflow(self, namespace: str, name: str) -> DispatchResult | None: ...
+
+    def by_ref(self, ref: str) -> DispatchResult | None: ...
+
+    def token(self, correlation_id: str) -> str | None: ...
+
+    def claim_once(self, kind: str, ident: str, ttl_seconds: int | None = None) -> bool: ...
+
+    def release_once(self, kind: str, ident: str) -> None: ...
+
+    def claim(self, interaction_id: str, ttl_seconds: int | None = None) -> bool: ...
+
+    def release(self, interaction_id: str) -> None: ...
+
+    def pending(self, limit: int) -> list[str]: ...
+
+    def forget_pending(self, correlation_id: str) -> None: ...
+
+    def claim_report(self, namespace: str, name: str, status: str) -> bool: ...
+
+    def release_report(self, namespace: str, name: str, status: str) -> None: ...
+
+    def claim_action(self, correlation_id: str, action: str, attempt: int) -> bool: ...
+
+    def release_action(self, correlation_id: str, action: str, attempt: int) -> None: ...
+
+    def ping(self) -> bool: ...
+
+
+class Deliver(Protocol):
+    """Hand one event to the next function (K_SINK). Raises SinkError unless it was taken."""
+
+    def __call__(self, event_type: str, event_id: str, data: dict[str, Any]) -> None: ...
+
+
+class Verifier(Protocol):
+    """Discord's request signature. Raises SignatureError."""
+
+    def verify(
+        self, signature: str | None, timestamp: str | None, body: bytes, now: float | None = None
+    ) -> None: ...
