@@ -34,6 +34,65 @@ def buttons(*, url: str, ref: str | None, actions: Sequence[str]) -> list[dict[s
     return [{"type": 1, "components": row}]
 
 
+# -- sentences ---------------------------------------------------------------------------------
+# Every sentence a user reads is here, so that wording, tone and limits are reviewed in one file.
+
+STORE_UNAVAILABLE = "facteur's session store is unavailable."
+NOTHING_CHANGED = "nothing changed."
+NO_RECENT_RUNS = "You have no recent facteur runs."
+NOT_A_WORKFLOW_NAME = "That is not a workflow name."
+NOT_OUR_BUTTON = "This button is not facteur's."
+UNSUPPORTED_INTERACTION = "This action is not supported."
+RUN_ALREADY_FINISHED = "This run has already finished."
+ONLY_FAILED_RUNS_RETRY = "Only a failed run can be retried."
+LAST_RUN_TITLE = "Your last facteur run:"
+NAMED_RUN_TITLE = "facteur run:"
+NOT_RECORDED = "facteur could not record this run, so its outcome may not be reported here."
+DELETED_BEFORE_OUTCOME = "The workflow was deleted before it reported an outcome."
+# Reasons a command was not started, completing "`/x` was not started: <reason>".
+NO_TEMPLATE_CONFIGURED = "no WorkflowTemplate is configured for it"
+NO_TEMPLATE_NAMED = "no WorkflowTemplate was named for it"
+BUILTIN_UNAVAILABLE = "this built-in is not available"
+ARGO_UNAVAILABLE = "the Argo server is unavailable; please try again later"
+
+
+def nothing_changed(problem: str) -> str:
+    """A refused click: what went wrong, and that the run was left as it was."""
+    return f"{problem}; {NOTHING_CHANGED}"
+
+
+def store_unavailable_for_click() -> str:
+    return nothing_changed(STORE_UNAVAILABLE.removesuffix("."))
+
+
+def run_unknown() -> str:
+    return nothing_changed("facteur no longer knows this run")
+
+
+def no_argo_configured() -> str:
+    return nothing_changed("facteur has no Argo server configured")
+
+
+def click_not_accepted(action: str) -> str:
+    return nothing_changed(f"facteur couldn't take your {safe_name(action)} right now")
+
+
+def click_denied(action: str, command: str, reason: str) -> str:
+    return f"You can't {safe_name(action)} `/{safe_name(command)}` runs: {reason}."
+
+
+def argo_refused_action(action: str, reason: str) -> str:
+    return f"Argo refused to {safe_name(action)} the run: {clip(reason, 500)}"
+
+
+def argo_refused(reason: str) -> str:
+    return f"Argo refused it: {reason}"
+
+
+def unknown_run(workflow: str) -> str:
+    return f"facteur knows no run named `{workflow}`."
+
+
 def unknown_command(name: str) -> str:
     return f"Unknown command `/{safe_name(name)}`."
 

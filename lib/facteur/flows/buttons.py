@@ -67,9 +67,9 @@ class Buttons:
             session = self._store.by_ref(click.ref)
         except SessionStoreError as err:
             log.error("session store unavailable: %s", err)
-            return self._whisper(click, "facteur's session store is unavailable; nothing changed.")
+            return self._whisper(click, render.store_unavailable_for_click())
         if session is None or not session.workflow_name or not session.namespace:
-            return self._whisper(click, "facteur no longer knows this run; nothing changed.")
+            return self._whisper(click, render.run_unknown())
         verb = click.action
         decision = decide(
             self._role_map,
@@ -82,25 +82,25 @@ class Buttons:
         command = safe_name(session.command)
         if not decision.allowed:
             logs.audit("button.denied", action=verb, reason=decision.reason, by=click.user_id)
-            return self._whisper(click, f"You can't {verb} `/{command}` runs: {decision.reason}.")
+            return self._whisper(click, render.click_denied(verb, command, decision.reason))
         if verb == CANCEL and session.finished_at is not None:
-            return self._whisper(click, "This run has already finished.")
+            return self._whisper(click, render.RUN_ALREADY_FINISHED)
         if verb == RETRY and session.status not in ("Failed", "Error"):
-            return self._whisper(click, "Only a failed run can be retried.")
+            return self._whisper(click, render.ONLY_FAILED_RUNS_RETRY)
         try:
             if not self._store.claim_action(session.correlation_id, verb, session.attempt):
                 logs.audit("button.duplicate_suppressed", action=verb, by=click.user_id)
                 return Outcome(200, "duplicate")
         except SessionStoreError as err:
             log.error("session store unavailable: %s", err)
-            return self._whisper(click, "facteur's session store is unavailable; nothing changed.")
+            return self._whisper(click, render.store_unavailable_for_click())
         return self._act(click, session)
 
     def _act(self, click: Click, session: DispatchResult) -> Outcome:
 
         name, namespace = session.workflow_name or "", session.namespace or ""
         if self._argo is None:
-            return self._whisper(click, "facteur has no Argo server configured; nothing changed.")
+            return self._whisper(click, render.no_argo_configured())
         try:
             if click.action == CANCEL:
                 if self._cancel_strategy == "terminate":
@@ -117,7 +117,7 @@ class Buttons:
         except ArgoError as err:
             log.error("%s of %s/%s failed: %s", click.action, namespace, name, err.reason)
             self._forget_action(session, click.action)
-            return self._whisper(click, f"Argo refused to {click.action} the run: {err.reason}")
+            return self._whisper(click, render.argo_refused_action(click.action, err.reason))
         logs.audit(f"workflow.{click.action}", workflow=name, by=click.user_id)
         try:
             self._store.save(updated)

@@ -115,8 +115,7 @@ class Router:
             last = self._last_correlation(call.user_id)
         template = command.workflow_template or self._default_template
         if not template:
-            reason = "no WorkflowTemplate is configured for it"
-            return self._fail(journey, reason)
+            return self._fail(journey, render.NO_TEMPLATE_CONFIGURED)
         onward = replace(
             journey,
             parameters=build_parameters(self._static, values, command.name, last),
@@ -149,7 +148,7 @@ class Router:
             return self._help(journey)
         if command.name == "status":
             return self._status(journey, values.get("workflow"))
-        return self._fail(journey, "this built-in is not available")
+        return self._fail(journey, render.BUILTIN_UNAVAILABLE)
 
     def _help(self, journey: Journey) -> Outcome:
         call = journey.call
@@ -168,22 +167,21 @@ class Router:
         try:
             if workflow:
                 if not ids.is_workflow_name(workflow):
-                    return self._say(journey, render.text("That is not a workflow name."), "status")
+                    return self._say(journey, render.text(render.NOT_A_WORKFLOW_NAME), "status")
                 session = self._store.find_workflow(self._namespace or "", workflow)
                 # Runs from other servers stay private to them.
                 if session is not None and session.guild_id != call.guild_id:
                     session = None
                 if session is None:
-                    text = f"facteur knows no run named `{workflow}`."
+                    text = render.unknown_run(workflow)
                     return self._say(journey, render.text(text), "status")
             else:
                 session = self._store.last_for_user(call.user_id)
         except SessionStoreError as err:
             log.error("session store unavailable: %s", err)
-            text = "facteur's session store is unavailable."
-            return self._say(journey, render.text(text), "failed")
+            return self._say(journey, render.text(render.STORE_UNAVAILABLE), "failed")
         if session is None:
-            return self._say(journey, render.text("You have no recent facteur runs."), "status")
+            return self._say(journey, render.text(render.NO_RECENT_RUNS), "status")
         state = self._state(session)
         phase = (state.phase if state else None) or session.status
         duration = state.duration if state else None
@@ -198,7 +196,7 @@ class Router:
             received_at=session.received_at,
             duration=duration,
             ui_url=self._ui_url,
-            title="Your last facteur run:" if not workflow else "facteur run:",
+            title=render.NAMED_RUN_TITLE if workflow else render.LAST_RUN_TITLE,
         )
         return self._say(journey, message, "status")
 

@@ -83,7 +83,7 @@ class Ingress:
             except ix.InvalidInteraction as err:
                 return Answer(400, {"error": str(err)})
         if kind == ix.MODAL_SUBMIT:
-            return Answer(200, ix.message("This action is not supported."))
+            return Answer(200, ix.message(render.UNSUPPORTED_INTERACTION))
         return Answer(400, {"error": "unknown interaction type"})
 
     def _command(self, call: ix.Invocation) -> dict[str, Any]:
@@ -110,15 +110,13 @@ class Ingress:
     def _click(self, click: ix.Click | None) -> dict[str, Any]:
         # Whether the clicker may act depends on the run, which only command_route can look up.
         if click is None:
-            return ix.message("This button is not facteur's.")
+            return ix.message(render.NOT_OUR_BUTTON)
         data = asdict(click) | {"received_at": self._clock()}
         try:
             self._deliver(COMPONENT_CLICKED, click.interaction_id, data)
         except SinkError as err:
             log.error("hand-off of a %s click failed: %s", click.action, err)
-            return ix.message(
-                f"facteur couldn't take your {click.action} right now; nothing changed."
-            )
+            return ix.message(render.click_not_accepted(click.action))
         return ix.deferred_update()
 
     def _journey(self, call: ix.Invocation) -> Journey:

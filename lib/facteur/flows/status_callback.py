@@ -195,8 +195,9 @@ class Reporter:
 def _report_from_state(session: DispatchResult, state: Any) -> Report:
     name, namespace = session.workflow_name or "", session.namespace or ""
     if state is None:
-        message = "The workflow was deleted before it reported an outcome."
-        return Report(name=name, namespace=namespace, status=DELETED, message=message)
+        return Report(
+            name=name, namespace=namespace, status=DELETED, message=render.DELETED_BEFORE_OUTCOME
+        )
     return Report(
         name=name,
         namespace=namespace,

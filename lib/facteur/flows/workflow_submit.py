@@ -69,7 +69,7 @@ class Submitter:
         call = journey.call
         name = workflow_name(call.command, call.interaction_id)
         if not journey.workflow_template:
-            return self._fail(journey, "no WorkflowTemplate was named for it")
+            return self._fail(journey, render.NO_TEMPLATE_NAMED)
         ids = {
             "command": call.command,
             "user_id": call.user_id,
@@ -102,9 +102,7 @@ class Submitter:
                     by=call.user_id,
                 )
                 reason = (
-                    "the Argo server is unavailable; please try again later"
-                    if err.transient
-                    else f"Argo refused it: {err.reason}"
+                    render.ARGO_UNAVAILABLE if err.transient else render.argo_refused(err.reason)
                 )
                 return self._fail(journey, reason)
             submitted = existing
@@ -129,11 +127,8 @@ class Submitter:
             last_correlation_id=journey.last_correlation_id,
             # Buttons need the session: without it they would lead nowhere.
             ref=session.ref if recorded else None,
+            note=None if recorded else render.NOT_RECORDED,
         )
-        if not recorded:
-            message["content"] += (
-                "\nfacteur could not record this run, so its outcome may not be reported here."
-            )
         delivered = tell(self._discord, journey, self._ttl, message)
         if delivered is None:
             self._release_reply(call.interaction_id)
