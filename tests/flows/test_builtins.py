@@ -56,7 +56,7 @@ def test_status_of_a_deleted_run(chain: Chain) -> None:
 
 
 def test_help_lists_only_what_the_caller_may_run(chain: Chain) -> None:
-    chain.router._role_map = {"plan": [ROLE_PLANNER], "status": [GUILD], "help": [GUILD]}
+    chain.router.role_map = {"plan": [ROLE_PLANNER], "status": [GUILD], "help": [GUILD]}
     chain.route(journey("help", [], roles=[ROLE_PLANNER]))
     text = _last(chain)["content"]
     assert "`/plan` `objective!` `project`" in text

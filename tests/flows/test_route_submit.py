@@ -173,7 +173,7 @@ def test_route_rechecks_options(chain: Chain) -> None:
 def test_redis_down_at_route_still_starts_exactly_one_workflow(chain: Chain) -> None:
     # Found by bench/fault_chain.py: refusing here could contradict an earlier copy's success.
     down = SessionStore.from_url(f"redis://127.0.0.1:{free_port()}/0", 60)
-    chain.router._store = chain.submitter._store = down
+    chain.router.store = chain.submitter.store = down
     trip = journey()
     outcomes = chain.run(trip) + chain.run(trip)  # and a redelivery
     assert [o.result for o in outcomes] == [
@@ -189,7 +189,7 @@ def test_redis_down_at_route_still_starts_exactly_one_workflow(chain: Chain) -> 
 def test_redis_down_at_submit_still_replies(chain: Chain) -> None:
     trip = journey()
     chain.route(trip)
-    chain.submitter._store = SessionStore.from_url(f"redis://127.0.0.1:{free_port()}/0", 60)
+    chain.submitter.store = SessionStore.from_url(f"redis://127.0.0.1:{free_port()}/0", 60)
     outcome = chain.submit(chain.sent[0])
     assert outcome.result == "submitted"
     assert "could not record this run" in chain.edits()[0]["content"]
@@ -267,7 +267,7 @@ def test_concurrent_copies_at_submit_reply_once(chain: Chain) -> None:
 
 def test_a_create_that_timed_out_but_happened_is_a_success(chain: Chain) -> None:
     # Found by bench/fault_chain.py: Argo created the workflow but every answer came too late.
-    chain.submitter._argo = ArgoClient(
+    chain.submitter.argo = ArgoClient(
         server_url=chain.argo.base_url, token="argo-SECRET", backoff_factor=0, timeout=0.3
     )
     chain.argo.queue("POST", None, delay=1.0, times=None)

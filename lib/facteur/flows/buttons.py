@@ -32,27 +32,16 @@ class Outcome:
     result: str
 
 
+@dataclass(kw_only=True)
 class Buttons:
-    def __init__(
-        self,
-        *,
-        role_map: Mapping[str, list[str]],
-        store: SessionStore,
-        discord: Discord,
-        argo: Argo | None,
-        ui_url: str,
-        guild_id: str | None = None,
-        cancel_strategy: str = "stop",
-        retry_strategy: str = "retry",
-    ) -> None:
-        self._role_map = role_map
-        self._store = store
-        self._discord = discord
-        self._argo = argo
-        self._ui_url = ui_url
-        self._guild_id = guild_id
-        self._cancel_strategy = cancel_strategy
-        self._retry_strategy = retry_strategy
+    role_map: Mapping[str, list[str]]
+    store: SessionStore
+    discord: Discord
+    argo: Argo | None
+    ui_url: str
+    guild_id: str | None = None
+    cancel_strategy: str = "stop"
+    retry_strategy: str = "retry"
 
     def click(self, click: Click) -> Outcome:
         """Cancel or Retry from a run's message: same role policy, one action per click."""
@@ -64,7 +53,7 @@ class Buttons:
 
     def _click(self, click: Click) -> Outcome:
         try:
-            session = self._store.by_ref(click.ref)
+            session = self.store.by_ref(click.ref)
         except SessionStoreError as err:
             log.error("session store unavailable: %s", err)
             return self._whisper(click, render.store_unavailable_for_click())
@@ -72,12 +61,12 @@ class Buttons:
             return self._whisper(click, render.run_unknown())
         verb = click.action
         decision = decide(
-            self._role_map,
+            self.role_map,
             session.command,
             refinement=verb,
             guild_id=click.guild_id,
             member_roles=click.member_roles,
-            expected_guild_id=self._guild_id,
+            expected_guild_id=self.guild_id,
         )
         command = safe_name(session.command)
         if not decision.allowed:
@@ -88,7 +77,7 @@ class Buttons:
         if verb == RETRY and session.status not in ("Failed", "Error"):
             return self._whisper(click, render.ONLY_FAILED_RUNS_RETRY)
         try:
-            if not self._store.claim_action(session.correlation_id, verb, session.attempt):
+            if not self.store.claim_action(session.correlation_id, verb, session.attempt):
                 logs.audit("button.duplicate_suppressed", action=verb, by=click.user_id)
                 return Outcome(200, "duplicate")
         except SessionStoreError as err:
@@ -99,20 +88,20 @@ class Buttons:
     def _act(self, click: Click, session: DispatchResult) -> Outcome:
 
         name, namespace = session.workflow_name or "", session.namespace or ""
-        if self._argo is None:
+        if self.argo is None:
             return self._whisper(click, render.no_argo_configured())
         try:
             if click.action == CANCEL:
-                if self._cancel_strategy == "terminate":
-                    self._argo.terminate(namespace, name)
+                if self.cancel_strategy == "terminate":
+                    self.argo.terminate(namespace, name)
                 else:
-                    self._argo.stop(namespace, name)
+                    self.argo.stop(namespace, name)
                 updated = session.model_copy(update={"status": "Cancelling"})
-            elif self._retry_strategy == "resubmit":
-                again = self._argo.resubmit(namespace, name)
+            elif self.retry_strategy == "resubmit":
+                again = self.argo.resubmit(namespace, name)
                 updated = _rerun(session, again.name)
             else:
-                self._argo.retry(namespace, name)
+                self.argo.retry(namespace, name)
                 updated = _rerun(session, name)
         except ArgoError as err:
             log.error("%s of %s/%s failed: %s", click.action, namespace, name, err.reason)
@@ -120,14 +109,14 @@ class Buttons:
             return self._whisper(click, render.argo_refused_action(click.action, err.reason))
         logs.audit(f"workflow.{click.action}", workflow=name, by=click.user_id)
         try:
-            self._store.save(updated)
+            self.store.save(updated)
         except SessionStoreError as err:
             log.error("could not record the %s of %s: %s", click.action, name, err)
         message = render.acted(
             command=session.command,
             workflow=updated.workflow_name or name,
             namespace=namespace,
-            ui_url=self._ui_url or "",
+            ui_url=self.ui_url or "",
             action=click.action,
             user_id=click.user_id,
             ref=updated.ref,
@@ -135,7 +124,7 @@ class Buttons:
         )
 
         try:
-            self._discord.edit_original(click.token, message)
+            self.discord.edit_original(click.token, message)
         except DiscordError as err:
             # The action happened; only the message is stale. Redelivery would act again.
             log.error("could not update the message after %s: %s", click.action, err.reason)
@@ -143,14 +132,14 @@ class Buttons:
 
     def _forget_action(self, session: DispatchResult, action: str) -> None:
         try:
-            self._store.release_action(session.correlation_id, action, session.attempt)
+            self.store.release_action(session.correlation_id, action, session.attempt)
         except SessionStoreError as err:
             log.error("could not release the %s claim: %s", action, err)
 
     def _whisper(self, click: Click, text: str) -> Outcome:
 
         try:
-            self._discord.follow_up(click.token, render.whisper(text))
+            self.discord.follow_up(click.token, render.whisper(text))
         except DiscordError as err:
             log.error("could not answer user %s: %s", click.user_id, err.reason)
             return Outcome(503, "refused")

@@ -34,35 +34,20 @@ class Outcome:
     result: str
 
 
+@dataclass(kw_only=True)
 class Router:
-    def __init__(
-        self,
-        *,
-        catalog: Catalog,
-        role_map: Mapping[str, list[str]],
-        store: SessionStore,
-        discord: Discord,
-        deliver: Deliver,
-        token_ttl_seconds: int,
-        static_parameters: Mapping[str, str],
-        default_template: str | None,
-        guild_id: str | None = None,
-        argo: Argo | None = None,
-        ui_url: str | None = None,
-        namespace: str | None = None,
-    ) -> None:
-        self._catalog = catalog
-        self._role_map = role_map
-        self._store = store
-        self._discord = discord
-        self._deliver = deliver
-        self._ttl = token_ttl_seconds
-        self._static = static_parameters
-        self._default_template = default_template
-        self._guild_id = guild_id
-        self._argo = argo
-        self._ui_url = ui_url
-        self._namespace = namespace
+    catalog: Catalog
+    role_map: Mapping[str, list[str]]
+    store: SessionStore
+    discord: Discord
+    deliver: Deliver
+    token_ttl_seconds: int
+    static_parameters: Mapping[str, str]
+    default_template: str | None
+    guild_id: str | None = None
+    argo: Argo | None = None
+    ui_url: str | None = None
+    namespace: str | None = None
 
     def handle(self, journey: Journey) -> Outcome:
         call, started = journey.call, time.perf_counter()
@@ -78,12 +63,12 @@ class Router:
 
     def _handle(self, journey: Journey) -> Outcome:
         call = journey.call
-        admission = admit(self._catalog, self._role_map, call, self._guild_id)
+        admission = admit(self.catalog, self.role_map, call, self.guild_id)
         if admission.refusal is not None or admission.command is None:
             logs.audit("command.refused", check=admission.check, by=call.user_id)
             return self._say(journey, render.text(admission.refusal or ""), "refused")
         try:
-            first = self._store.claim(call.interaction_id)
+            first = self.store.claim(call.interaction_id)
         except SessionStoreError as err:
             # Going on is safe: the workflow's name comes from the interaction ID, so Argo's 409
             # still keeps a redelivery to one workflow. Refusing here instead could tell the
@@ -104,7 +89,7 @@ class Router:
 
     def _release(self, interaction_id: str) -> None:
         try:
-            self._store.release(interaction_id)
+            self.store.release(interaction_id)
         except SessionStoreError as err:
             log.error("could not release interaction %s: %s", interaction_id, err)
 
@@ -113,17 +98,17 @@ class Router:
         last = None
         if command.name in WANTS_LAST_CORRELATION:
             last = self._last_correlation(call.user_id)
-        template = command.workflow_template or self._default_template
+        template = command.workflow_template or self.default_template
         if not template:
             return self._fail(journey, render.NO_TEMPLATE_CONFIGURED)
         onward = replace(
             journey,
-            parameters=build_parameters(self._static, values, command.name, last),
+            parameters=build_parameters(self.static_parameters, values, command.name, last),
             workflow_template=template,
             last_correlation_id=last,
         )
         try:
-            self._deliver(WORKFLOW_REQUESTED, call.interaction_id, onward.to_event())
+            self.deliver(WORKFLOW_REQUESTED, call.interaction_id, onward.to_event())
         except SinkError as err:
             log.error("hand-off of /%s failed: %s", safe_name(call.command), err)
             return self._say(journey, render.text(render.not_accepted(call.command)), "failed")
@@ -137,7 +122,7 @@ class Router:
 
     def _last_correlation(self, user_id: str) -> str | None:
         try:
-            last = self._store.last_for_user(user_id)
+            last = self.store.last_for_user(user_id)
         except SessionStoreError as err:  # the context is optional; go on without it
             log.warning("could not read the last dispatch: %s", err)
             return None
@@ -153,13 +138,13 @@ class Router:
     def _help(self, journey: Journey) -> Outcome:
         call = journey.call
         names = allowed_commands(
-            self._role_map,
-            [command.name for command in self._catalog.commands],
+            self.role_map,
+            [command.name for command in self.catalog.commands],
             guild_id=call.guild_id,
             member_roles=call.member_roles,
-            expected_guild_id=self._guild_id,
+            expected_guild_id=self.guild_id,
         )
-        commands = [c for c in self._catalog.commands if c.name in names]
+        commands = [c for c in self.catalog.commands if c.name in names]
         return self._say(journey, render.help_text(commands), "help")
 
     def _status(self, journey: Journey, workflow: Any) -> Outcome:
@@ -168,7 +153,7 @@ class Router:
             if workflow:
                 if not ids.is_workflow_name(workflow):
                     return self._say(journey, render.text(render.NOT_A_WORKFLOW_NAME), "status")
-                session = self._store.find_workflow(self._namespace or "", workflow)
+                session = self.store.find_workflow(self.namespace or "", workflow)
                 # Runs from other servers stay private to them.
                 if session is not None and session.guild_id != call.guild_id:
                     session = None
@@ -176,7 +161,7 @@ class Router:
                     text = render.unknown_run(workflow)
                     return self._say(journey, render.text(text), "status")
             else:
-                session = self._store.last_for_user(call.user_id)
+                session = self.store.last_for_user(call.user_id)
         except SessionStoreError as err:
             log.error("session store unavailable: %s", err)
             return self._say(journey, render.text(render.STORE_UNAVAILABLE), "failed")
@@ -195,17 +180,17 @@ class Router:
             phase=phase,
             received_at=session.received_at,
             duration=duration,
-            ui_url=self._ui_url,
+            ui_url=self.ui_url,
             title=render.NAMED_RUN_TITLE if workflow else render.LAST_RUN_TITLE,
         )
         return self._say(journey, message, "status")
 
     def _state(self, session: DispatchResult) -> WorkflowState | None:
         """The run as Argo sees it now, or None when Argo cannot say."""
-        if not (self._argo and session.workflow_name and session.namespace):
+        if not (self.argo and session.workflow_name and session.namespace):
             return None
         try:
-            state = self._argo.get_workflow(session.namespace, session.workflow_name)
+            state = self.argo.get_workflow(session.namespace, session.workflow_name)
         except ArgoError as err:
             log.warning("could not read %s from Argo: %s", session.workflow_name, err.reason)
             return None
@@ -221,7 +206,7 @@ class Router:
         )
 
     def _say(self, journey: Journey, message: dict[str, Any], result: str) -> Outcome:
-        if tell(self._discord, journey, self._ttl, message):
+        if tell(self.discord, journey, self.token_ttl_seconds, message):
             return Outcome(200, result)
         # Discord is unreachable: let Knative redeliver rather than end in silence.
         return Outcome(503, result)

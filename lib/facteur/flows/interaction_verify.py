@@ -32,31 +32,22 @@ class Answer:
     body: dict[str, Any]
 
 
+@dataclass(kw_only=True)
 class Ingress:
-    def __init__(
-        self,
-        *,
-        verifier: Verifier,
-        catalog: Catalog,
-        role_map: Mapping[str, list[str]],
-        deliver: Deliver,
-        guild_id: str | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._verifier = verifier
-        self._catalog = catalog
-        self._role_map = role_map
-        self._deliver = deliver
-        self._guild_id = guild_id
-        self._clock = clock
+    verifier: Verifier
+    catalog: Catalog
+    role_map: Mapping[str, list[str]]
+    deliver: Deliver
+    guild_id: str | None = None
+    clock: Callable[[], float] = time.time
 
     def handle(self, headers: Mapping[str, str], body: bytes) -> Answer:
         try:
-            self._verifier.verify(
+            self.verifier.verify(
                 headers.get(ix.SIGNATURE_HEADER),
                 headers.get(ix.TIMESTAMP_HEADER),
                 body,
-                self._clock(),
+                self.clock(),
             )
         except SignatureError as err:
             log.warning("rejected unsigned interaction: %s", err)
@@ -96,12 +87,12 @@ class Ingress:
             return self._admit(call)
 
     def _admit(self, call: ix.Invocation) -> dict[str, Any]:
-        admission = admit(self._catalog, self._role_map, call, self._guild_id)
+        admission = admit(self.catalog, self.role_map, call, self.guild_id)
         if admission.refusal is not None or admission.command is None:
             logs.audit("command.refused", check=admission.check, by=call.user_id)
             return ix.message(admission.refusal or render.unknown_command(call.command))
         try:
-            self._deliver(COMMAND_RECEIVED, call.interaction_id, self._journey(call).to_event())
+            self.deliver(COMMAND_RECEIVED, call.interaction_id, self._journey(call).to_event())
         except SinkError as err:
             log.error("hand-off of /%s failed: %s", ix.safe_name(call.command), err)
             return ix.message(render.not_accepted(call.command))
@@ -111,13 +102,13 @@ class Ingress:
         # Whether the clicker may act depends on the run, which only command_route can look up.
         if click is None:
             return ix.message(render.NOT_OUR_BUTTON)
-        data = asdict(click) | {"received_at": self._clock()}
+        data = asdict(click) | {"received_at": self.clock()}
         try:
-            self._deliver(COMPONENT_CLICKED, click.interaction_id, data)
+            self.deliver(COMPONENT_CLICKED, click.interaction_id, data)
         except SinkError as err:
             log.error("hand-off of a %s click failed: %s", click.action, err)
             return ix.message(render.click_not_accepted(click.action))
         return ix.deferred_update()
 
     def _journey(self, call: ix.Invocation) -> Journey:
-        return Journey(call, correlation_id=uuid.uuid4().hex, received_at=self._clock())
+        return Journey(call, correlation_id=uuid.uuid4().hex, received_at=self.clock())

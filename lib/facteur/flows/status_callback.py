@@ -44,27 +44,16 @@ class TickSummary:
     outcomes: list[str] = field(default_factory=list)
 
 
+@dataclass(kw_only=True)
 class Reporter:
-    def __init__(
-        self,
-        *,
-        store: SessionStore,
-        discord: Discord,
-        ui_url: str,
-        token_ttl_seconds: int,
-        argo: Argo | None = None,
-        tick_batch: int = 50,
-        tick_seconds: float = 20.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._store = store
-        self._discord = discord
-        self._ui_url = ui_url
-        self._ttl = token_ttl_seconds
-        self._argo = argo
-        self._batch = tick_batch
-        self._budget = tick_seconds
-        self._clock = clock
+    store: SessionStore
+    discord: Discord
+    ui_url: str
+    token_ttl_seconds: int
+    argo: Argo | None = None
+    tick_batch: int = 50
+    tick_seconds: float = 20.0
+    clock: Callable[[], float] = time.time
 
     def report(self, report: Report) -> Outcome:
         started = time.perf_counter()
@@ -76,7 +65,7 @@ class Reporter:
 
     def _report(self, report: Report) -> Outcome:
         try:
-            session = self._store.find_workflow(report.namespace, report.name)
+            session = self.store.find_workflow(report.namespace, report.name)
         except SessionStoreError as err:
             log.error("cannot look up %s/%s: %s", report.namespace, report.name, err)
             return _accepted("deferred", "session store unavailable; reconciliation will retry")
@@ -101,9 +90,9 @@ class Reporter:
 
         key = (report.namespace, report.name, f"{report.status}#{session.attempt}")
         try:
-            if not self._store.claim_report(*key):
+            if not self.store.claim_report(*key):
                 return Outcome(200, {"result": "duplicate", "status": report.status})
-            token = self._store.token(session.correlation_id)
+            token = self.store.token(session.correlation_id)
         except SessionStoreError as err:
             log.error("cannot claim the report of %s/%s: %s", report.namespace, report.name, err)
             return _accepted("deferred", "session store unavailable; reconciliation will retry")
@@ -116,13 +105,13 @@ class Reporter:
             duration=report.duration,
             failures=[(f.node, f.message) for f in report.failures],
             message=report.message,
-            ui_url=self._ui_url,
+            ui_url=self.ui_url,
             ref=session.ref,
         )
         try:
-            delivered = self._discord.reply(
+            delivered = self.discord.reply(
                 token=token,
-                token_expires_at=session.received_at + self._ttl,
+                token_expires_at=session.received_at + self.token_ttl_seconds,
                 channel_id=session.channel_id,
                 message=message,
                 mention_user_id=session.user_id,
@@ -131,11 +120,9 @@ class Reporter:
             log.error("could not report %s/%s: %s", report.namespace, report.name, err.reason)
             self._release(key)
             return _accepted("deferred", "Discord unavailable; reconciliation will retry")
-        finished = session.model_copy(
-            update={"status": report.status, "finished_at": self._clock()}
-        )
+        finished = session.model_copy(update={"status": report.status, "finished_at": self.clock()})
         try:
-            self._store.save(finished)
+            self.store.save(finished)
         except SessionStoreError as err:
             log.error("reported %s but could not record it: %s", report.name, err)
         logs.audit("workflow.reported", status=report.status, via=delivered.via)
@@ -143,7 +130,7 @@ class Reporter:
 
     def _release(self, key: tuple[str, str, str]) -> None:
         try:
-            self._store.release_report(*key)
+            self.store.release_report(*key)
         except SessionStoreError as err:
             log.error("could not release the report claim: %s", err)
 
@@ -151,11 +138,11 @@ class Reporter:
         """Report final states that no exit handler reported, oldest sessions first."""
 
         summary = TickSummary()
-        if self._argo is None:
+        if self.argo is None:
             return Outcome(200, {"result": "skipped", "reason": "argo.server_url is not set"})
-        deadline = time.monotonic() + self._budget
+        deadline = time.monotonic() + self.tick_seconds
         try:
-            pending = self._store.pending(self._batch)
+            pending = self.store.pending(self.tick_batch)
         except SessionStoreError as err:
             log.error("tick cannot list pending sessions: %s", err)
             return Outcome(503, {"error": "session store unavailable"})
@@ -164,11 +151,11 @@ class Reporter:
                 break
             summary.checked += 1
             try:
-                session = self._store.get(correlation_id)
+                session = self.store.get(correlation_id)
                 if session is None or not session.workflow_name or not session.namespace:
-                    self._store.forget_pending(correlation_id)
+                    self.store.forget_pending(correlation_id)
                     continue
-                state = self._argo.get_workflow(session.namespace, session.workflow_name)
+                state = self.argo.get_workflow(session.namespace, session.workflow_name)
             except (SessionStoreError, ArgoError) as err:
                 log.warning("tick skipped %s: %s", correlation_id, err)
                 summary.errors += 1
@@ -187,7 +174,7 @@ class Reporter:
 
     def _forget(self, correlation_id: str) -> None:
         try:
-            self._store.forget_pending(correlation_id)
+            self.store.forget_pending(correlation_id)
         except SessionStoreError as err:
             log.warning("could not forget %s: %s", correlation_id, err)
 

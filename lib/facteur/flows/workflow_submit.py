@@ -31,25 +31,15 @@ class Outcome:
     workflow: str | None = None
 
 
+@dataclass(kw_only=True)
 class Submitter:
-    def __init__(
-        self,
-        *,
-        argo: Argo,
-        store: SessionStore,
-        discord: Discord,
-        namespace: str,
-        ui_url: str,
-        token_ttl_seconds: int,
-        service_account: str | None = None,
-    ) -> None:
-        self._argo = argo
-        self._store = store
-        self._discord = discord
-        self._namespace = namespace
-        self._ui_url = ui_url
-        self._ttl = token_ttl_seconds
-        self._service_account = service_account
+    argo: Argo
+    store: SessionStore
+    discord: Discord
+    namespace: str
+    ui_url: str
+    token_ttl_seconds: int
+    service_account: str | None = None
 
     def handle(self, journey: Journey) -> Outcome:
         call, started = journey.call, time.perf_counter()
@@ -77,8 +67,8 @@ class Submitter:
             "correlation_id": journey.correlation_id,
         }
         try:
-            submitted = self._argo.submit_from_template(
-                self._namespace,
+            submitted = self.argo.submit_from_template(
+                self.namespace,
                 name=name,
                 template=journey.workflow_template,
                 parameters=journey.parameters,
@@ -89,7 +79,7 @@ class Submitter:
                     channel_id=call.channel_id,
                     traceparent=telemetry.traceparent(),
                 ),
-                service_account=self._service_account,
+                service_account=self.service_account,
             )
         except ArgoError as err:
             existing = self._committed_anyway(name) if err.transient else None
@@ -117,19 +107,21 @@ class Submitter:
         if not self._claim_reply(call.interaction_id):
             return Outcome(200, "already-submitted", submitted.name)
         session = self._session(journey, submitted.name, submitted.namespace)
-        recorded = self._save(session, journey.call.token, journey.received_at + self._ttl)
+        recorded = self._save(
+            session, journey.call.token, journey.received_at + self.token_ttl_seconds
+        )
         message = render.submitted(
             command=call.command,
             workflow=submitted.name,
             namespace=submitted.namespace,
             correlation_id=journey.correlation_id,
-            ui_url=self._ui_url,
+            ui_url=self.ui_url,
             last_correlation_id=journey.last_correlation_id,
             # Buttons need the session: without it they would lead nowhere.
             ref=session.ref if recorded else None,
             note=None if recorded else render.NOT_RECORDED,
         )
-        delivered = tell(self._discord, journey, self._ttl, message)
+        delivered = tell(self.discord, journey, self.token_ttl_seconds, message)
         if delivered is None:
             self._release_reply(call.interaction_id)
             return Outcome(503, result, submitted.name)
@@ -142,7 +134,7 @@ class Submitter:
         """After a create that timed out: Argo may have created the workflow all the same."""
 
         try:
-            state = self._argo.get_workflow(self._namespace, name)
+            state = self.argo.get_workflow(self.namespace, name)
         except ArgoError:
             return None
         if state is None:
@@ -151,7 +143,7 @@ class Submitter:
 
     def _claim_reply(self, interaction_id: str) -> bool:
         try:
-            return self._store.claim_once("replied", interaction_id)
+            return self.store.claim_once("replied", interaction_id)
         except SessionStoreError as err:
             # Better a second copy of the reply than none at all.
             log.warning("could not claim the reply: %s", err)
@@ -159,7 +151,7 @@ class Submitter:
 
     def _release_reply(self, interaction_id: str) -> None:
         try:
-            self._store.release_once("replied", interaction_id)
+            self.store.release_once("replied", interaction_id)
         except SessionStoreError as err:
             log.error("could not release the reply claim: %s", err)
 
@@ -184,7 +176,7 @@ class Submitter:
         self, session: DispatchResult, token: str | None = None, expires_at: float | None = None
     ) -> bool:
         try:
-            self._store.save(session, token, expires_at)
+            self.store.save(session, token, expires_at)
         except SessionStoreError as err:
             log.error("could not record session %s: %s", session.correlation_id, err)
             return False
@@ -192,5 +184,5 @@ class Submitter:
 
     def _fail(self, journey: Journey, reason: str) -> Outcome:
         message = render.text(render.not_started(journey.call.command, reason))
-        status = 200 if tell(self._discord, journey, self._ttl, message) else 503
+        status = 200 if tell(self.discord, journey, self.token_ttl_seconds, message) else 503
         return Outcome(status, "failed")
