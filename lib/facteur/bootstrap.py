@@ -316,16 +316,16 @@ def boot(name: str, environ: Mapping[str, str] | None = None) -> Any:
 
 
 def interaction_verify() -> InteractionVerify:
-    return boot("interaction_verify")  # type: ignore[no-any-return]
+    return boot("interaction_verify")
 
 
 def command_route() -> CommandRoute:
-    return boot("command_route")  # type: ignore[no-any-return]
+    return boot("command_route")
 
 
 def workflow_submit() -> WorkflowSubmit:
-    return boot("workflow_submit")  # type: ignore[no-any-return]
+    return boot("workflow_submit")
 
 
 def status_callback() -> StatusCallback:
-    return boot("status_callback")  # type: ignore[no-any-return]
+    return boot("status_callback")

@@ -79,7 +79,8 @@ def audit(event: str, **fields: Any) -> None:
     if metric:
         name, result = metric
         detail = fields.get("check") if result is None else result
-        telemetry.count(name, **({"result": detail} if detail else {}))
+        labels: dict[str, str] = {"result": str(detail)} if detail else {}
+        telemetry.count(name, **labels)
 
 
 class _Redactor(logging.Filter):
@@ -140,10 +141,10 @@ class ConsoleFormatter(logging.Formatter):
         return f"[{self._function}] {record.levelname.lower()} {tag}{record.getMessage()} {extra}"
 
 
-class _Stdout(logging.StreamHandler):  # type: ignore[type-arg]
+class _Stdout(logging.StreamHandler[Any]):
     """Writes to whatever sys.stdout is at the time, as a server's redirections expect."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stdout
 

@@ -99,7 +99,7 @@ def carry(event: Any) -> None:
         event[TRACEPARENT] = parent
 
 
-def count(name: str, value: int = 1, **attributes: Any) -> None:
+def count(name: str, value: int = 1, /, **attributes: Any) -> None:
     """Add to a counter (a no-op while telemetry is off)."""
     meter = _state.get("meter")
     if meter is None:

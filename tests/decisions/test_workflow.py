@@ -5,10 +5,10 @@ import re
 import pytest
 
 from facteur.decisions.workflow import (
-    annotations,
     build_parameters,
     label_value,
-    labels,
+    run_annotations,
+    run_labels,
     workflow_name,
 )
 
@@ -81,10 +81,10 @@ def test_labels_and_annotations_trace_the_run() -> None:
         "interaction_id": "900000000000000001",
         "correlation_id": "0" * 32,
     }
-    found = labels(**ids)
+    found = run_labels(**ids)
     assert found["facteur.dev/command"] == "plan"
     assert found["facteur.dev/correlation-id"] == "0" * 32
     assert all(LABEL_VALUE.fullmatch(v) for v in found.values())
-    notes = annotations(**ids, guild_id="800000000000000001", channel_id=None)
+    notes = run_annotations(**ids, guild_id="800000000000000001", channel_id=None)
     assert notes["facteur.dev/guild-id"] == "800000000000000001"
     assert "facteur.dev/channel-id" not in notes

@@ -222,8 +222,9 @@ class DiscordClient:
             raise DiscordError(None, "no application id is configured (discord.application_id)")
         return _segment(_snowflake(self._application_id, "application id"))
 
-    def _headers(self, webhook: bool) -> dict[str, str | None]:
-        headers: dict[str, str | None] = {
+    def _headers(self, webhook: bool) -> dict[str, Any]:
+        # A None value drops a header the session would otherwise send.
+        headers: dict[str, Any] = {
             "User-Agent": user_agent(),
             "Content-Type": "application/json",
             "Accept": "application/json",
@@ -286,9 +287,8 @@ class DiscordClient:
                 if status == 429:
                     problem = "rate limited (429)"
                     telemetry.count("facteur_discord_rate_limited_total")
-                    delay = _retry_after(response)
-                    if delay is None:
-                        delay = self._backoff(attempt)
+                    waits = _retry_after(response)
+                    delay = self._backoff(attempt) if waits is None else waits
                 elif status >= 500:
                     problem = f"HTTP {status}"
                     delay = self._backoff(attempt)

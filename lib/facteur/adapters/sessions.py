@@ -95,23 +95,23 @@ class SessionStore:
     def last_for_user(self, user_id: str) -> DispatchResult | None:
         with _guard("reading a user's last dispatch"):
             correlation_id = self._redis.get(f"{PREFIX}user:{user_id}:last")
-        return None if correlation_id is None else self.get(correlation_id.decode())
+        return None if correlation_id is None else self.get(_text(correlation_id))
 
     def find_workflow(self, namespace: str, name: str) -> DispatchResult | None:
         with _guard("finding a workflow's session"):
             correlation_id = self._redis.get(_workflow_key(namespace, name))
-        return None if correlation_id is None else self.get(correlation_id.decode())
+        return None if correlation_id is None else self.get(_text(correlation_id))
 
     def by_ref(self, ref: str) -> DispatchResult | None:
         """The session a button's reference points at."""
         with _guard("resolving a button reference"):
             correlation_id = self._redis.get(f"{PREFIX}ref:{ref}")
-        return None if correlation_id is None else self.get(correlation_id.decode())
+        return None if correlation_id is None else self.get(_text(correlation_id))
 
     def token(self, correlation_id: str) -> str | None:
         with _guard("reading a token"):
             raw = self._redis.get(f"{PREFIX}token:{correlation_id}")
-        return None if raw is None else raw.decode()
+        return None if raw is None else _text(raw)
 
     def claim_once(self, kind: str, ident: str, ttl_seconds: int | None = None) -> bool:
         """True the first time (kind, ident) is claimed; False for every later claim. Atomic."""
@@ -131,7 +131,7 @@ class SessionStore:
     def pending(self, limit: int) -> list[str]:
         """Correlation IDs of submitted runs not yet reported, oldest first."""
         with _guard("listing pending sessions"):
-            return [raw.decode() for raw in self._redis.zrange(_PENDING, 0, limit - 1)]
+            return [_text(raw) for raw in self._redis.zrange(_PENDING, 0, limit - 1)]
 
     def forget_pending(self, correlation_id: str) -> None:
         with _guard("forgetting a pending session"):
@@ -170,3 +170,8 @@ def _session_key(correlation_id: str) -> str:
 
 def _workflow_key(namespace: str, name: str) -> str:
     return f"{PREFIX}workflow:{namespace}/{name}"
+
+
+def _text(raw: object) -> str:
+    # The client is built without decode_responses, so Redis answers bytes.
+    return raw.decode() if isinstance(raw, bytes) else str(raw)

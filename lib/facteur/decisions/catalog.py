@@ -199,7 +199,11 @@ def check_options(command: Command, raw: Any) -> tuple[dict[str, Any], list[str]
             allowed = ", ".join(str(choice.value) for choice in option.choices)
             problems.append(f"`{shown}` must be one of: {allowed}")
             continue
-        if option.max_length is not None and len(value) > option.max_length:
+        if (
+            option.max_length is not None
+            and isinstance(value, str)
+            and len(value) > option.max_length
+        ):
             problems.append(f"`{shown}` is longer than {option.max_length} characters")
             continue
         values[name] = value

@@ -7,7 +7,7 @@ pattern here, so a pattern is also the line between "safe to place" and "only a 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 # Discord's SnowflakeType (^(0|[1-9][0-9]*)$), bounded to the 20 digits a 64-bit ID can have.
 # "0" is never a real ID, so it is refused too.
@@ -36,20 +36,20 @@ BUTTON_ACTIONS = (CANCEL, RETRY)
 CUSTOM_ID = re.compile(rf"{BUTTON_PREFIX}:({'|'.join(BUTTON_ACTIONS)}):([A-Za-z0-9_-]{{8,32}})")
 
 
-def is_snowflake(value: Any, *, min_digits: int = 1) -> bool:
+def is_snowflake(value: Any, *, min_digits: int = 1) -> TypeGuard[str]:
     return isinstance(value, str) and len(value) >= min_digits and bool(SNOWFLAKE.fullmatch(value))
 
 
-def is_subdomain(value: Any, limit: int = MAX_SUBDOMAIN) -> bool:
+def is_subdomain(value: Any, limit: int = MAX_SUBDOMAIN) -> TypeGuard[str]:
     # Length first: it also bounds the regex's work on hostile input.
     return isinstance(value, str) and len(value) <= limit and bool(SUBDOMAIN.fullmatch(value))
 
 
-def is_namespace(value: Any) -> bool:
+def is_namespace(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and bool(NAMESPACE.fullmatch(value))
 
 
-def is_workflow_name(value: Any) -> bool:
+def is_workflow_name(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and bool(WORKFLOW_NAME.fullmatch(value))
 
 

@@ -142,9 +142,10 @@ def submitted(
         lines.append(f"Last request correlation: `{last_correlation_id}`")
     if note:
         lines.append(note)
+    url = workflow_url(ui_url, namespace, workflow)
     embed = {
         "title": clip(workflow, 256),
-        "url": workflow_url(ui_url, namespace, workflow),
+        "url": url,
         "color": BLUE,
         "fields": [
             {"name": "Namespace", "value": clip(namespace, 1024), "inline": True},
@@ -154,7 +155,7 @@ def submitted(
     return {
         "content": clip("\n".join(lines)),
         "embeds": [embed],
-        "components": buttons(url=embed["url"], ref=ref, actions=[CANCEL]),
+        "components": buttons(url=url, ref=ref, actions=[CANCEL]),
         "allowed_mentions": NO_MENTIONS,
     }
 

@@ -62,7 +62,7 @@ def label_value(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)[:63].strip("-_.")
 
 
-def labels(
+def run_labels(
     *, command: str, user_id: str, interaction_id: str, correlation_id: str
 ) -> dict[str, str]:
     return {
@@ -74,7 +74,7 @@ def labels(
     }
 
 
-def annotations(
+def run_annotations(
     *,
     command: str,
     user_id: str,

@@ -20,16 +20,10 @@ from facteur.decisions.interactions import Click, safe_name
 from facteur.decisions.journey import DispatchResult
 from facteur.decisions.policy import decide
 from facteur.errors import ArgoError, DiscordError, SessionStoreError
+from facteur.flows.outcome import Outcome
 from facteur.flows.ports import Argo, Discord, SessionStore
 
 log = logging.getLogger("facteur.command_route")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: int
-    # cancel, retry, duplicate or refused
-    result: str
 
 
 @dataclass(kw_only=True)

@@ -21,17 +21,11 @@ from facteur.decisions.journey import WORKFLOW_REQUESTED, DispatchResult, Journe
 from facteur.decisions.policy import allowed_commands
 from facteur.decisions.workflow import WANTS_LAST_CORRELATION, WorkflowState, build_parameters
 from facteur.errors import ArgoError, SessionStoreError, SinkError
+from facteur.flows.outcome import Outcome
 from facteur.flows.ports import Argo, Deliver, Discord, SessionStore
 from facteur.flows.tell import tell
 
 log = logging.getLogger("facteur.command_route")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: int
-    # What happened, for logs and tests: requested, duplicate, refused, status, failed.
-    result: str
 
 
 @dataclass(kw_only=True)

@@ -21,15 +21,10 @@ from facteur.decisions.admission import admit
 from facteur.decisions.catalog import Catalog
 from facteur.decisions.journey import COMMAND_RECEIVED, COMPONENT_CLICKED, Journey
 from facteur.errors import SignatureError, SinkError
-from facteur.flows.ports import Deliver, Verifier
+from facteur.flows.outcome import Answer
+from facteur.flows.ports import Deliver, Headers, Verifier
 
 log = logging.getLogger("facteur.interaction_verify")
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: dict[str, Any]
 
 
 @dataclass(kw_only=True)
@@ -41,7 +36,7 @@ class Ingress:
     guild_id: str | None = None
     clock: Callable[[], float] = time.time
 
-    def handle(self, headers: Mapping[str, str], body: bytes) -> Answer:
+    def handle(self, headers: Headers, body: bytes) -> Answer:
         try:
             self.verifier.verify(
                 headers.get(ix.SIGNATURE_HEADER),

@@ -118,6 +118,12 @@ class Deliver(Protocol):
     def __call__(self, event_type: str, event_id: str, data: dict[str, Any]) -> None: ...
 
 
+class Headers(Protocol):
+    """Request headers, looked up case-insensitively (werkzeug's Headers, or a dict in tests)."""
+
+    def get(self, key: str) -> str | None: ...
+
+
 class Verifier(Protocol):
     """Discord's request signature. Raises SignatureError."""
 

@@ -20,6 +20,7 @@ from facteur.decisions import render
 from facteur.decisions.callback import Report
 from facteur.decisions.journey import DispatchResult
 from facteur.errors import ArgoError, DiscordError, SessionStoreError
+from facteur.flows.outcome import Answer
 from facteur.flows.ports import Argo, Discord, SessionStore
 
 log = logging.getLogger("facteur.status_callback")
@@ -27,12 +28,6 @@ log = logging.getLogger("facteur.status_callback")
 # What facteur reports when Argo no longer knows the workflow at all.
 DELETED = "Deleted"
 _FINAL_PHASES = frozenset({"Succeeded", "Failed", "Error"})
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: int
-    body: dict[str, Any]
 
 
 @dataclass
@@ -55,7 +50,7 @@ class Reporter:
     tick_seconds: float = 20.0
     clock: Callable[[], float] = time.time
 
-    def report(self, report: Report) -> Outcome:
+    def report(self, report: Report) -> Answer:
         started = time.perf_counter()
         telemetry.count("facteur_callbacks_received_total")
         with logs.bound(workflow=report.name, namespace=report.namespace):
@@ -63,7 +58,7 @@ class Reporter:
             logs.finished(str(outcome.body.get("result")), started, status=outcome.status)
         return outcome
 
-    def _report(self, report: Report) -> Outcome:
+    def _report(self, report: Report) -> Answer:
         try:
             session = self.store.find_workflow(report.namespace, report.name)
         except SessionStoreError as err:
@@ -76,7 +71,7 @@ class Reporter:
             )
         return self._deliver(session, report)
 
-    def _deliver(self, session: DispatchResult, report: Report) -> Outcome:
+    def _deliver(self, session: DispatchResult, report: Report) -> Answer:
         with logs.bound(
             correlation_id=session.correlation_id,
             interaction_id=session.interaction_id,
@@ -86,12 +81,12 @@ class Reporter:
         ):
             return self._post(session, report)
 
-    def _post(self, session: DispatchResult, report: Report) -> Outcome:
+    def _post(self, session: DispatchResult, report: Report) -> Answer:
 
         key = (report.namespace, report.name, f"{report.status}#{session.attempt}")
         try:
             if not self.store.claim_report(*key):
-                return Outcome(200, {"result": "duplicate", "status": report.status})
+                return Answer(200, {"result": "duplicate", "status": report.status})
             token = self.store.token(session.correlation_id)
         except SessionStoreError as err:
             log.error("cannot claim the report of %s/%s: %s", report.namespace, report.name, err)
@@ -126,7 +121,7 @@ class Reporter:
         except SessionStoreError as err:
             log.error("reported %s but could not record it: %s", report.name, err)
         logs.audit("workflow.reported", status=report.status, via=delivered.via)
-        return Outcome(200, {"result": "reported", "status": report.status, "via": delivered.via})
+        return Answer(200, {"result": "reported", "status": report.status, "via": delivered.via})
 
     def _release(self, key: tuple[str, str, str]) -> None:
         try:
@@ -134,18 +129,18 @@ class Reporter:
         except SessionStoreError as err:
             log.error("could not release the report claim: %s", err)
 
-    def tick(self) -> Outcome:
+    def tick(self) -> Answer:
         """Report final states that no exit handler reported, oldest sessions first."""
 
         summary = TickSummary()
         if self.argo is None:
-            return Outcome(200, {"result": "skipped", "reason": "argo.server_url is not set"})
+            return Answer(200, {"result": "skipped", "reason": "argo.server_url is not set"})
         deadline = time.monotonic() + self.tick_seconds
         try:
             pending = self.store.pending(self.tick_batch)
         except SessionStoreError as err:
             log.error("tick cannot list pending sessions: %s", err)
-            return Outcome(503, {"error": "session store unavailable"})
+            return Answer(503, {"error": "session store unavailable"})
         for correlation_id in pending:
             if time.monotonic() > deadline:
                 break
@@ -170,7 +165,7 @@ class Reporter:
                 summary.reported += 1
                 if outcome.body.get("result") == "duplicate":
                     self._forget(correlation_id)
-        return Outcome(200, {"result": "tick", **summary.__dict__})
+        return Answer(200, {"result": "tick", **summary.__dict__})
 
     def _forget(self, correlation_id: str) -> None:
         try:
@@ -194,6 +189,6 @@ def _report_from_state(session: DispatchResult, state: Any) -> Report:
     )
 
 
-def _accepted(result: str, reason: str) -> Outcome:
+def _accepted(result: str, reason: str) -> Answer:
     # 202 keeps the exit handler, and with it the user's workflow, from failing.
-    return Outcome(202, {"result": result, "reason": reason})
+    return Answer(202, {"result": result, "reason": reason})

@@ -15,20 +15,13 @@ from dataclasses import dataclass
 from facteur import logs, telemetry
 from facteur.decisions import render
 from facteur.decisions.journey import DispatchResult, Journey
-from facteur.decisions.workflow import Submitted, annotations, labels, workflow_name
+from facteur.decisions.workflow import Submitted, run_annotations, run_labels, workflow_name
 from facteur.errors import ArgoError, SessionStoreError
+from facteur.flows.outcome import Outcome
 from facteur.flows.ports import Argo, Discord, SessionStore
 from facteur.flows.tell import tell
 
 log = logging.getLogger("facteur.workflow_submit")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: int
-    # submitted, already-submitted, failed
-    result: str
-    workflow: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -72,8 +65,8 @@ class Submitter:
                 name=name,
                 template=journey.workflow_template,
                 parameters=journey.parameters,
-                labels=labels(**ids),
-                annotations=annotations(
+                labels=run_labels(**ids),
+                annotations=run_annotations(
                     **ids,
                     guild_id=call.guild_id,
                     channel_id=call.channel_id,
