@@ -20,6 +20,7 @@ from facteur.decisions.interactions import Click, safe_name
 from facteur.decisions.journey import DispatchResult
 from facteur.decisions.policy import decide
 from facteur.errors import ArgoError, DiscordError, SessionStoreError
+from facteur.flows.effects import quietly
 from facteur.flows.outcome import Outcome
 from facteur.flows.ports import Argo, Discord, SessionStore
 
@@ -71,7 +72,7 @@ class Buttons:
         if verb == RETRY and session.status not in ("Failed", "Error"):
             return self._whisper(click, render.ONLY_FAILED_RUNS_RETRY)
         try:
-            if not self.store.claim_action(session.correlation_id, verb, session.attempt):
+            if not self.store.claim_action(*_action_key(session, verb)):
                 logs.audit("button.duplicate_suppressed", action=verb, by=click.user_id)
                 return Outcome(200, "duplicate")
         except SessionStoreError as err:
@@ -99,13 +100,11 @@ class Buttons:
                 updated = _rerun(session, name)
         except ArgoError as err:
             log.error("%s of %s/%s failed: %s", click.action, namespace, name, err.reason)
-            self._forget_action(session, click.action)
+            what = f"could not release the {click.action} claim"
+            quietly(log, what, self.store.release_action, *_action_key(session, click.action))
             return self._whisper(click, render.argo_refused_action(click.action, err.reason))
         logs.audit(f"workflow.{click.action}", workflow=name, by=click.user_id)
-        try:
-            self.store.save(updated)
-        except SessionStoreError as err:
-            log.error("could not record the %s of %s: %s", click.action, name, err)
+        quietly(log, f"could not record the {click.action} of {name}", self.store.save, updated)
         message = render.acted(
             command=session.command,
             workflow=updated.workflow_name or name,
@@ -124,12 +123,6 @@ class Buttons:
             log.error("could not update the message after %s: %s", click.action, err.reason)
         return Outcome(200, click.action)
 
-    def _forget_action(self, session: DispatchResult, action: str) -> None:
-        try:
-            self.store.release_action(session.correlation_id, action, session.attempt)
-        except SessionStoreError as err:
-            log.error("could not release the %s claim: %s", action, err)
-
     def _whisper(self, click: Click, text: str) -> Outcome:
 
         try:
@@ -138,6 +131,11 @@ class Buttons:
             log.error("could not answer user %s: %s", click.user_id, err.reason)
             return Outcome(503, "refused")
         return Outcome(200, "refused")
+
+
+def _action_key(session: DispatchResult, action: str) -> tuple[str, str, int]:
+    # One action per attempt of a run: a retried run may be cancelled again.
+    return session.correlation_id, action, session.attempt
 
 
 def _rerun(session: DispatchResult, name: str) -> DispatchResult:

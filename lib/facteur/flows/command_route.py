@@ -21,6 +21,7 @@ from facteur.decisions.journey import WORKFLOW_REQUESTED, DispatchResult, Journe
 from facteur.decisions.policy import allowed_commands
 from facteur.decisions.workflow import WANTS_LAST_CORRELATION, WorkflowState, build_parameters
 from facteur.errors import ArgoError, SessionStoreError, SinkError
+from facteur.flows.effects import quietly
 from facteur.flows.outcome import Outcome
 from facteur.flows.ports import Argo, Deliver, Discord, SessionStore
 from facteur.flows.tell import tell
@@ -78,14 +79,9 @@ class Router:
             outcome = self._request(journey, admission.command, admission.values)
         if outcome.status >= 500:
             # The redelivery Knative will make must not be taken for a duplicate.
-            self._release(call.interaction_id)
+            what = f"could not release interaction {call.interaction_id}"
+            quietly(log, what, self.store.release, call.interaction_id)
         return outcome
-
-    def _release(self, interaction_id: str) -> None:
-        try:
-            self.store.release(interaction_id)
-        except SessionStoreError as err:
-            log.error("could not release interaction %s: %s", interaction_id, err)
 
     def _request(self, journey: Journey, command: Command, values: dict[str, Any]) -> Outcome:
         call = journey.call

@@ -20,6 +20,7 @@ from facteur.decisions import render
 from facteur.decisions.callback import Report
 from facteur.decisions.journey import DispatchResult
 from facteur.errors import ArgoError, DiscordError, SessionStoreError
+from facteur.flows.effects import quietly
 from facteur.flows.outcome import Answer
 from facteur.flows.ports import Argo, Discord, SessionStore
 
@@ -113,21 +114,12 @@ class Reporter:
             )
         except DiscordError as err:
             log.error("could not report %s/%s: %s", report.namespace, report.name, err.reason)
-            self._release(key)
+            quietly(log, "could not release the report claim", self.store.release_report, *key)
             return _accepted("deferred", "Discord unavailable; reconciliation will retry")
         finished = session.model_copy(update={"status": report.status, "finished_at": self.clock()})
-        try:
-            self.store.save(finished)
-        except SessionStoreError as err:
-            log.error("reported %s but could not record it: %s", report.name, err)
+        quietly(log, f"reported {report.name} but could not record it", self.store.save, finished)
         logs.audit("workflow.reported", status=report.status, via=delivered.via)
         return Answer(200, {"result": "reported", "status": report.status, "via": delivered.via})
-
-    def _release(self, key: tuple[str, str, str]) -> None:
-        try:
-            self.store.release_report(*key)
-        except SessionStoreError as err:
-            log.error("could not release the report claim: %s", err)
 
     def tick(self) -> Answer:
         """Report final states that no exit handler reported, oldest sessions first."""
@@ -164,14 +156,9 @@ class Reporter:
             if outcome.body.get("result") in ("reported", "duplicate"):
                 summary.reported += 1
                 if outcome.body.get("result") == "duplicate":
-                    self._forget(correlation_id)
+                    what = f"could not forget {correlation_id}"
+                    quietly(log, what, self.store.forget_pending, correlation_id)
         return Answer(200, {"result": "tick", **summary.__dict__})
-
-    def _forget(self, correlation_id: str) -> None:
-        try:
-            self.store.forget_pending(correlation_id)
-        except SessionStoreError as err:
-            log.warning("could not forget %s: %s", correlation_id, err)
 
 
 def _report_from_state(session: DispatchResult, state: Any) -> Report:

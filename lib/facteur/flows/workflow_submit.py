@@ -17,6 +17,7 @@ from facteur.decisions import render
 from facteur.decisions.journey import DispatchResult, Journey
 from facteur.decisions.workflow import Submitted, run_annotations, run_labels, workflow_name
 from facteur.errors import ArgoError, SessionStoreError
+from facteur.flows.effects import quietly
 from facteur.flows.outcome import Outcome
 from facteur.flows.ports import Argo, Discord, SessionStore
 from facteur.flows.tell import tell
@@ -116,7 +117,8 @@ class Submitter:
         )
         delivered = tell(self.discord, journey, self.token_ttl_seconds, message)
         if delivered is None:
-            self._release_reply(call.interaction_id)
+            what = "could not release the reply claim"
+            quietly(log, what, self.store.release_once, "replied", call.interaction_id)
             return Outcome(503, result, submitted.name)
         if recorded:
             # Which Discord message holds the run; the reply claim is what stops a second reply.
@@ -142,12 +144,6 @@ class Submitter:
             log.warning("could not claim the reply: %s", err)
             return True
 
-    def _release_reply(self, interaction_id: str) -> None:
-        try:
-            self.store.release_once("replied", interaction_id)
-        except SessionStoreError as err:
-            log.error("could not release the reply claim: %s", err)
-
     def _session(self, journey: Journey, name: str, namespace: str) -> DispatchResult:
         call = journey.call
         return DispatchResult(
@@ -168,12 +164,8 @@ class Submitter:
     def _save(
         self, session: DispatchResult, token: str | None = None, expires_at: float | None = None
     ) -> bool:
-        try:
-            self.store.save(session, token, expires_at)
-        except SessionStoreError as err:
-            log.error("could not record session %s: %s", session.correlation_id, err)
-            return False
-        return True
+        what = f"could not record session {session.correlation_id}"
+        return quietly(log, what, self.store.save, session, token, expires_at)
 
     def _fail(self, journey: Journey, reason: str) -> Outcome:
         message = render.text(render.not_started(journey.call.command, reason))
