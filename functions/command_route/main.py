@@ -13,9 +13,7 @@ from facteur.decisions.interactions import click_from_event
 from facteur.decisions.journey import COMMAND_RECEIVED, COMPONENT_CLICKED, Journey
 
 FUNCTION = bootstrap.command_route()
-web.install_error_handlers()
-web.add_health(FUNCTION.checks)
-web.limit_body()
+web.prepare(FUNCTION.checks, events=True)
 
 
 @functions_framework.cloud_event

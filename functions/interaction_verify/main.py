@@ -10,8 +10,7 @@ import functions_framework
 from facteur import bootstrap, web
 
 FUNCTION = bootstrap.interaction_verify()
-web.install_error_handlers()
-web.add_health(FUNCTION.checks)
+web.prepare(FUNCTION.checks)
 
 
 @functions_framework.http

@@ -13,9 +13,7 @@ from facteur.decisions.callback import parse_report
 from facteur.errors import InvalidReport
 
 FUNCTION = bootstrap.status_callback()
-web.install_error_handlers()
-web.add_health(FUNCTION.checks)
-web.limit_body()
+web.prepare(FUNCTION.checks, events=True)
 
 
 @functions_framework.http

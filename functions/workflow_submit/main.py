@@ -11,9 +11,7 @@ from facteur import bootstrap, telemetry, web
 from facteur.decisions.journey import WORKFLOW_REQUESTED, Journey
 
 FUNCTION = bootstrap.workflow_submit()
-web.install_error_handlers()
-web.add_health(FUNCTION.checks)
-web.limit_body()
+web.prepare(FUNCTION.checks, events=True)
 
 
 @functions_framework.cloud_event

@@ -194,6 +194,18 @@ def add_health(checks: Mapping[str, Callable[[], bool]], app: flask.Flask | None
     target.add_url_rule("/readyz", "facteur_readyz", ready, methods=["GET"])
 
 
+def prepare(checks: Mapping[str, Callable[[], bool]], *, events: bool = False) -> None:
+    """Set up the app a function's main.py is loaded into: clean errors, health, body limits.
+
+    `events` bounds every body before functions-framework reads it (CloudEvent receivers and
+    status_callback); interaction_verify bounds its own with read_body instead.
+    """
+    install_error_handlers()
+    add_health(checks)
+    if events:
+        limit_body()
+
+
 def alive() -> flask.Response:
     """The answer to a plain GET on an HTTP function: a cheap liveness check."""
     return json_response(200, {"status": "ok"})
