@@ -1,0 +1,943 @@
+"""In-memory fakes of the ports (facteur.flows.ports), and the flows wired on them as bootstrap
+wires them: fast, port-level flow tests with no Redis and no HTTP.
+
+Each fake keeps the method names and signatures of its Protocol (tests/flows/test_fakes.py
+compares them), raises only the facteur.errors type its port names, and records what reached
+it, so a test asserts on what a flow did rather than on how it did it. The integration tests
+(tests/helpers/chain.py) keep checking the real adapters against real Redis and the specs.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from facteur.adapters.argo import RETRY_STATUSES
+from facteur.adapters.signature import Verifier
+from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
+from facteur.decisions.catalog import Catalog
+from facteur.decisions.ids import custom_id
+from facteur.decisions.interactions import EPHEMERAL, Click, read_click
+from facteur.decisions.journey import WORKFLOW_REQUESTED, Delivered, DispatchResult, Journey
+from facteur.decisions.workflow import Submitted, WorkflowState
+from facteur.errors import ArgoError, DiscordError, SessionStoreError, SinkError, TokenRejected
+from facteur.flows import ports
+from facteur.flows.buttons import Buttons
+from facteur.flows.command_route import Router
+from facteur.flows.interaction_verify import Ingress
+from facteur.flows.outcome import Outcome
+from facteur.flows.status_callback import Reporter
+from facteur.flows.workflow_submit import Submitter
+from tests.helpers.support import (
+    APP,
+    CHANNEL,
+    GUILD,
+    PUBLIC_KEY_HEX,
+    ROLE_MAP,
+    USER,
+    command,
+)
+
+# The methods each port declares: what a failure switch may name, and what the signature test
+# compares.
+STORE_METHODS = frozenset(name for name in vars(ports.SessionStore) if not name.startswith("_"))
+ARGO_METHODS = frozenset(name for name in vars(ports.Argo) if not name.startswith("_"))
+DISCORD_ROUTES = ("edit", "follow_up", "channel")
+
+
+# -- the session store -------------------------------------------------------------------------
+
+
+class MemoryStore:
+    """The SessionStore port on dicts, with the Redis store's semantics key for key.
+
+    Every key expires (by `clock`); claim_* is set-if-absent under a lock, so True goes to the
+    first caller only; `pending` is a sorted set scored by received_at (ties by member, as
+    Redis orders them) that expires as a whole `ttl_seconds` after the last save.
+    """
+
+    def __init__(
+        self,
+        ttl_seconds: int = 600,
+        last_dispatch_ttl_seconds: int = 900,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._ttl = ttl_seconds
+        self._last_ttl = last_dispatch_ttl_seconds
+        self._clock = clock
+        self._lock = threading.RLock()
+        # key -> (value, expires at); keys are spelled as the Redis store's, without `facteur:`.
+        self._values: dict[str, tuple[str, float]] = {}
+        self._pending: dict[str, float] = {}
+        self._pending_expires = 0.0
+        # Redis down: every call raises. `failing`: only the methods named raise.
+        self.down = False
+        self.failing: set[str] = set()
+        # Every port method called, in order, failed calls included.
+        self.calls: list[str] = []
+
+    # -- the switches -----------------------------------------------------------------------
+
+    def fail(self, *methods: str) -> None:
+        """Make only the methods named raise SessionStoreError (`down = True` fails them all)."""
+        unknown = set(methods) - STORE_METHODS
+        if unknown or not methods:
+            raise ValueError(f"SessionStore has no method(s) {sorted(unknown)}")
+        self.failing.update(methods)
+
+    def recover(self) -> None:
+        self.down = False
+        self.failing.clear()
+
+    def _enter(self, method: str) -> None:
+        self.calls.append(method)
+        if self.down or method in self.failing:
+            # The real store names what it was doing and the redis error's class, nothing more.
+            raise SessionStoreError(f"{method}: ConnectionError")
+
+    # -- for assertions -------------------------------------------------------------------
+
+    def keys(self) -> set[str]:
+        """The live keys, spelled as the Redis store's without `facteur:` (session:…, seen:…)."""
+        with self._lock:
+            return {key for key in list(self._values) if self._read(key) is not None}
+
+    def claimed(self, kind: str, ident: str) -> bool:
+        """Whether a claim_once(kind, ident) is held now (claim() is kind "seen")."""
+        return f"{kind}:{ident}" in self.keys()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _read(self, key: str) -> str | None:
+        found = self._values.get(key)
+        if found is None:
+            return None
+        if found[1] <= self._clock():
+            del self._values[key]
+            return None
+        return found[0]
+
+    def _write(self, key: str, value: str, ttl: int) -> None:
+        self._values[key] = (value, self._clock() + ttl)
+
+    def _session(self, correlation_id: str | None) -> DispatchResult | None:
+        raw = None if correlation_id is None else self._read(f"session:{correlation_id}")
+        # Stored as JSON and parsed on read, as Redis does: callers never share an object.
+        return None if raw is None else DispatchResult.model_validate_json(raw)
+
+    def _live_pending(self) -> dict[str, float]:
+        if self._pending and self._pending_expires <= self._clock():
+            self._pending.clear()
+        return self._pending
+
+    def _claim(self, key: str, ttl_seconds: int | None) -> bool:
+        ttl = ttl_seconds or self._ttl
+        if ttl <= 0:  # Redis refuses SET … EX with a non-positive time
+            raise SessionStoreError(f"claiming {key.partition(':')[0]}: ResponseError")
+        with self._lock:
+            if self._read(key) is not None:
+                return False
+            self._write(key, "1", ttl)
+            return True
+
+    # -- the port -------------------------------------------------------------------------
+
+    def save(
+        self,
+        result: DispatchResult,
+        token: str | None = None,
+        token_expires_at: float | None = None,
+    ) -> None:
+        self._enter("save")
+        with self._lock:
+            cid = result.correlation_id
+            self._write(f"session:{cid}", result.model_dump_json(), self._ttl)
+            self._write(f"user:{result.user_id}:last", cid, self._last_ttl)
+            if result.workflow_name and result.namespace:
+                self._write(f"workflow:{result.namespace}/{result.workflow_name}", cid, self._ttl)
+            if result.ref:
+                self._write(f"ref:{result.ref}", cid, self._ttl)
+            pending = self._live_pending()
+            if result.workflow_name and result.finished_at is None:
+                pending[cid] = result.received_at
+            else:
+                pending.pop(cid, None)
+            if pending:  # EXPIRE on a key that no longer exists does nothing
+                self._pending_expires = self._clock() + self._ttl
+            seconds = int((token_expires_at or 0) - self._clock())
+            if token and seconds > 0:
+                self._write(f"token:{cid}", token, seconds)
+
+    def get(self, correlation_id: str) -> DispatchResult | None:
+        self._enter("get")
+        with self._lock:
+            return self._session(correlation_id)
+
+    def last_for_user(self, user_id: str) -> DispatchResult | None:
+        self._enter("last_for_user")
+        with self._lock:
+            return self._session(self._read(f"user:{user_id}:last"))
+
+    def find_workflow(self, namespace: str, name: str) -> DispatchResult | None:
+        self._enter("find_workflow")
+        with self._lock:
+            return self._session(self._read(f"workflow:{namespace}/{name}"))
+
+    def by_ref(self, ref: str) -> DispatchResult | None:
+        self._enter("by_ref")
+        with self._lock:
+            return self._session(self._read(f"ref:{ref}"))
+
+    def token(self, correlation_id: str) -> str | None:
+        self._enter("token")
+        with self._lock:
+            return self._read(f"token:{correlation_id}")
+
+    def claim_once(self, kind: str, ident: str, ttl_seconds: int | None = None) -> bool:
+        self._enter("claim_once")
+        return self._claim(f"{kind}:{ident}", ttl_seconds)
+
+    def release_once(self, kind: str, ident: str) -> None:
+        self._enter("release_once")
+        with self._lock:
+            self._values.pop(f"{kind}:{ident}", None)
+
+    def claim(self, interaction_id: str, ttl_seconds: int | None = None) -> bool:
+        self._enter("claim")
+        return self._claim(f"seen:{interaction_id}", ttl_seconds)
+
+    def release(self, interaction_id: str) -> None:
+        self._enter("release")
+        with self._lock:
+            self._values.pop(f"seen:{interaction_id}", None)
+
+    def pending(self, limit: int) -> list[str]:
+        self._enter("pending")
+        with self._lock:
+            ordered = sorted(self._live_pending().items(), key=lambda item: (item[1], item[0]))
+        # ZRANGE 0 limit-1: a stop below zero counts from the end, so pending(0) lists all.
+        stop = limit - 1 if limit > 0 else len(ordered) + limit - 1
+        return [cid for cid, _ in ordered[: max(0, stop + 1)]]
+
+    def forget_pending(self, correlation_id: str) -> None:
+        self._enter("forget_pending")
+        with self._lock:
+            self._live_pending().pop(correlation_id, None)
+
+    def claim_report(self, namespace: str, name: str, status: str) -> bool:
+        self._enter("claim_report")
+        return self._claim(f"reported:{namespace}/{name}:{status}", None)
+
+    def release_report(self, namespace: str, name: str, status: str) -> None:
+        self._enter("release_report")
+        with self._lock:
+            self._values.pop(f"reported:{namespace}/{name}:{status}", None)
+
+    def claim_action(self, correlation_id: str, action: str, attempt: int) -> bool:
+        self._enter("claim_action")
+        return self._claim(f"acted:{correlation_id}:{action}#{attempt}", None)
+
+    def release_action(self, correlation_id: str, action: str, attempt: int) -> None:
+        self._enter("release_action")
+        with self._lock:
+            self._values.pop(f"acted:{correlation_id}:{action}#{attempt}", None)
+
+    def ping(self) -> bool:
+        # The real store answers False rather than raising: readiness only asks.
+        try:
+            self._enter("ping")
+        except SessionStoreError:
+            return False
+        return True
+
+
+# -- Argo --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ArgoRun:
+    """One workflow as the fake Argo holds it."""
+
+    namespace: str
+    name: str
+    template: str | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    service_account: str | None = None
+    cluster_scope: bool = False
+    uid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # The controller fills the status in later: a new workflow has no phase yet.
+    phase: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    message: str | None = None
+    # What stop or terminate asked for, as Argo's spec.shutdown records it.
+    shutdown: str | None = None
+
+    def state(self) -> WorkflowState:
+        return WorkflowState(
+            self.name, self.namespace, self.phase, self.started_at, self.finished_at, self.message
+        )
+
+
+@dataclass
+class _ArgoFailure:
+    operation: str
+    error: ArgoError
+    times: int | None
+    # True: Argo did the work and only the answer was lost (a create that timed out).
+    done: bool
+
+
+_TERMINAL = frozenset({"Succeeded", "Failed", "Error"})
+
+
+def _iso_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class MemoryArgo:
+    """The Argo port on a dict of workflows, answering as the Argo Server does.
+
+    A second create of a name is `created=False` (Argo's 409); acting on an unknown workflow
+    is a permanent 404; retry refuses a run that is not Failed or Error (400); resubmit creates
+    `<name>-xxxxx`. `fail()` scripts ArgoErrors ahead of that.
+    """
+
+    def __init__(self, *, templates: Collection[str] | None = None) -> None:
+        # None: every template exists. Otherwise a create naming another is a 404.
+        self.templates = None if templates is None else set(templates)
+        self.workflows: dict[tuple[str, str], ArgoRun] = {}
+        # Every call, in order: (operation, namespace, name); failed ones included.
+        self.calls: list[tuple[str, str, str]] = []
+        self._failures: list[_ArgoFailure] = []
+        self._lock = threading.RLock()
+
+    # -- scripting --------------------------------------------------------------------------
+
+    def fail(
+        self,
+        operation: str = "*",
+        *,
+        status: int | None = 503,
+        reason: str | None = None,
+        transient: bool | None = None,
+        times: int | None = 1,
+        done: bool = False,
+    ) -> None:
+        """The next `times` calls of `operation` (None: all of them) raise ArgoError.
+
+        `transient` defaults as the real client decides it: no answer at all (status None) or a
+        429/5xx but 501. `done=True` makes Argo carry the call out before the answer is lost.
+        """
+        if operation != "*" and operation not in ARGO_METHODS:
+            raise ValueError(f"Argo has no operation {operation!r}")
+        if transient is None:
+            transient = status is None or status in RETRY_STATUSES
+        if reason is None:
+            reason = "no answer from Argo: ReadTimeout" if status is None else f"scripted {status}"
+        error = ArgoError(reason, status=status, transient=transient)
+        with self._lock:
+            self._failures.append(_ArgoFailure(operation, error, times, done))
+
+    def add_workflow(
+        self, namespace: str, name: str, phase: str | None = "Running", **status: Any
+    ) -> ArgoRun:
+        """Seed a workflow as if facteur had created it earlier."""
+        with self._lock:
+            run = self.workflows[(namespace, name)] = ArgoRun(namespace, name, template="seeded")
+        if phase is not None:
+            self.set_phase(namespace, name, phase, **status)
+        return run
+
+    def set_phase(
+        self,
+        namespace: str,
+        name: str,
+        phase: str | None,
+        *,
+        message: str | None = None,
+        started_at: str | None = None,
+        finished_at: str | None = None,
+    ) -> None:
+        """Move a workflow on, as the controller would; times default to now."""
+        with self._lock:
+            run = self.workflows[(namespace, name)]
+            run.phase = phase
+            if phase not in (None, "Pending"):
+                run.started_at = started_at or run.started_at or _iso_now()
+            run.finished_at = (finished_at or _iso_now()) if phase in _TERMINAL else None
+            if message is not None:
+                run.message = message
+
+    def delete(self, namespace: str, name: str) -> None:
+        with self._lock:
+            del self.workflows[(namespace, name)]
+
+    # -- for assertions -----------------------------------------------------------------------
+
+    @property
+    def actions(self) -> list[tuple[str, str]]:
+        """(operation, name) of every call that asks Argo to change something."""
+        return [(op, name) for op, _, name in self.calls if op != "get_workflow"]
+
+    def run(self, namespace: str, name: str) -> ArgoRun:
+        return self.workflows[(namespace, name)]
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _enter(self, operation: str, namespace: str, name: str) -> _ArgoFailure | None:
+        """Record the call; the scripted failure due now, if any (raised at once unless done)."""
+        with self._lock:
+            self.calls.append((operation, namespace, name))
+            for index, failure in enumerate(self._failures):
+                if failure.operation in ("*", operation):
+                    if failure.times is not None:
+                        failure.times -= 1
+                        if failure.times <= 0:
+                            del self._failures[index]
+                    if not failure.done:
+                        raise failure.error
+                    return failure
+        return None
+
+    def _known(self, namespace: str, name: str) -> ArgoRun:
+        run = self.workflows.get((namespace, name))
+        if run is None:
+            raise ArgoError(f'workflows.argoproj.io "{name}" not found', status=404)
+        return run
+
+    @staticmethod
+    def _after(failure: _ArgoFailure | None) -> None:
+        if failure is not None:
+            raise failure.error
+
+    # -- the port -------------------------------------------------------------------------
+
+    def submit_from_template(
+        self,
+        namespace: str,
+        *,
+        name: str,
+        template: str,
+        parameters: Mapping[str, str],
+        labels: Mapping[str, str],
+        annotations: Mapping[str, str],
+        service_account: str | None = None,
+        cluster_scope: bool = False,
+    ) -> Submitted:
+        failure = self._enter("submit_from_template", namespace, name)
+        with self._lock:
+            existing = self.workflows.get((namespace, name))
+            if existing is not None:
+                self._after(failure)
+                return Submitted(name=name, namespace=namespace, uid=None, created=False)
+            if self.templates is not None and template not in self.templates:
+                kind = "clusterworkflowtemplates" if cluster_scope else "workflowtemplates"
+                raise ArgoError(f'{kind}.argoproj.io "{template}" not found', status=404)
+            run = ArgoRun(
+                namespace,
+                name,
+                template=template,
+                parameters=dict(parameters),
+                labels=dict(labels),
+                annotations=dict(annotations),
+                service_account=service_account,
+                cluster_scope=cluster_scope,
+            )
+            self.workflows[(namespace, name)] = run
+        self._after(failure)
+        return Submitted(name=name, namespace=namespace, uid=run.uid, created=True)
+
+    def get_workflow(self, namespace: str, name: str) -> WorkflowState | None:
+        failure = self._enter("get_workflow", namespace, name)
+        self._after(failure)
+        with self._lock:
+            run = self.workflows.get((namespace, name))
+            return None if run is None else run.state()
+
+    def stop(self, namespace: str, name: str, message: str | None = None) -> None:
+        self._shutdown("stop", namespace, name, "Stop")
+
+    def terminate(self, namespace: str, name: str) -> None:
+        self._shutdown("terminate", namespace, name, "Terminate")
+
+    def _shutdown(self, operation: str, namespace: str, name: str, strategy: str) -> None:
+        failure = self._enter(operation, namespace, name)
+        with self._lock:
+            # The phase moves later, when the controller acts; the spec says what was asked.
+            self._known(namespace, name).shutdown = strategy
+        self._after(failure)
+
+    def retry(self, namespace: str, name: str) -> None:
+        failure = self._enter("retry", namespace, name)
+        with self._lock:
+            run = self._known(namespace, name)
+            if run.phase not in ("Failed", "Error"):
+                raise ArgoError(f"Cannot retry a workflow in phase {run.phase}", status=400)
+            self.set_phase(namespace, name, "Running")
+            run.shutdown = None
+        self._after(failure)
+
+    def resubmit(self, namespace: str, name: str) -> Submitted:
+        failure = self._enter("resubmit", namespace, name)
+        with self._lock:
+            run = self._known(namespace, name)
+            # Argo resubmits under generateName "<name>-": five random characters follow.
+            again = replace(
+                run,
+                name=f"{name[:58]}-{secrets.token_hex(3)[:5]}",
+                uid=str(uuid.uuid4()),
+                phase=None,
+                started_at=None,
+                finished_at=None,
+                message=None,
+                shutdown=None,
+            )
+            self.workflows[(namespace, again.name)] = again
+        self._after(failure)
+        return Submitted(name=again.name, namespace=namespace, uid=again.uid, created=True)
+
+
+# -- Discord -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One message Discord took: an edit of the original reply, a follow-up or a channel post.
+
+    `message` is the body as the flow gave it; the real client adds the `<@user>` prefix of a
+    channel post itself, so here it is `mention_user_id`.
+    """
+
+    route: Literal["edit", "follow_up", "channel"]
+    message: dict[str, Any]
+    message_id: str
+    token: str | None = None
+    channel_id: str | None = None
+    mention_user_id: str | None = None
+
+    @property
+    def content(self) -> str:
+        return str(self.message.get("content", ""))
+
+    @property
+    def embed(self) -> dict[str, Any]:
+        return dict(self.message["embeds"][0])
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return {f["name"]: f["value"] for f in self.embed.get("fields", [])}
+
+    @property
+    def button_ids(self) -> list[str]:
+        return [
+            c["custom_id"]
+            for row in self.message.get("components", [])
+            for c in row["components"]
+            if "custom_id" in c
+        ]
+
+
+@dataclass(frozen=True)
+class ReplyCall:
+    """The arguments of one reply() call, and where it landed (None when it raised)."""
+
+    token: str | None
+    token_expires_at: float
+    channel_id: str | None
+    mention_user_id: str | None
+    delivered: Delivered | None
+
+
+def check_message(message: Any) -> None:
+    """facteur's rule: every Discord message sets allowed_mentions, and it pings nobody."""
+    assert isinstance(message, dict), f"a Discord message must be a dict, not {message!r}"
+    allowed = message.get("allowed_mentions")
+    assert isinstance(allowed, dict), f"message sets no allowed_mentions: {message!r}"
+    assert allowed.get("parse") == [], f"allowed_mentions lets mentions through: {allowed!r}"
+    content = message.get("content")
+    assert content is None or isinstance(content, str), "message content must be a string"
+
+
+class MemoryDiscord:
+    """The Discord port, recording every message, with DiscordClient.reply's fallback: edit
+    the original while the token lives, else post in the channel (with a bot token)."""
+
+    def __init__(self, *, bot_token: bool = True, clock: Callable[[], float] = time.time) -> None:
+        self.bot_token = bot_token
+        self._clock = clock
+        self.sent: list[Sent] = []
+        self.replies: list[ReplyCall] = []
+        # Discord unreachable: every route raises DiscordError, as after the client's retries.
+        self.down = False
+        self._failures: list[tuple[str, DiscordError, int | None]] = []
+        self._originals: dict[str, str] = {}
+        self._ids = iter(range(1_100_000_000_000_000_001, 10**19))
+        self._lock = threading.RLock()
+
+    # -- scripting --------------------------------------------------------------------------
+
+    def fail(
+        self, route: str = "*", error: DiscordError | None = None, *, times: int | None = 1
+    ) -> None:
+        """The next `times` messages on `route` (edit, follow_up, channel, *) raise `error`."""
+        if route != "*" and route not in DISCORD_ROUTES:
+            raise ValueError(f"Discord has no route {route!r}")
+        error = error or DiscordError(None, f"{route}: gave up after 4 attempt(s): HTTP 503")
+        with self._lock:
+            self._failures.append((route, error, times))
+
+    def reject_token(self, *, times: int | None = None) -> None:
+        """Discord refuses the interaction token (401/404), as once the interaction is gone."""
+        self.fail(
+            "edit", TokenRejected(404, "PATCH …/@original: HTTP 404: Unknown Webhook"), times=times
+        )
+
+    # -- for assertions -----------------------------------------------------------------------
+
+    def to(self, route: str) -> list[Sent]:
+        return [sent for sent in self.sent if sent.route == route]
+
+    @property
+    def edits(self) -> list[Sent]:
+        return self.to("edit")
+
+    @property
+    def posts(self) -> list[Sent]:
+        return self.to("channel")
+
+    @property
+    def whispers(self) -> list[str]:
+        """The ephemeral follow-ups' texts: what only the clicker saw."""
+        return [s.content for s in self.to("follow_up") if s.message.get("flags") == EPHEMERAL]
+
+    @property
+    def last(self) -> Sent:
+        return self.sent[-1]
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _send(
+        self,
+        route: Literal["edit", "follow_up", "channel"],
+        message: dict[str, Any],
+        *,
+        token: str | None = None,
+        channel_id: str | None = None,
+        mention_user_id: str | None = None,
+    ) -> dict[str, Any]:
+        check_message(message)
+        with self._lock:
+            if self.down:
+                raise DiscordError(None, f"{route}: gave up after 4 attempt(s): ConnectionError")
+            for index, (where, error, times) in enumerate(self._failures):
+                if where in ("*", route):
+                    if times is not None:
+                        if times <= 1:
+                            del self._failures[index]
+                        else:
+                            self._failures[index] = (where, error, times - 1)
+                    raise error
+            if route == "edit" and token is not None:
+                # Edits land on the one original reply, so they keep its ID.
+                message_id = self._originals.setdefault(token, str(next(self._ids)))
+            else:
+                message_id = str(next(self._ids))
+            self.sent.append(
+                Sent(route, copy.deepcopy(message), message_id, token, channel_id, mention_user_id)
+            )
+        return {"id": message_id}
+
+    @staticmethod
+    def _token(token: Any) -> str:
+        if not isinstance(token, str) or not token:
+            raise DiscordError(None, "interaction token is missing")
+        return token
+
+    # -- the port -------------------------------------------------------------------------
+
+    def reply(
+        self,
+        *,
+        token: str | None,
+        token_expires_at: float,
+        channel_id: str | None,
+        message: dict[str, Any],
+        mention_user_id: str | None = None,
+        now: float | None = None,
+    ) -> Delivered:
+        check_message(message)
+        record = functools.partial(ReplyCall, token, token_expires_at, channel_id, mention_user_id)
+        try:
+            delivered = self._reply(
+                token, token_expires_at, channel_id, message, mention_user_id, now
+            )
+        except DiscordError:
+            self.replies.append(record(None))
+            raise
+        self.replies.append(record(delivered))
+        return delivered
+
+    def _reply(
+        self,
+        token: str | None,
+        expires_at: float,
+        channel_id: str | None,
+        message: dict[str, Any],
+        mention_user_id: str | None,
+        now: float | None,
+    ) -> Delivered:
+        # The same decisions as DiscordClient.reply, in the same order.
+        now = self._clock() if now is None else now
+        why = "the interaction token has expired"
+        if token and now < expires_at:
+            try:
+                sent = self.edit_original(token, message)
+                return Delivered(via="interaction", message_id=sent["id"])
+            except TokenRejected:
+                why = "Discord refused the interaction token"
+        elif not token:
+            why = "there is no interaction token"
+        if not self.bot_token:
+            raise DiscordError(None, f"{why} and no bot token is configured to post instead")
+        if channel_id is None:
+            raise DiscordError(None, f"{why} and the interaction has no channel to post in")
+        sent = self.post_to_channel(channel_id, message, mention_user_id=mention_user_id)
+        return Delivered(via="channel", message_id=sent["id"])
+
+    def edit_original(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
+        return self._send("edit", message, token=self._token(token))
+
+    def follow_up(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
+        return self._send("follow_up", message, token=self._token(token))
+
+    def post_to_channel(
+        self, channel_id: str, message: dict[str, Any], *, mention_user_id: str | None = None
+    ) -> dict[str, Any]:
+        """Not a port method: what reply() falls back to, as on DiscordClient."""
+        if not self.bot_token:
+            raise DiscordError(None, "cannot post to the channel: no bot token is configured")
+        return self._send(
+            "channel", message, channel_id=channel_id, mention_user_id=mention_user_id
+        )
+
+
+# -- the sink ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    event_type: str
+    event_id: str
+    data: dict[str, Any]
+
+
+class MemorySink:
+    """The Deliver port: keeps each event the next function would receive."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        # The sink refuses (a 503 from the Broker, or no answer): every call raises SinkError.
+        self.down = False
+        self._lock = threading.Lock()
+
+    def __call__(self, event_type: str, event_id: str, data: dict[str, Any]) -> None:
+        if self.down:
+            raise SinkError("sink answered 503")
+        # Through JSON, as the real sink sends it: a value that cannot travel fails here too.
+        carried = json.loads(json.dumps(data))
+        with self._lock:
+            self.events.append(Event(event_type, event_id, carried))
+
+    def of_type(self, event_type: str) -> list[Event]:
+        return [event for event in self.events if event.event_type == event_type]
+
+
+# -- the flows, wired as bootstrap wires them --------------------------------------------------
+
+NAMESPACE = "agents"
+UI = "https://argo.example.test"
+TOKEN_TTL = 840
+TEMPLATE = "facteur-dispatch"
+STATIC = {"repoURL": "https://git.example/r.git"}
+# /review's options as Discord sends them; the empty optional one is dropped on the way.
+REVIEW = [
+    {"name": "project", "type": 3, "value": "facteur"},
+    {"name": "artifact", "type": 3, "value": "pr/1"},
+    {"name": "notes", "type": 3, "value": ""},
+]
+SERVICE_ACCOUNT = "facteur-agent"
+# Someone other than the run's owner, who clicks its buttons.
+CLICKER = "800000000000000777"
+
+
+@functools.cache
+def catalog() -> Catalog:
+    return load_catalog(DEFAULT_CATALOG_FILE)
+
+
+@dataclass
+class World:
+    """The four fakes, and each flow built on them with bootstrap's constructor arguments."""
+
+    store: MemoryStore = field(default_factory=MemoryStore)
+    argo: MemoryArgo = field(default_factory=MemoryArgo)
+    discord: MemoryDiscord = field(default_factory=MemoryDiscord)
+    sink: MemorySink = field(default_factory=MemorySink)
+
+    def ingress(self, **overrides: Any) -> Ingress:
+        options: dict[str, Any] = {
+            "verifier": Verifier(PUBLIC_KEY_HEX, 300),
+            "catalog": catalog(),
+            "role_map": ROLE_MAP,
+            "deliver": self.sink,
+            "guild_id": GUILD,
+        }
+        return Ingress(**(options | overrides))
+
+    def router(self, **overrides: Any) -> Router:
+        options: dict[str, Any] = {
+            "catalog": catalog(),
+            "role_map": ROLE_MAP,
+            "store": self.store,
+            "discord": self.discord,
+            "deliver": self.sink,
+            "token_ttl_seconds": TOKEN_TTL,
+            "static_parameters": STATIC,
+            "default_template": TEMPLATE,
+            "guild_id": GUILD,
+            "argo": self.argo,
+            "ui_url": UI,
+            "namespace": NAMESPACE,
+        }
+        return Router(**(options | overrides))
+
+    def buttons(self, **overrides: Any) -> Buttons:
+        options: dict[str, Any] = {
+            "role_map": ROLE_MAP,
+            "store": self.store,
+            "discord": self.discord,
+            "argo": self.argo,
+            "ui_url": UI,
+            "guild_id": GUILD,
+            "cancel_strategy": "stop",
+            "retry_strategy": "retry",
+        }
+        return Buttons(**(options | overrides))
+
+    def submitter(self, **overrides: Any) -> Submitter:
+        options: dict[str, Any] = {
+            "argo": self.argo,
+            "store": self.store,
+            "discord": self.discord,
+            "namespace": NAMESPACE,
+            "ui_url": UI,
+            "token_ttl_seconds": TOKEN_TTL,
+            "service_account": SERVICE_ACCOUNT,
+        }
+        return Submitter(**(options | overrides))
+
+    def reporter(self, **overrides: Any) -> Reporter:
+        options: dict[str, Any] = {
+            "store": self.store,
+            "discord": self.discord,
+            "ui_url": UI,
+            "token_ttl_seconds": TOKEN_TTL,
+            "argo": self.argo,
+            "tick_batch": 50,
+        }
+        return Reporter(**(options | overrides))
+
+    # -- journeys -------------------------------------------------------------------------------
+
+    def requested(self) -> list[Journey]:
+        """The journeys command_route handed to workflow_submit, as it will read them."""
+        return [Journey.from_event(e.data) for e in self.sink.of_type(WORKFLOW_REQUESTED)]
+
+    def run(
+        self, trip: Journey, *, router: Router | None = None, submitter: Submitter | None = None
+    ) -> list[Outcome]:
+        """command_route, then workflow_submit for each request it handed on: their outcomes."""
+        before = len(self.sink.events)
+        outcomes = [(router or self.router()).handle(trip)]
+        for event in self.sink.events[before:]:
+            if event.event_type == WORKFLOW_REQUESTED:
+                outcomes.append(
+                    (submitter or self.submitter()).handle(Journey.from_event(event.data))
+                )
+        return outcomes
+
+    def recorded_run(
+        self,
+        *,
+        status: str = "Submitted",
+        phase: str | None = "Running",
+        age: float = 60.0,
+        token: str | None = "itok-SECRET",
+        command: str = "plan",
+        **extra: Any,
+    ) -> DispatchResult:
+        """A run as workflow_submit records it (its token too), and as Argo knows it."""
+        interaction = _snowflake()
+        fields: dict[str, Any] = {
+            "correlation_id": uuid.uuid4().hex,
+            "interaction_id": interaction,
+            "command": command,
+            "user_id": USER,
+            "guild_id": GUILD,
+            "channel_id": CHANNEL,
+            "application_id": APP,
+            "workflow_name": f"{command}-{interaction}",
+            "namespace": NAMESPACE,
+            "received_at": time.time() - age,
+            "status": status,
+            "ref": secrets.token_urlsafe(9),
+        }
+        session = DispatchResult(**(fields | extra))
+        self.store.save(session, token, session.received_at + TOKEN_TTL)
+        if phase is not None:
+            self.argo.add_workflow(NAMESPACE, session.workflow_name or "", phase)
+        return session
+
+
+def _snowflake() -> str:
+    return str(10**18 + uuid.uuid4().int % 10**17)
+
+
+def click(
+    action: str,
+    ref: str | None,
+    *,
+    roles: list[str] | None = None,
+    dm: bool = False,
+    user_id: str = CLICKER,
+) -> Click:
+    """A click on one of facteur's buttons, read as command_route reads it."""
+    payload = command(interaction_id=_snowflake(), roles=roles, dm=dm)
+    payload.update(type=3, token="click-token-SECRET", message={"id": "900000000000000999"})
+    payload["data"] = {"custom_id": custom_id(action, ref or ""), "component_type": 2}
+    caller = payload["user"] if dm else payload["member"]["user"]
+    caller["id"] = user_id
+    found = read_click(payload)
+    assert found is not None, f"{action}:{ref} is not one of facteur's buttons"
+    return found
+
+
+if TYPE_CHECKING:
+    # mypy checks each fake against its port, as it does the adapters and stand-ins.
+    _store: ports.SessionStore = MemoryStore()
+    _argo: ports.Argo = MemoryArgo()
+    _discord: ports.Discord = MemoryDiscord()
+    _deliver: ports.Deliver = MemorySink()
