@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+from typing import Any
 
 import pytest
 
@@ -10,9 +12,24 @@ from facteur.adapters.discord import DiscordClient
 from facteur.adapters.local import ConsoleDiscord, DryRunArgo
 from facteur.bootstrap import argo as argo_client
 from facteur.bootstrap import discord as discord_client
+from facteur.cli import parser, play
 from facteur.config import load_settings
+from facteur.decisions import render
+from facteur.decisions.ids import RETRY
 from facteur.errors import ConfigError
 from tests.helpers.argo_fake import SwaggerContract
+
+REF = "r3f-Abc_0123456789"
+UI = "http://localhost:2746"
+ACTED = {
+    "command": "plan",
+    "workflow": "plan-1",
+    "namespace": "agents",
+    "ui_url": UI,
+    "action": RETRY,
+    "user_id": "100000000000000100",
+    "attempt": 2,
+}
 
 
 def test_without_dev_embedded_the_real_settings_are_required() -> None:
@@ -78,3 +95,63 @@ def test_console_prints_every_message(capsys: pytest.CaptureFixture[str]) -> Non
     )
     printed = capsys.readouterr().err
     assert "CONSOLE" in printed and "hello" in printed and "a: b" in printed
+
+
+def _printed(capsys: pytest.CaptureFixture[str], message: dict[str, Any]) -> list[str]:
+    ConsoleDiscord().edit_original("token", message)
+    return capsys.readouterr().err.splitlines()
+
+
+def test_console_prints_a_line_a_button(capsys: pytest.CaptureFixture[str]) -> None:
+    url = render.workflow_url(UI, "agents", "plan-1")
+    started = render.submitted(
+        command="plan",
+        workflow="plan-1",
+        namespace="agents",
+        correlation_id="c",
+        ui_url=UI,
+        ref=REF,
+    )
+    assert _printed(capsys, started)[-2:] == [
+        f"  [Open in Argo] {url}",
+        f"  [Cancel] facteur click cancel {REF}",
+    ]
+    failed = render.final_status(
+        command="plan",
+        workflow="plan-1",
+        namespace="agents",
+        status="Failed",
+        correlation_id="c",
+        duration=1.0,
+        failures=[],
+        message=None,
+        ui_url=UI,
+        ref=REF,
+    )
+    assert _printed(capsys, failed)[-2:] == [
+        f"  [Open in Argo] {url}",
+        f"  [Retry] facteur click retry {REF}",
+    ]
+    # No ref, no action buttons: only the link is left.
+    assert _printed(capsys, render.acted(**ACTED, ref=None))[-1] == f"  [Open in Argo] {url}"
+    assert not any("facteur click" in line for line in _printed(capsys, render.text("hi")))
+    # A button that is not facteur's shows its custom_id, and no command that would fail.
+    foreign = {"type": 1, "components": [{"type": 2, "label": "X", "custom_id": "other:1"}]}
+    assert _printed(capsys, {"content": "", "components": [foreign]})[-1] == (
+        "  [X] custom_id other:1"
+    )
+
+
+@pytest.mark.parametrize("ref", [REF, "-0NezT-p_Eu4", "-h12345678", "--url-1234"])
+def test_the_printed_command_clicks_that_button(
+    capsys: pytest.CaptureFixture[str], ref: str
+) -> None:
+    # Refs are URL-safe base64: one that starts with "-" must not read as an option.
+    message = render.acted(**ACTED, ref=ref)
+    [row] = message["components"]
+    [button] = [b for b in row["components"] if "custom_id" in b]
+    [line] = [line for line in _printed(capsys, message) if "facteur click" in line]
+    argv = shlex.split(line.partition("] ")[2])
+    assert argv[:2] == ["facteur", "click"]
+    args = parser.build().parse_args(argv[1:])
+    assert play.button_custom_id(args.action, args.ref) == button["custom_id"]

@@ -18,7 +18,9 @@ from nacl.signing import SigningKey
 from facteur import bootstrap
 from facteur.adapters.discord import DiscordClient
 from facteur.adapters.envelope import open_event
+from facteur.cli import check, interactions, slash
 from facteur.cli import main as cli
+from facteur.cli.plumbing import CliError
 from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
 from facteur.decisions.callback import parse_report
 from facteur.decisions.catalog import parse_catalog
@@ -96,7 +98,7 @@ def test_every_function_is_in_bootstraps_table() -> None:
 
 
 def test_secret_keys_are_found_from_the_model() -> None:
-    assert sorted(cli.secret_keys()) == [
+    assert sorted(check.secret_keys()) == [
         "argo.token",
         "callback.tick_token",
         "callback.token",
@@ -376,10 +378,10 @@ def test_overwrite_commands_waits_out_a_rate_limit(discord) -> None:
 )
 def test_parse_command_line(line: str, expected: tuple[str, list[tuple[str, str]]] | None) -> None:
     if expected is None:
-        with pytest.raises(cli.CliError):
-            cli.parse_command_line(line)
+        with pytest.raises(CliError):
+            slash.parse_command_line(line)
     else:
-        assert cli.parse_command_line(line) == expected
+        assert slash.parse_command_line(line) == expected
 
 
 TYPED = parse_catalog(
@@ -423,23 +425,25 @@ def test_options_are_typed_by_the_catalog(
     name: str, text: str, expected: tuple[int, Any] | None
 ) -> None:
     if expected is None:
-        with pytest.raises(cli.CliError, match=name):
-            cli.typed_options(TYPED, [(name, text)])
+        with pytest.raises(CliError, match=name):
+            slash.typed_options(TYPED, [(name, text)])
         return
-    [option] = cli.typed_options(TYPED, [(name, text)])
+    [option] = slash.typed_options(TYPED, [(name, text)])
     assert option == {"name": name, "type": expected[0], "value": expected[1]}
     assert type(option["value"]) is type(expected[1])
 
 
 def test_an_unknown_command_keeps_every_option_a_string() -> None:
-    assert cli.typed_options(None, [("count", "1")]) == [{"name": "count", "type": 3, "value": "1"}]
+    assert slash.typed_options(None, [("count", "1")]) == [
+        {"name": "count", "type": 3, "value": "1"}
+    ]
 
 
 def test_interactions_look_like_discords() -> None:
-    one = cli.application_command(
+    one = interactions.application_command(
         "plan", [], application_id=APP, guild_id=GUILD, user_id=USER, roles=[ROLE_PLANNER]
     )
-    two = cli.application_command(
+    two = interactions.application_command(
         "plan", [], application_id=APP, guild_id=GUILD, user_id=USER, roles=[ROLE_PLANNER]
     )
     assert one["id"] != two["id"] and one["token"] != two["token"]
@@ -454,7 +458,7 @@ def test_interactions_look_like_discords() -> None:
 
 def test_the_development_key_is_the_one_local_yaml_trusts() -> None:
     local = yaml.safe_load((ROOT / "config" / "local.yaml").read_text())
-    public = SigningKey(cli.DEV_KEY_SEED).verify_key.encode().hex()
+    public = SigningKey(interactions.DEV_KEY_SEED).verify_key.encode().hex()
     assert local["discord"]["public_key"] == public
 
 
@@ -503,7 +507,7 @@ def test_send_a_command_to_interaction_verify(env, capsys, verify: str, verify_s
     [event] = verify_sink.events()[before:]
     data = open_event(EVENT_KEY, event, {COMMAND_RECEIVED})
     assert data["command"] == "plan"
-    assert data["user_id"] == cli.LOCAL_USER
+    assert data["user_id"] == interactions.LOCAL_USER
     assert data["guild_id"] == GUILD
     assert data["application_id"] == APP
     assert data["options"] == [

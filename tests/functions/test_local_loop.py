@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -58,6 +59,14 @@ def _wait_for(path: Path, pattern: str, timeout: float = 30.0) -> re.Match[str]:
     raise AssertionError(f"{pattern!r} never appeared in:\n{path.read_text()[-3000:]}")
 
 
+def _click(log: Path, label: str, url: str, env: dict[str, str]) -> None:
+    """Run the `facteur click ...` line the console printed under the message's button."""
+    printed = _wait_for(log, rf"  \[{label}\] (facteur click [^\n]+)\n")[1]
+    clicked = _facteur(*shlex.split(printed)[1:], "--url", url, env=env)
+    assert clicked.returncode == 0, clicked.stderr
+    assert clicked.stdout.strip() == '200 {"type": 6}'
+
+
 def test_run_command_shows_the_loop_end_to_end(tmp_path: Path) -> None:
     base = _free_block()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACTEUR_") and k != "K_SINK"}
@@ -91,17 +100,25 @@ def test_run_command_shows_the_loop_end_to_end(tmp_path: Path) -> None:
             1
         ]
         _wait_for(log, rf"\[discord CONSOLE.*Started `/plan` as workflow `{name}`")
+        # Click the message's Cancel button with the command the console printed for it.
+        _click(log, "Cancel", url, config)
+        _wait_for(log, rf"would PUT /api/v1/workflows/agents/{name}/stop \(stopping")
+        _wait_for(log, rf"\[discord CONSOLE.*`/plan` run `{name}`: cancelled by <@\d+>\.")
         back = _facteur(
             "callback",
             name,
             "--status",
-            "Succeeded",
+            "Failed",
             "--url",
             f"http://127.0.0.1:{base + 3}/",
             env=config,
         )
         assert back.returncode == 0, back.stderr
-        _wait_for(log, r"\[discord CONSOLE.*`/plan` finished: \*\*Succeeded\*\*")
+        _wait_for(log, r"\[discord CONSOLE.*`/plan` finished: \*\*Failed\*\*")
+        # The failed run's message offers Retry; clicking it retries the same workflow.
+        _click(log, "Retry", url, config)
+        _wait_for(log, rf"would PUT /api/v1/workflows/agents/{name}/retry \(retrying")
+        _wait_for(log, rf"\[discord CONSOLE.*`/plan` run `{name}`: retried by <@\d+> \(attempt 2\)")
     finally:
         os.killpg(loop.pid, signal.SIGINT)
         try:

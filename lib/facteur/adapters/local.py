@@ -101,6 +101,7 @@ class ConsoleDiscord:
             if embed.get("description"):
                 lines.append(f"  {embed['description']}")
             lines.extend(f"  {f['name']}: {f['value']}" for f in embed.get("fields", []))
+        lines.extend(_button_lines(message.get("components") or []))
         _say("\n".join(lines))
         return Delivered(via="interaction", message_id="console")
 
@@ -111,3 +112,20 @@ class ConsoleDiscord:
     def follow_up(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
         self.reply(token=token, token_expires_at=0, channel_id=None, message=message)
         return {}
+
+
+def _button_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """One line a button: a link's URL, or the `facteur click` command that clicks it."""
+    lines = []
+    for row in rows:
+        for button in row.get("components") or []:
+            label = button.get("label", "")
+            if "url" in button:
+                lines.append(f"  [{label}] {button['url']}")
+            elif found := ids.CUSTOM_ID.fullmatch(button.get("custom_id") or ""):
+                # A ref may start with "-", which would read as an option: then the whole id.
+                target = found[0] if found[2].startswith("-") else f"{found[1]} {found[2]}"
+                lines.append(f"  [{label}] facteur click {target}")
+            elif "custom_id" in button:
+                lines.append(f"  [{label}] custom_id {button['custom_id']}")
+    return lines

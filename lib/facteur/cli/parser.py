@@ -1,0 +1,162 @@
+"""The `facteur` command's arguments: every subcommand, its flags and their value types.
+
+A usage mistake is told in one line (exit 2), not in argparse's usage block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from facteur.cli import check, interactions, play, register
+from facteur.cli.plumbing import EXIT_USAGE, PROG
+from facteur.decisions import ids
+
+
+def _snowflake(text: str) -> str:
+    if not ids.is_snowflake(text, min_digits=ids.CONFIGURED_SNOWFLAKE_DIGITS):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Discord ID (17 to 20 digits)")
+    return text
+
+
+def _http_url(text: str) -> str:
+    if not re.match(r"https?://[^/]", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL")
+    return text
+
+
+def _seed(text: str) -> bytes:
+    try:
+        seed = bytes.fromhex(text)
+    except ValueError:
+        seed = b""
+    if len(seed) != 32:
+        raise argparse.ArgumentTypeError("must be 64 hex characters (a 32-byte Ed25519 seed)")
+    return seed
+
+
+def _seconds(text: str) -> str:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    return text  # sent as typed, a string, as Argo renders {{workflow.duration}}
+
+
+def _failure(text: str) -> tuple[str, str]:
+    node, sep, message = text.partition("=")
+    if not sep or not node:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NODE=MESSAGE")
+    return node, message
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line instead of argparse's usage block: the mistake is what matters.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _function_names() -> list[str]:
+    from facteur import bootstrap
+
+    return list(bootstrap.FUNCTIONS)
+
+
+def _as_discord_would(found: argparse.ArgumentParser) -> None:
+    """The flags of send and click: who acts, where to, and the key that signs."""
+    found.add_argument(
+        "--as-role",
+        "--role",
+        action="append",
+        type=_snowflake,
+        metavar="ID",
+        help=f"the caller's role (repeatable; default {interactions.LOCAL_MEMBER_ROLE})",
+    )
+    found.add_argument("--user", type=_snowflake, default=interactions.LOCAL_USER, metavar="ID")
+    found.add_argument("--url", type=_http_url, default="http://127.0.0.1:8080/")
+    found.add_argument(
+        "--key-seed-hex",
+        type=_seed,
+        # scripts/dev prints a generated seed when the config names no public key.
+        default=_seed(os.environ["FACTEUR_DEV_KEY_SEED"])
+        if os.environ.get("FACTEUR_DEV_KEY_SEED")
+        else interactions.DEV_KEY_SEED,
+        metavar="HEX",
+        help="default: $FACTEUR_DEV_KEY_SEED, else the published development key",
+    )
+
+
+def build() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Check facteur's configuration, register its slash commands with Discord, "
+        "and play Discord and Argo against functions running locally.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, run: Callable[[argparse.Namespace], int], text: str) -> Any:
+        found = sub.add_parser(name, help=text, description=text)
+        found.set_defaults(run=run)
+        return found
+
+    checking = command("check-config", check.check_config, "validate the settings and the catalog")
+    checking.add_argument(
+        "--function",
+        choices=sorted(_function_names()),
+        help="also check what this function requires",
+    )
+    checking.add_argument("--format", choices=("yaml", "json"), default="yaml")
+
+    registering = command(
+        "register-commands",
+        register.register_commands,
+        "register the catalog's commands with Discord",
+    )
+    scope = registering.add_mutually_exclusive_group()
+    scope.add_argument("--guild", type=_snowflake, help="default: discord.guild_id")
+    scope.add_argument("--global", dest="global_scope", action="store_true", help="for every guild")
+    registering.add_argument(
+        "--dry-run", action="store_true", help="print the request, send nothing"
+    )
+
+    send = command(
+        "send", play.send, "send a signed interaction to interaction_verify, as Discord would"
+    )
+    send.add_argument("line", nargs="+", help='"/plan objective:ship it", or ping')
+    _as_discord_would(send)
+
+    click = command(
+        "click",
+        play.click,
+        "send a signed button click to interaction_verify, as Discord would",
+    )
+    actions = "|".join(ids.BUTTON_ACTIONS)
+    click.add_argument(
+        "action",
+        metavar="ACTION",
+        help=f"{actions}, or the button's whole custom_id {ids.custom_id('ACTION', 'REF')} "
+        "(the form for a REF that starts with -)",
+    )
+    click.add_argument(
+        "ref", metavar="REF", nargs="?", help="the run's ref, as the button's line shows it"
+    )
+    _as_discord_would(click)
+
+    reporting = command(
+        "callback",
+        play.callback,
+        "report a run's outcome to status_callback, as Argo's exit handler would",
+    )
+    reporting.add_argument("name", help="the workflow's name")
+    reporting.add_argument("--status", required=True, choices=("Succeeded", "Failed", "Error"))
+    reporting.add_argument("--namespace", help="default: argo.namespace, else agents")
+    reporting.add_argument("--duration", type=_seconds, metavar="S")
+    reporting.add_argument("--failure", action="append", type=_failure, metavar="NODE=MESSAGE")
+    reporting.add_argument("--url", type=_http_url, default="http://127.0.0.1:8083/")
+    return parser

@@ -1,0 +1,111 @@
+"""`facteur send`, `click` and `callback`: play Discord and Argo against functions running
+locally. send and click sign their interaction as Discord does; callback uses the bearer token
+that Argo's exit handler carries."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import uuid
+from typing import Any
+
+from facteur.cli import interactions
+from facteur.cli.plumbing import PROG, CliError, post, report, say
+from facteur.cli.slash import parse_command_line, typed_options
+from facteur.config import Settings, load_catalog, load_settings
+from facteur.decisions import ids
+
+
+def send(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    line = " ".join(args.line).strip()
+    if line == "ping":
+        interaction: dict[str, Any] = {"type": 1}
+    else:
+        name, raw = parse_command_line(line)
+        catalog = load_catalog(settings.commands.catalog_file)
+        interaction = interactions.application_command(
+            name,
+            # An unknown command goes out anyway, so interaction_verify's refusal shows.
+            typed_options(catalog.get(name), raw),
+            **_caller(settings, args),
+        )
+    return _sign_and_post(args, settings, interaction)
+
+
+def click(args: argparse.Namespace) -> int:
+    custom = button_custom_id(args.action, args.ref)
+    settings = load_settings()
+    return _sign_and_post(
+        args, settings, interactions.button_click(custom, **_caller(settings, args))
+    )
+
+
+def button_custom_id(action: str, ref: str | None) -> str:
+    """The custom_id of facteur's button from `cancel REF`, or from a whole `facteur:cancel:REF`."""
+    actions = " or ".join(ids.BUTTON_ACTIONS)
+    if ":" in action:
+        if ref is not None:
+            raise CliError(f"{action!r} is a whole custom_id: give no REF after it")
+        if not ids.CUSTOM_ID.fullmatch(action):
+            raise CliError(
+                f"{action!r} is not the custom_id of a facteur button "
+                f"({ids.custom_id('ACTION', 'REF')}, ACTION {actions})"
+            )
+        return action
+    if action not in ids.BUTTON_ACTIONS:
+        raise CliError(f"expected {actions} (or a whole custom_id), not {action!r}")
+    if ref is None:
+        raise CliError(f"which run? give the REF after {action}, as the button's line shows it")
+    custom = ids.custom_id(action, ref)
+    if not ids.CUSTOM_ID.fullmatch(custom):
+        raise CliError(f"{ref!r} is not the ref of a facteur button")
+    return custom
+
+
+def _caller(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    """Who acts, and where: the flags, else the settings, else the local loop's IDs."""
+    return {
+        "application_id": settings.discord.application_id or interactions.LOCAL_APP,
+        "guild_id": settings.discord.guild_id or interactions.LOCAL_GUILD,
+        "user_id": args.user,
+        "roles": args.as_role or [interactions.LOCAL_MEMBER_ROLE],
+    }
+
+
+def _sign_and_post(
+    args: argparse.Namespace, settings: Settings, interaction: dict[str, Any]
+) -> int:
+    key = interactions.signing_key(args.key_seed_hex)
+    public = key.verify_key.encode().hex()
+    if settings.discord.public_key and settings.discord.public_key != public:
+        say(
+            f"{PROG} {args.command}: warning: signing with public key {public}, but "
+            f"discord.public_key is {settings.discord.public_key}: an interaction_verify with "
+            "these settings answers 401"
+        )
+    body = json.dumps(interaction).encode()
+    return report(*post(args.url, body, interactions.signed_headers(key, body)))
+
+
+def callback(args: argparse.Namespace) -> int:
+    settings = load_settings(("callback.token",))
+    token = settings.callback.token.get_secret_value() if settings.callback.token else ""
+    # The body as kubernetes/argo's exit handler renders it: every value a JSON string.
+    body: dict[str, Any] = {
+        "name": args.name,
+        "namespace": args.namespace or settings.argo.namespace or "agents",
+        "uid": str(uuid.uuid4()),
+        "status": args.status,
+    }
+    if args.duration is not None:
+        body["duration"] = args.duration
+    if args.failure:
+        phase = "Error" if args.status == "Error" else "Failed"
+        failures = [{"displayName": n, "message": m, "phase": phase} for n, m in args.failure]
+        body["failures"] = json.dumps(failures)  # {{workflow.failures}} is a JSON string
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {token}",
+    }
+    return report(*post(args.url, json.dumps(body).encode(), headers))
