@@ -13,7 +13,7 @@ import requests
 import responses
 
 from facteur.adapters.discord import DiscordClient, user_agent
-from facteur.decisions.journey import Delivered
+from facteur.decisions.journey import Delivered, ReplyTo
 from facteur.errors import DiscordError, TokenRejected
 from tests.helpers.contracts import assert_discord
 from tests.helpers.discord_fake import DISCORD_API, DiscordFake
@@ -310,7 +310,8 @@ def reply(client: DiscordClient, **overrides: Any) -> Delivered:
         "now": NOW,
     }
     options.update(overrides)
-    return client.reply(**options)
+    message, now = options.pop("message"), options.pop("now")
+    return client.reply(ReplyTo(**options), message, now=now)
 
 
 def assert_channel_ping(sent, text: str = "Workflow plan-abc12 succeeded.") -> None:

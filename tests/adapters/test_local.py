@@ -16,6 +16,7 @@ from facteur.cli import parser, play
 from facteur.config import load_settings
 from facteur.decisions import render
 from facteur.decisions.ids import RETRY
+from facteur.decisions.journey import ReplyTo
 from facteur.errors import ConfigError
 from tests.helpers.argo_fake import SwaggerContract
 
@@ -84,14 +85,8 @@ def test_dry_run_prints_the_request_argo_would_get(capsys: pytest.CaptureFixture
 
 def test_console_prints_every_message(capsys: pytest.CaptureFixture[str]) -> None:
     ConsoleDiscord().reply(
-        token=None,
-        token_expires_at=0,
-        channel_id="1",
-        message={
-            "content": "hello",
-            "embeds": [{"title": "t", "fields": [{"name": "a", "value": "b"}]}],
-        },
-        mention_user_id="2",
+        ReplyTo(None, 0, "1", "2"),
+        {"content": "hello", "embeds": [{"title": "t", "fields": [{"name": "a", "value": "b"}]}]},
     )
     printed = capsys.readouterr().err
     assert "CONSOLE" in printed and "hello" in printed and "a: b" in printed

@@ -14,7 +14,7 @@ import pytest
 
 from facteur.adapters.sessions import SessionStore
 from facteur.adapters.signature import Verifier
-from facteur.decisions.journey import Delivered, DispatchResult
+from facteur.decisions.journey import Delivered, DispatchResult, ReplyTo
 from facteur.decisions.render import text
 from facteur.errors import ArgoError, DiscordError, SessionStoreError, SinkError
 from facteur.flows import ports
@@ -252,13 +252,8 @@ def test_reply_falls_back_as_the_client_does(
     if script == "reject":
         discord.reject_token()
     discord.down = script == "down"
-    reply = lambda: discord.reply(  # noqa: E731
-        token=token,
-        token_expires_at=time.time() - age + 840,
-        channel_id=CHANNEL,
-        message=text("hello"),
-        mention_user_id=USER,
-    )
+    to = ReplyTo(token, time.time() - age + 840, CHANNEL, USER)
+    reply = lambda: discord.reply(to, text("hello"))  # noqa: E731
     if isinstance(via, type):
         with pytest.raises(via):
             reply()

@@ -27,7 +27,13 @@ from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
 from facteur.decisions.catalog import Catalog
 from facteur.decisions.ids import custom_id
 from facteur.decisions.interactions import EPHEMERAL, Click, read_click
-from facteur.decisions.journey import WORKFLOW_REQUESTED, Delivered, DispatchResult, Journey
+from facteur.decisions.journey import (
+    WORKFLOW_REQUESTED,
+    Delivered,
+    DispatchResult,
+    Journey,
+    ReplyTo,
+)
 from facteur.decisions.workflow import Submitted, WorkflowState
 from facteur.errors import ArgoError, DiscordError, SessionStoreError, SinkError, TokenRejected
 from facteur.flows import ports
@@ -668,53 +674,36 @@ class MemoryDiscord:
 
     # -- the port -------------------------------------------------------------------------
 
-    def reply(
-        self,
-        *,
-        token: str | None,
-        token_expires_at: float,
-        channel_id: str | None,
-        message: dict[str, Any],
-        mention_user_id: str | None = None,
-        now: float | None = None,
-    ) -> Delivered:
+    def reply(self, to: ReplyTo, message: dict[str, Any], *, now: float | None = None) -> Delivered:
         check_message(message)
-        record = functools.partial(ReplyCall, token, token_expires_at, channel_id, mention_user_id)
+        record = functools.partial(
+            ReplyCall, to.token, to.token_expires_at, to.channel_id, to.mention_user_id
+        )
         try:
-            delivered = self._reply(
-                token, token_expires_at, channel_id, message, mention_user_id, now
-            )
+            delivered = self._reply(to, message, now)
         except DiscordError:
             self.replies.append(record(None))
             raise
         self.replies.append(record(delivered))
         return delivered
 
-    def _reply(
-        self,
-        token: str | None,
-        expires_at: float,
-        channel_id: str | None,
-        message: dict[str, Any],
-        mention_user_id: str | None,
-        now: float | None,
-    ) -> Delivered:
+    def _reply(self, to: ReplyTo, message: dict[str, Any], now: float | None) -> Delivered:
         # The same decisions as DiscordClient.reply, in the same order.
         now = self._clock() if now is None else now
         why = "the interaction token has expired"
-        if token and now < expires_at:
+        if to.token and to.token_lives(now):
             try:
-                sent = self.edit_original(token, message)
+                sent = self.edit_original(to.token, message)
                 return Delivered(via="interaction", message_id=sent["id"])
             except TokenRejected:
                 why = "Discord refused the interaction token"
-        elif not token:
+        elif not to.token:
             why = "there is no interaction token"
         if not self.bot_token:
             raise DiscordError(None, f"{why} and no bot token is configured to post instead")
-        if channel_id is None:
+        if to.channel_id is None:
             raise DiscordError(None, f"{why} and the interaction has no channel to post in")
-        sent = self.post_to_channel(channel_id, message, mention_user_id=mention_user_id)
+        sent = self.post_to_channel(to.channel_id, message, mention_user_id=to.mention_user_id)
         return Delivered(via="channel", message_id=sent["id"])
 
     def edit_original(self, token: str, message: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import requests
 from facteur import telemetry
 from facteur.decisions import ids
 from facteur.decisions.interactions import EPHEMERAL, clip
-from facteur.decisions.journey import Delivered
+from facteur.decisions.journey import Delivered, ReplyTo
 from facteur.errors import DiscordError, TokenRejected
 
 log = logging.getLogger("facteur.discord")
@@ -184,35 +184,26 @@ class DiscordClient:
 
     # -- the one entry point most callers want ---------------------------------------------------
 
-    def reply(
-        self,
-        *,
-        token: str | None,
-        token_expires_at: float,
-        channel_id: str | None,
-        message: dict[str, Any],
-        mention_user_id: str | None = None,
-        now: float | None = None,
-    ) -> Delivered:
+    def reply(self, to: ReplyTo, message: dict[str, Any], *, now: float | None = None) -> Delivered:
         """Edit the original reply while the token lives, else post in the channel as the bot."""
         now = time.time() if now is None else now
         why = "the interaction token has expired"
-        if token and now < token_expires_at:
+        if to.token and to.token_lives(now):
             try:
-                sent = self.edit_original(token, message)
+                sent = self.edit_original(to.token, message)
                 return Delivered(via="interaction", message_id=_message_id(sent))
             except TokenRejected as err:
                 log.warning(
                     "interaction token refused (HTTP %s); posting to the channel", err.status
                 )
                 why = "Discord refused the interaction token"
-        elif not token:
+        elif not to.token:
             why = "there is no interaction token"
         if not self._bot_token:
             raise DiscordError(None, f"{why} and no bot token is configured to post instead")
-        if channel_id is None:
+        if to.channel_id is None:
             raise DiscordError(None, f"{why} and the interaction has no channel to post in")
-        sent = self.post_to_channel(channel_id, message, mention_user_id=mention_user_id)
+        sent = self.post_to_channel(to.channel_id, message, mention_user_id=to.mention_user_id)
         return Delivered(via="channel", message_id=_message_id(sent))
 
     # -- plumbing ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 
 from facteur.adapters.argo import create_request
 from facteur.decisions import ids
-from facteur.decisions.journey import Delivered
+from facteur.decisions.journey import Delivered, ReplyTo
 from facteur.decisions.workflow import Submitted, WorkflowState
 
 log = logging.getLogger("facteur.standins")
@@ -84,16 +84,20 @@ class DryRunArgo:
 class ConsoleDiscord:
     """Prints every message facteur would send to Discord."""
 
-    def reply(
-        self,
-        *,
-        token: str | None,
-        token_expires_at: float,
-        channel_id: str | None,
-        message: dict[str, Any],
-        mention_user_id: str | None = None,
-        now: float | None = None,
-    ) -> Delivered:
+    def reply(self, to: ReplyTo, message: dict[str, Any], *, now: float | None = None) -> Delivered:
+        self._print(message, to.mention_user_id)
+        return Delivered(via="interaction", message_id="console")
+
+    def edit_original(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
+        self._print(message, None)
+        return {}
+
+    def follow_up(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
+        self._print(message, None)
+        return {}
+
+    @staticmethod
+    def _print(message: dict[str, Any], mention_user_id: str | None) -> None:
         content = message.get("content", "")
         lines = [f"[discord CONSOLE: no bot token] to user {mention_user_id}: {content}"]
         for embed in message.get("embeds") or []:
@@ -103,15 +107,6 @@ class ConsoleDiscord:
             lines.extend(f"  {f['name']}: {f['value']}" for f in embed.get("fields", []))
         lines.extend(_button_lines(message.get("components") or []))
         _say("\n".join(lines))
-        return Delivered(via="interaction", message_id="console")
-
-    def edit_original(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
-        self.reply(token=token, token_expires_at=0, channel_id=None, message=message)
-        return {}
-
-    def follow_up(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
-        self.reply(token=token, token_expires_at=0, channel_id=None, message=message)
-        return {}
 
 
 def _button_lines(rows: list[dict[str, Any]]) -> list[str]:

@@ -86,3 +86,27 @@ class Delivered:
 
     via: Literal["interaction", "channel"]
     message_id: str | None
+
+
+@dataclass(frozen=True)
+class ReplyTo:
+    """Where a message about a command goes: its deferred reply while the interaction token
+    lives, else a post in its channel that names the user (the only mention allowed there)."""
+
+    token: str | None
+    token_expires_at: float
+    channel_id: str | None
+    mention_user_id: str | None = None
+
+    @classmethod
+    def of_journey(cls, journey: Journey, ttl_seconds: int) -> ReplyTo:
+        call = journey.call
+        return cls(call.token, journey.received_at + ttl_seconds, call.channel_id, call.user_id)
+
+    @classmethod
+    def of_session(cls, session: DispatchResult, token: str | None, ttl_seconds: int) -> ReplyTo:
+        expires_at = session.received_at + ttl_seconds
+        return cls(token, expires_at, session.channel_id, session.user_id)
+
+    def token_lives(self, now: float) -> bool:
+        return bool(self.token) and now < self.token_expires_at

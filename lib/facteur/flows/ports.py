@@ -10,23 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from facteur.decisions.journey import Delivered, DispatchResult
+from facteur.decisions.journey import Delivered, DispatchResult, ReplyTo
 from facteur.decisions.workflow import Submitted, WorkflowState
 
 
 class Discord(Protocol):
     """Discord's REST API for one application. Raises DiscordError."""
 
-    def reply(
-        self,
-        *,
-        token: str | None,
-        token_expires_at: float,
-        channel_id: str | None,
-        message: dict[str, Any],
-        mention_user_id: str | None = None,
-        now: float | None = None,
-    ) -> Delivered:
+    def reply(self, to: ReplyTo, message: dict[str, Any], *, now: float | None = None) -> Delivered:
         """Edit the original reply while the token lives, else post in the channel."""
         ...
 

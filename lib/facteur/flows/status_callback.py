@@ -18,7 +18,7 @@ from typing import Any
 from facteur import logs, telemetry
 from facteur.decisions import render
 from facteur.decisions.callback import Report
-from facteur.decisions.journey import DispatchResult
+from facteur.decisions.journey import DispatchResult, ReplyTo
 from facteur.errors import ArgoError, DiscordError, SessionStoreError
 from facteur.flows.effects import quietly
 from facteur.flows.outcome import Answer
@@ -105,13 +105,8 @@ class Reporter:
             ref=session.ref,
         )
         try:
-            delivered = self.discord.reply(
-                token=token,
-                token_expires_at=session.received_at + self.token_ttl_seconds,
-                channel_id=session.channel_id,
-                message=message,
-                mention_user_id=session.user_id,
-            )
+            to = ReplyTo.of_session(session, token, self.token_ttl_seconds)
+            delivered = self.discord.reply(to, message)
         except DiscordError as err:
             log.error("could not report %s/%s: %s", report.namespace, report.name, err.reason)
             quietly(log, "could not release the report claim", self.store.release_report, *key)

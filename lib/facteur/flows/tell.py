@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from facteur.decisions.journey import Delivered, Journey
+from facteur.decisions.journey import Delivered, Journey, ReplyTo
 from facteur.errors import DiscordError
 from facteur.flows.ports import Discord
 
@@ -18,13 +18,7 @@ def tell(
 ) -> Delivered | None:
     """Tell the user; None (logged, never raised) when Discord could not be reached."""
     try:
-        return discord.reply(
-            token=journey.call.token,
-            token_expires_at=journey.received_at + ttl_seconds,
-            channel_id=journey.call.channel_id,
-            message=message,
-            mention_user_id=journey.call.user_id,
-        )
+        return discord.reply(ReplyTo.of_journey(journey, ttl_seconds), message)
     except DiscordError as err:
         log.error("could not tell user %s: %s", journey.call.user_id, err.reason)
         return None
