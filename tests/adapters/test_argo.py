@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from facteur.adapters.argo import RETRY_AFTER_MAX_SECONDS, ArgoClient
-from facteur.decisions.workflow import Submitted, WorkflowState
+from facteur.decisions.workflow import Submitted, WorkflowRequest, WorkflowState
 from facteur.errors import ArgoError
 from tests.helpers.argo_fake import FakeArgo
 from tests.helpers.servers import free_port
@@ -45,7 +45,7 @@ def submit(client: ArgoClient, name: str = "plan-abc123", **overrides: Any) -> S
         "annotations": {"facteur.dev/correlation-id": "c-1"},
     }
     options.update(overrides)
-    return client.submit_from_template(NS, **options)
+    return client.submit(WorkflowRequest(NS, **options))
 
 
 def creates(fake: FakeArgo) -> int:
@@ -380,9 +380,7 @@ def test_get_workflow_reports_phase_and_times(argo: FakeArgo, phase: str) -> Non
 
 
 def test_get_workflow_before_the_controller_saw_it(argo: FakeArgo) -> None:
-    make_client(argo).submit_from_template(
-        NS, name="fresh", template="t", parameters={}, labels={}, annotations={}
-    )
+    make_client(argo).submit(WorkflowRequest(NS, "fresh", "t"))
     state = make_client(argo).get_workflow(NS, "fresh")
     assert state is not None
     assert (state.phase, state.started_at, state.finished_at, state.message) == (None,) * 4
@@ -495,9 +493,7 @@ BAD_NAMES = ["", "Plan", "plan_1", "plan/../x", "plan 1", "-plan", "plan-", "p" 
 
 def _calls(namespace: str, name: str) -> list[Any]:
     def create(client: ArgoClient) -> Any:
-        return client.submit_from_template(
-            namespace, name=name, template="t", parameters={}, labels={}, annotations={}
-        )
+        return client.submit(WorkflowRequest(namespace, name, "t"))
 
     return [
         create,

@@ -17,6 +17,7 @@ from facteur.config import load_settings
 from facteur.decisions import render
 from facteur.decisions.ids import RETRY
 from facteur.decisions.journey import ReplyTo
+from facteur.decisions.workflow import WorkflowRequest
 from facteur.errors import ConfigError
 from tests.helpers.argo_fake import SwaggerContract
 
@@ -62,13 +63,14 @@ def test_dev_embedded_stands_in_only_for_what_is_missing() -> None:
 
 
 def test_dry_run_prints_the_request_argo_would_get(capsys: pytest.CaptureFixture[str]) -> None:
-    submitted = DryRunArgo().submit_from_template(
-        "agents",
-        name="plan-1",
-        template="facteur-dispatch",
-        parameters={"objective": "a=b,c"},
-        labels={"facteur.dev/command": "plan"},
-        annotations={},
+    submitted = DryRunArgo().submit(
+        WorkflowRequest(
+            "agents",
+            "plan-1",
+            "facteur-dispatch",
+            parameters={"objective": "a=b,c"},
+            labels={"facteur.dev/command": "plan"},
+        )
     )
     assert submitted.created
     printed = capsys.readouterr().err

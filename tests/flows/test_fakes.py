@@ -16,6 +16,7 @@ from facteur.adapters.sessions import SessionStore
 from facteur.adapters.signature import Verifier
 from facteur.decisions.journey import Delivered, DispatchResult, ReplyTo
 from facteur.decisions.render import text
+from facteur.decisions.workflow import WorkflowRequest
 from facteur.errors import ArgoError, DiscordError, SessionStoreError, SinkError
 from facteur.flows import ports
 from tests.helpers.fakes import (
@@ -62,7 +63,7 @@ def test_the_failure_switches_know_every_method() -> None:
         with pytest.raises(ValueError, match="no method"):
             MemoryStore().fail(*wrong)
     with pytest.raises(ValueError, match="no operation"):
-        MemoryArgo().fail("submit")
+        MemoryArgo().fail("create")
 
 
 # -- the store answers as Redis does ---------------------------------------------------------------
@@ -221,12 +222,11 @@ def test_argo_failures_are_scripted_and_classified() -> None:
 
 def test_argo_refuses_what_the_server_refuses() -> None:
     argo = MemoryArgo(templates={"facteur-dispatch"})
-    common: dict[str, Any] = {"parameters": {}, "labels": {}, "annotations": {}}
-    first = argo.submit_from_template("agents", name="a", template="facteur-dispatch", **common)
-    again = argo.submit_from_template("agents", name="a", template="facteur-dispatch", **common)
+    first = argo.submit(WorkflowRequest("agents", "a", "facteur-dispatch"))
+    again = argo.submit(WorkflowRequest("agents", "a", "facteur-dispatch"))
     assert (first.created, again.created, len(argo.workflows)) == (True, False, 1)
     with pytest.raises(ArgoError) as err:
-        argo.submit_from_template("agents", name="b", template="gone", **common)
+        argo.submit(WorkflowRequest("agents", "b", "gone"))
     assert (err.value.status, err.value.transient) == (404, False)
     with pytest.raises(ArgoError, match="phase None"):
         argo.retry("agents", "a")

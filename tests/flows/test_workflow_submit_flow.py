@@ -115,7 +115,7 @@ def test_argo_failures(
     world: World, script: dict[str, Any], result: str, said: str, looked: bool
 ) -> None:
     trip = _requested(world)
-    world.argo.fail("submit_from_template", **script)
+    world.argo.fail("submit", **script)
     outcome = world.submitter().handle(trip)
     assert (outcome.status, outcome.result) == (200, result)
     assert said in world.discord.last.content
@@ -132,7 +132,7 @@ def test_argo_down_for_the_second_look_too_says_unavailable(world: World) -> Non
     world.argo.fail("*", status=None, times=None)
     assert world.submitter().handle(trip).result == "failed"
     assert render.ARGO_UNAVAILABLE in world.discord.last.content
-    assert world.argo.actions == [("submit_from_template", _name(trip))]
+    assert world.argo.actions == [("submit", _name(trip))]
 
 
 def test_a_missing_template_is_argos_refusal(world: World) -> None:
@@ -173,7 +173,7 @@ def test_discord_down_asks_for_redelivery_and_the_redelivery_replies_once(world:
 
 def test_discord_refusing_a_failure_report_asks_for_redelivery(world: World) -> None:
     trip = _requested(world)
-    world.argo.fail("submit_from_template", status=403)
+    world.argo.fail("submit", status=403)
     world.discord.fail("edit", DiscordError(400, "Invalid Form Body"))
     assert world.submitter().handle(trip).status == 503
 

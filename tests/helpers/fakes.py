@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,7 +34,7 @@ from facteur.decisions.journey import (
     Journey,
     ReplyTo,
 )
-from facteur.decisions.workflow import Submitted, WorkflowState
+from facteur.decisions.workflow import Submitted, WorkflowRequest, WorkflowState
 from facteur.errors import ArgoError, DiscordError, SessionStoreError, SinkError, TokenRejected
 from facteur.flows import ports
 from facteur.flows.buttons import Buttons
@@ -431,36 +431,26 @@ class MemoryArgo:
 
     # -- the port -------------------------------------------------------------------------
 
-    def submit_from_template(
-        self,
-        namespace: str,
-        *,
-        name: str,
-        template: str,
-        parameters: Mapping[str, str],
-        labels: Mapping[str, str],
-        annotations: Mapping[str, str],
-        service_account: str | None = None,
-        cluster_scope: bool = False,
-    ) -> Submitted:
-        failure = self._enter("submit_from_template", namespace, name)
+    def submit(self, request: WorkflowRequest) -> Submitted:
+        namespace, name, template = request.namespace, request.name, request.template
+        failure = self._enter("submit", namespace, name)
         with self._lock:
             existing = self.workflows.get((namespace, name))
             if existing is not None:
                 self._after(failure)
                 return Submitted(name=name, namespace=namespace, uid=None, created=False)
             if self.templates is not None and template not in self.templates:
-                kind = "clusterworkflowtemplates" if cluster_scope else "workflowtemplates"
+                kind = "clusterworkflowtemplates" if request.cluster_scope else "workflowtemplates"
                 raise ArgoError(f'{kind}.argoproj.io "{template}" not found', status=404)
             run = ArgoRun(
                 namespace,
                 name,
                 template=template,
-                parameters=dict(parameters),
-                labels=dict(labels),
-                annotations=dict(annotations),
-                service_account=service_account,
-                cluster_scope=cluster_scope,
+                parameters=dict(request.parameters),
+                labels=dict(request.labels),
+                annotations=dict(request.annotations),
+                service_account=request.service_account,
+                cluster_scope=request.cluster_scope,
             )
             self.workflows[(namespace, name)] = run
         self._after(failure)

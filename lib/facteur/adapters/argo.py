@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from facteur.decisions import ids
-from facteur.decisions.workflow import Submitted, WorkflowState
+from facteur.decisions.workflow import Submitted, WorkflowRequest, WorkflowState
 from facteur.errors import ArgoError
 
 log = logging.getLogger("facteur.argo")
@@ -155,33 +155,14 @@ class ArgoClient:
 
     # -- operations ------------------------------------------------------------------------
 
-    def submit_from_template(
-        self,
-        namespace: str,
-        *,
-        name: str,
-        template: str,
-        parameters: Mapping[str, str],
-        labels: Mapping[str, str],
-        annotations: Mapping[str, str],
-        service_account: str | None = None,
-        cluster_scope: bool = False,
-    ) -> Submitted:
-        """Create workflow `name` from a (Cluster)WorkflowTemplate; a 409 means it already exists.
+    def submit(self, request: WorkflowRequest) -> Submitted:
+        """Create the workflow from its (Cluster)WorkflowTemplate; a 409 means it already exists.
 
         Uses the structured create endpoint: each parameter is its own JSON object, so user text
         holding '=' or ',' cannot become another parameter as in /submit's "k=v" strings.
         """
-        body = create_request(
-            namespace,
-            name=name,
-            template=template,
-            parameters=parameters,
-            labels=labels,
-            annotations=annotations,
-            service_account=service_account,
-            cluster_scope=cluster_scope,
-        )
+        body = create_request(request)
+        namespace, name = request.namespace, request.name
         response = self._send("POST", [namespace], body=body)
         if response.status_code == 409:
             log.info("argo workflow %s/%s already exists", namespace, name)
@@ -344,18 +325,11 @@ class ArgoClient:
         raise ArgoError(f"answer {response.status_code} was not JSON", status=response.status_code)
 
 
-def create_request(
-    namespace: str,
-    *,
-    name: str,
-    template: str,
-    parameters: Mapping[str, str],
-    labels: Mapping[str, str],
-    annotations: Mapping[str, str],
-    service_account: str | None = None,
-    cluster_scope: bool = False,
-) -> dict[str, Any]:
+def create_request(request: WorkflowRequest) -> dict[str, Any]:
     """The WorkflowCreateRequest body for a workflow from a (Cluster)WorkflowTemplate."""
+    namespace, name, template = request.namespace, request.name, request.template
+    parameters, labels, annotations = request.parameters, request.labels, request.annotations
+    service_account = request.service_account
     _check_namespace(namespace)
     _check_name(name)
     _check_name(template, "template name", 253)
@@ -371,7 +345,7 @@ def create_request(
     if annotations:
         metadata["annotations"] = dict(annotations)
     ref: dict[str, Any] = {"name": template}
-    if cluster_scope:
+    if request.cluster_scope:
         ref["clusterScope"] = True
     spec: dict[str, Any] = {"workflowTemplateRef": ref}
     if parameters:

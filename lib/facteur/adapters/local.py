@@ -11,13 +11,12 @@ import json
 import logging
 import secrets
 import sys
-from collections.abc import Mapping
 from typing import Any
 
 from facteur.adapters.argo import create_request
 from facteur.decisions import ids
 from facteur.decisions.journey import Delivered, ReplyTo
-from facteur.decisions.workflow import Submitted, WorkflowState
+from facteur.decisions.workflow import Submitted, WorkflowRequest, WorkflowState
 
 log = logging.getLogger("facteur.standins")
 
@@ -29,28 +28,9 @@ def _say(text: str) -> None:
 class DryRunArgo:
     """Logs the exact request it would send to the Argo Server and creates nothing."""
 
-    def submit_from_template(
-        self,
-        namespace: str,
-        *,
-        name: str,
-        template: str,
-        parameters: Mapping[str, str],
-        labels: Mapping[str, str],
-        annotations: Mapping[str, str],
-        service_account: str | None = None,
-        cluster_scope: bool = False,
-    ) -> Submitted:
-        body = create_request(
-            namespace,
-            name=name,
-            template=template,
-            parameters=parameters,
-            labels=labels,
-            annotations=annotations,
-            service_account=service_account,
-            cluster_scope=cluster_scope,
-        )
+    def submit(self, request: WorkflowRequest) -> Submitted:
+        body = create_request(request)
+        namespace, name = request.namespace, request.name
         _say(
             f"[argo DRY RUN: no argo.server_url] would POST /api/v1/workflows/{namespace} "
             f"creating workflow {name}:\n{json.dumps(body, indent=2)}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -97,7 +97,24 @@ def run_annotations(
     return {key: value for key, value in found.items() if value}
 
 
-# -- what Argo says of a run -----------------------------------------------------------------
+# -- what facteur asks of Argo, and what Argo says of a run ------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkflowRequest:
+    """One workflow to create from a (Cluster)WorkflowTemplate: everything the create needs.
+
+    User text only ever sits in `parameters` values; the adapter still checks every name.
+    """
+
+    namespace: str
+    name: str
+    template: str
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    service_account: str | None = None
+    cluster_scope: bool = False
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,10 @@ Each method raises the facteur.errors type named in its docstring, and nothing e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Protocol
 
 from facteur.decisions.journey import Delivered, DispatchResult, ReplyTo
-from facteur.decisions.workflow import Submitted, WorkflowState
+from facteur.decisions.workflow import Submitted, WorkflowRequest, WorkflowState
 
 
 class Discord(Protocol):
@@ -29,19 +28,8 @@ class Discord(Protocol):
 class Argo(Protocol):
     """One Argo Server. Raises ArgoError."""
 
-    def submit_from_template(
-        self,
-        namespace: str,
-        *,
-        name: str,
-        template: str,
-        parameters: Mapping[str, str],
-        labels: Mapping[str, str],
-        annotations: Mapping[str, str],
-        service_account: str | None = None,
-        cluster_scope: bool = False,
-    ) -> Submitted:
-        """Create workflow `name`; `created` is False when it already existed."""
+    def submit(self, request: WorkflowRequest) -> Submitted:
+        """Create the workflow; `created` is False when one of that name already existed."""
         ...
 
     def get_workflow(self, namespace: str, name: str) -> WorkflowState | None:

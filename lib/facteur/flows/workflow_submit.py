@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from facteur import logs, telemetry
 from facteur.decisions import render
 from facteur.decisions.journey import DispatchResult, Journey
-from facteur.decisions.workflow import Submitted, run_annotations, run_labels, workflow_name
+from facteur.decisions.workflow import (
+    Submitted,
+    WorkflowRequest,
+    run_annotations,
+    run_labels,
+    workflow_name,
+)
 from facteur.errors import ArgoError, SessionStoreError
 from facteur.flows.effects import quietly
 from facteur.flows.outcome import Outcome
@@ -61,8 +67,8 @@ class Submitter:
             "correlation_id": journey.correlation_id,
         }
         try:
-            submitted = self.argo.submit_from_template(
-                self.namespace,
+            request = WorkflowRequest(
+                namespace=self.namespace,
                 name=name,
                 template=journey.workflow_template,
                 parameters=journey.parameters,
@@ -75,6 +81,7 @@ class Submitter:
                 ),
                 service_account=self.service_account,
             )
+            submitted = self.argo.submit(request)
         except ArgoError as err:
             existing = self._committed_anyway(name) if err.transient else None
             if existing is None:
