@@ -17,7 +17,7 @@ from typing import Any
 
 from facteur import logs, telemetry
 from facteur.decisions import render
-from facteur.decisions.callback import Report
+from facteur.decisions.callback import FINAL_STATUSES, Report
 from facteur.decisions.journey import DispatchResult, ReplyTo
 from facteur.errors import ArgoError, DiscordError, SessionStoreError
 from facteur.flows.effects import quietly
@@ -28,7 +28,6 @@ log = logging.getLogger("facteur.status_callback")
 
 # What facteur reports when Argo no longer knows the workflow at all.
 DELETED = "Deleted"
-_FINAL_PHASES = frozenset({"Succeeded", "Failed", "Error"})
 
 
 @dataclass
@@ -142,7 +141,7 @@ class Reporter:
                 log.warning("tick skipped %s: %s", correlation_id, err)
                 summary.errors += 1
                 continue
-            if state is not None and state.phase not in _FINAL_PHASES:
+            if state is not None and state.phase not in FINAL_STATUSES:
                 summary.still_running += 1
                 continue
             report = _report_from_state(session, state)
