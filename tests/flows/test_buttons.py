@@ -30,12 +30,15 @@ from tests.helpers.servers import Sink
 from tests.helpers.support import (
     APP,
     CHANNEL,
+    CLICKER,
     EVENT_KEY,
     GUILD,
     ROLE_OTHER,
     ROLE_PLANNER,
     USER,
     base_env,
+    button_click,
+    fresh_snowflake,
     sign,
 )
 
@@ -43,28 +46,10 @@ EDIT = ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original")
 FOLLOW_UP = ("POST", "/webhooks/{webhook_id}/{webhook_token}")
 NAMESPACE = "agents"
 UI = "https://argo.example.test"
-CLICKER = "800000000000000777"
 
 
 def click_payload(custom: str, *, roles: list[str] | None = None, dm: bool = False) -> dict:
-    """A MESSAGE_COMPONENT interaction as Discord sends it for a button."""
-    body: dict[str, Any] = {
-        "id": str(10**18 + uuid.uuid4().int % 10**17),
-        "application_id": APP,
-        "type": 3,
-        "token": "click-token-SECRET",
-        "version": 1,
-        "channel_id": CHANNEL,
-        "message": {"id": "900000000000000999", "content": "…"},
-        "data": {"custom_id": custom, "component_type": 2},
-    }
-    user = {"id": CLICKER, "username": "grace"}
-    if dm:
-        body["user"] = user
-    else:
-        body["guild_id"] = GUILD
-        body["member"] = {"user": user, "roles": [ROLE_PLANNER] if roles is None else roles}
-    return body
+    return button_click(custom, roles=roles, dm=dm)
 
 
 class World:
@@ -85,7 +70,7 @@ class World:
         )
 
     def run(self, phase: str = "Running", **extra: Any) -> DispatchResult:
-        interaction = str(10**18 + uuid.uuid4().int % 10**17)
+        interaction = fresh_snowflake()
         session = DispatchResult(
             correlation_id=uuid.uuid4().hex,
             interaction_id=interaction,

@@ -24,7 +24,15 @@ from facteur.flows.status_callback import Reporter
 from tests.helpers.argo_fake import FakeArgo
 from tests.helpers.chain import peers
 from tests.helpers.discord_fake import DISCORD_API, DiscordFake
-from tests.helpers.support import APP, CALLBACK_TOKEN, CHANNEL, GUILD, USER, base_env
+from tests.helpers.support import (
+    APP,
+    CALLBACK_TOKEN,
+    CHANNEL,
+    GUILD,
+    USER,
+    base_env,
+    fresh_snowflake,
+)
 
 EDIT = ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original")
 CHANNEL_POST = ("POST", "/channels/{channel_id}/messages")
@@ -52,7 +60,7 @@ class World:
         )
 
     def session(self, *, age: float = 60.0, token: str | None = "itok-SECRET") -> DispatchResult:
-        interaction = str(10**18 + uuid.uuid4().int % 10**17)
+        interaction = fresh_snowflake()
         session = DispatchResult(
             correlation_id=uuid.uuid4().hex,
             interaction_id=interaction,

@@ -25,7 +25,7 @@ from facteur.flows.command_route import Router
 from facteur.flows.workflow_submit import Submitter
 from tests.helpers.argo_fake import FakeArgo
 from tests.helpers.discord_fake import DISCORD_API, DiscordFake
-from tests.helpers.support import EVENT_KEY, GUILD, ROLE_MAP, command
+from tests.helpers.support import EVENT_KEY, GUILD, ROLE_MAP, command, fresh_snowflake
 
 EDIT = ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original")
 CHANNEL_POST = ("POST", "/channels/{channel_id}/messages")
@@ -106,7 +106,7 @@ def journey(
     received_at: float | None = None,
     **extra: Any,
 ) -> Journey:
-    interaction_id = str(10**18 + uuid.uuid4().int % 10**17)
+    interaction_id = fresh_snowflake()
     payload = command(name, options, interaction_id=interaction_id, **extra)
     return Journey(
         read_invocation(payload),

@@ -46,11 +46,13 @@ from facteur.flows.workflow_submit import Submitter
 from tests.helpers.support import (
     APP,
     CHANNEL,
+    CLICKER,
     GUILD,
     PUBLIC_KEY_HEX,
     ROLE_MAP,
     USER,
-    command,
+    button_click,
+    fresh_snowflake,
 )
 
 # The methods each port declares: what a failure switch may name, and what the signature test
@@ -759,7 +761,6 @@ REVIEW = [
 ]
 SERVICE_ACCOUNT = "facteur-agent"
 # Someone other than the run's owner, who clicks its buttons.
-CLICKER = "800000000000000777"
 
 
 @functools.cache
@@ -869,7 +870,7 @@ class World:
         **extra: Any,
     ) -> DispatchResult:
         """A run as workflow_submit records it (its token too), and as Argo knows it."""
-        interaction = _snowflake()
+        interaction = fresh_snowflake()
         fields: dict[str, Any] = {
             "correlation_id": uuid.uuid4().hex,
             "interaction_id": interaction,
@@ -891,10 +892,6 @@ class World:
         return session
 
 
-def _snowflake() -> str:
-    return str(10**18 + uuid.uuid4().int % 10**17)
-
-
 def click(
     action: str,
     ref: str | None,
@@ -904,11 +901,7 @@ def click(
     user_id: str = CLICKER,
 ) -> Click:
     """A click on one of facteur's buttons, read as command_route reads it."""
-    payload = command(interaction_id=_snowflake(), roles=roles, dm=dm)
-    payload.update(type=3, token="click-token-SECRET", message={"id": "900000000000000999"})
-    payload["data"] = {"custom_id": custom_id(action, ref or ""), "component_type": 2}
-    caller = payload["user"] if dm else payload["member"]["user"]
-    caller["id"] = user_id
+    payload = button_click(custom_id(action, ref or ""), roles=roles, dm=dm, user_id=user_id)
     found = read_click(payload)
     assert found is not None, f"{action}:{ref} is not one of facteur's buttons"
     return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ ROLE_OTHER = "800000000000000020"
 USER = "800000000000000100"
 CHANNEL = "800000000000000200"
 APP = "800000000000000300"
+# Who clicks a run's button: someone other than the user who started it.
+CLICKER = "800000000000000777"
 ROLE_MAP = {
     "plan": [ROLE_PLANNER],
     "implement": [ROLE_PLANNER],
@@ -71,6 +74,23 @@ def command(
         body["guild_id"] = GUILD
         body["member"] = {"user": user, "roles": [ROLE_PLANNER] if roles is None else roles}
     return body
+
+
+def fresh_snowflake() -> str:
+    """An interaction ID no other test uses."""
+    return str(10**18 + uuid.uuid4().int % 10**17)
+
+
+def button_click(
+    custom: str, *, roles: list[str] | None = None, dm: bool = False, user_id: str = CLICKER
+) -> dict[str, Any]:
+    """A MESSAGE_COMPONENT interaction as Discord sends it for a click on a button."""
+    payload = command(interaction_id=fresh_snowflake(), roles=roles, dm=dm)
+    payload.update(type=3, token="click-token-SECRET")
+    payload["message"] = {"id": "900000000000000999", "content": "…"}
+    payload["data"] = {"custom_id": custom, "component_type": 2}
+    (payload["user"] if dm else payload["member"]["user"]).update(id=user_id, username="grace")
+    return payload
 
 
 def encode(payload: Any) -> bytes:
