@@ -182,12 +182,13 @@ def tick_token_matches(request: flask.Request, expected: str | None) -> bool:
 
 def add_health(checks: Mapping[str, Callable[[], bool]], app: flask.Flask | None = None) -> None:
     """GET /healthz (liveness) and GET /readyz (this function's dependencies) on any function."""
-    from facteur.health import readiness
+    from facteur.health import Readiness
 
     target = app or flask.current_app
+    readiness = Readiness(checks)
 
     def ready() -> flask.Response:
-        status, body = readiness(checks)
+        status, body = readiness()
         return json_response(status, body)
 
     target.add_url_rule("/healthz", "facteur_healthz", alive, methods=["GET"])
