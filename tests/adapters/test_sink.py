@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
+import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from facteur.adapters.envelope import seal
 from facteur.adapters.sink import deliver
@@ -103,3 +108,119 @@ def test_a_slow_sink_times_out_once_not_twice(sink: KeepAliveSink) -> None:
 def test_nothing_listening(sink: KeepAliveSink) -> None:
     with pytest.raises(SinkError, match="unreachable"):
         deliver("http://127.0.0.1:9/", _event(), timeout=1)
+
+
+class ScriptedSink:
+    """A raw TCP sink that reads each request and writes back the bytes it is told to."""
+
+    def __init__(self, answers: list[bytes], *, trickle: bool = False) -> None:
+        self.answers, self.trickle = list(answers), trickle
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}/events?x=1"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while self.answers:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                while self.answers:
+                    request = _read_request(conn)
+                    if request is None:
+                        break
+                    self.requests.append(request)
+                    answer = self.answers.pop(0)
+                    for piece in (
+                        [answer[i : i + 1] for i in range(len(answer))]
+                        if self.trickle
+                        else [answer]
+                    ):
+                        conn.sendall(piece)
+                    if b"close" in answer.lower() or b"content-length" not in answer.lower():
+                        break
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def _read_request(conn: socket.socket) -> bytes | None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"Content-Length: (\d+)", head)[1])
+    while len(body) < length:
+        body += conn.recv(65536)
+    return data
+
+
+OK = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("answer", "reused"),
+    [
+        (OK, True),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", True),
+        (b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", False),
+        (b"HTTP/1.0 202 Accepted\r\nContent-Length: 0\r\n\r\n", False),
+        (b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", False),
+        (b"HTTP/1.1 202 Accepted\r\n\r\n", False),
+    ],
+)
+def test_the_answer_decides_whether_the_connection_is_kept(answer: bytes, reused: bool) -> None:
+    sink = ScriptedSink([answer, OK])
+    try:
+        deliver(sink.url, _event(1), timeout=2)
+        deliver(sink.url, _event(2), timeout=2)
+        assert sink.connections == (1 if reused else 2)
+        # One request line with the path and query, the Host header, and the exact length.
+        first = sink.requests[0]
+        assert first.startswith(b"POST /events?x=1 HTTP/1.1\r\nHost: 127.0.0.1:")
+        assert b"content-type: application/cloudevents+json" in first
+    finally:
+        sink.close()
+
+
+def test_an_answer_that_trickles_in_is_read_whole() -> None:
+    sink = ScriptedSink(
+        [b"HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nhello", OK], trickle=True
+    )
+    try:
+        deliver(sink.url, _event(1), timeout=2)
+        deliver(sink.url, _event(2), timeout=2)
+        assert sink.connections == 1
+    finally:
+        sink.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"garbage\r\n\r\n", b"HTTP/1.1 abc\r\n\r\n", b"SMTP 220 hello\r\n\r\n", b"HTTP/1.1 202"],
+)
+def test_a_malformed_answer_is_a_sink_error(answer: bytes) -> None:
+    sink = ScriptedSink([answer])
+    try:
+        with pytest.raises(SinkError):
+            deliver(sink.url, _event(), timeout=1)
+    finally:
+        sink.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(answer=st.binary(max_size=300))
+def test_whatever_the_sink_answers_is_success_or_a_sink_error(answer: bytes) -> None:
+    sink = ScriptedSink([answer])
+    try:
+        with contextlib.suppress(SinkError):
+            deliver(sink.url, _event(), timeout=0.5)
+    finally:
+        sink.close()

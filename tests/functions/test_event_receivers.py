@@ -48,7 +48,8 @@ def test_forged_events_get_401(load_function, name, event_type) -> None:
     ):
         headers, body = encode(event)
         if event["source"] == "/test" and event.get("facteursig"):
-            body = body.replace(b'"a": 1', b'"a": 2')
+            assert b'"a":1' in body
+            body = body.replace(b'"a":1', b'"a":2')  # tampered in transit
         response = client.post("/", data=body, headers=headers)
         assert response.status_code == 401, body
         assert response.get_json()["error"].startswith("event")

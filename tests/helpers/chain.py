@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import responses
+from cloudevents.http import from_http
 
 from facteur.adapters.argo import ArgoClient
 from facteur.adapters.discord import DiscordClient
@@ -72,10 +73,10 @@ class Chain:
             service_account="facteur-agent",
         )
 
-    def _post(self, url: str, event: CloudEvent, timeout: float) -> None:
+    def _post(self, url: str, headers: dict[str, str], body: bytes, timeout: float) -> None:
         if self.sink_fails:
             raise SinkError("sink answered 503")
-        self.sent.append(event)
+        self.sent.append(from_http(headers, body))
 
     def route(self, journey: Journey):
         return self.router.handle(journey)
@@ -115,9 +116,9 @@ def journey(
     )
 
 
-def captured(events: list[CloudEvent]) -> Callable[[str, CloudEvent, float], None]:
-    """A sink `post` that keeps each sealed event instead of sending it."""
-    return lambda url, event, timeout: events.append(event)
+def captured(events: list[CloudEvent]) -> Callable[[str, dict[str, str], bytes, float], None]:
+    """A sink `post` that keeps each sealed event, read back as a receiver reads it."""
+    return lambda url, headers, body, timeout: events.append(from_http(headers, body))
 
 
 @contextmanager

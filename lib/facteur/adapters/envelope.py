@@ -1,4 +1,4 @@
-"""facteur's internal events: CloudEvents (via the SDK) sealed with an HMAC-SHA256.
+"""facteur's internal events: CloudEvents sealed with an HMAC-SHA256.
 
 The MAC covers the event's id, type, source and data, so a receiver can tell an event that
 facteur emitted from one forged inside the cluster. Replays of a genuine event are caught by
@@ -11,9 +11,9 @@ import hashlib
 import hmac
 import json
 from collections.abc import Collection
+from datetime import UTC, datetime
 from typing import Any
 
-from cloudevents.conversion import to_structured
 from cloudevents.http import CloudEvent
 
 from facteur.errors import EventRejected
@@ -31,24 +31,42 @@ def _mac(key: str, event_id: str, event_type: str, source: str, data: Any) -> st
     return _SCHEME + digest.hexdigest()
 
 
+def sealed(
+    key: str, *, event_type: str, source: str, event_id: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """The context attributes of a signed event carrying `data` as JSON."""
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": source,
+        "type": event_type,
+        "datacontenttype": "application/json",
+        "time": datetime.now(UTC).isoformat(),
+        SIGNATURE_ATTRIBUTE: _mac(key, event_id, event_type, source, data),
+    }
+
+
 def seal(
     key: str, *, event_type: str, source: str, event_id: str, data: dict[str, Any]
 ) -> CloudEvent:
     """A signed CloudEvent carrying `data` as JSON."""
-    attributes = {
-        "type": event_type,
-        "source": source,
-        "id": event_id,
-        "datacontenttype": "application/json",
-        SIGNATURE_ATTRIBUTE: _mac(key, event_id, event_type, source, data),
-    }
+    attributes = sealed(key, event_type=event_type, source=source, event_id=event_id, data=data)
     return CloudEvent(attributes, data)
 
 
+def structured(attributes: dict[str, Any], data: Any) -> tuple[dict[str, str], bytes]:
+    """Headers and body of an HTTP POST in structured mode (CloudEvents' JSON format).
+
+    Written directly rather than through the SDK's conversion, which cost more CPU than the rest
+    of a hand-off; the receivers still parse it with the SDK, and tests hold the two together.
+    """
+    body = json.dumps({**attributes, "data": data}, separators=(",", ":")).encode()
+    return {"content-type": "application/cloudevents+json"}, body
+
+
 def encode(event: CloudEvent) -> tuple[dict[str, str], bytes]:
-    """Headers and body for an HTTP POST in structured mode."""
-    headers, body = to_structured(event)
-    return dict(headers), body
+    """Headers and body for an HTTP POST of `event` (JSON data) in structured mode."""
+    return structured(dict(event.get_attributes()), event.get_data())
 
 
 def open_event(key: str, event: CloudEvent, accept: Collection[str]) -> dict[str, Any]:

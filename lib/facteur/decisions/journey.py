@@ -4,7 +4,7 @@ in Redis, and where a reply landed. Pure records."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,7 +46,10 @@ class Journey:
         )
 
     def to_event(self) -> dict[str, Any]:
-        return asdict(self.call) | {
+        # A shallow copy: asdict's deep copy cost a fifth of a hand-off, for data that is
+        # serialised at once and never changed.
+        call = {f.name: getattr(self.call, f.name) for f in fields(Invocation)}
+        return call | {
             "correlation_id": self.correlation_id,
             "received_at": self.received_at,
             "parameters": self.parameters,
