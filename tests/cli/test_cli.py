@@ -662,3 +662,12 @@ def test_callback_needs_the_callback_token(env, capsys) -> None:
         "facteur callback: configuration error: "
         "callback.token (FACTEUR_CALLBACK_TOKEN): required but not set"
     )
+
+
+def test_a_malformed_dev_key_seed_is_one_line_not_a_traceback(env, capsys) -> None:
+    env({"FACTEUR_DEV_KEY_SEED": "not-hex"})
+    code, out, err = run(capsys, "send", "ping", "--url", "http://127.0.0.1:9/")
+    assert (code, out) == (2, "")
+    assert "--key-seed-hex: must be 64 hex characters" in one_line(err)
+    # Commands that sign nothing are not stopped by it.
+    assert run(capsys, "check-config")[0] == 0

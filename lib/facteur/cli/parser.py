@@ -83,10 +83,10 @@ def _as_discord_would(found: argparse.ArgumentParser) -> None:
     found.add_argument(
         "--key-seed-hex",
         type=_seed,
-        # scripts/dev prints a generated seed when the config names no public key.
-        default=_seed(os.environ["FACTEUR_DEV_KEY_SEED"])
-        if os.environ.get("FACTEUR_DEV_KEY_SEED")
-        else interactions.DEV_KEY_SEED,
+        # scripts/dev prints a generated seed when the config names no public key. A string
+        # default goes through _seed when the arguments are parsed, so a malformed variable is
+        # one usage line, not a traceback.
+        default=os.environ.get("FACTEUR_DEV_KEY_SEED") or interactions.DEV_KEY_SEED,
         metavar="HEX",
         help="default: $FACTEUR_DEV_KEY_SEED, else the published development key",
     )
