@@ -30,27 +30,20 @@ Results go to stdout as Markdown and to bench/results/latest.json.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import signal
-import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bench.cold_start import ColdResult, cold_start, first_answer
-from bench.cpu import busy_pct
+from bench.cpu import idle_check
 from bench.fakes import Sink
 from bench.interactions import ping_pool
-from bench.load import Load, PythonLoad
-from bench.processes import EMPTY, VERIFY, Children, exit_status, signals_raise
-from bench.report import RESULTS, VERIFY_PACKAGES, machine_facts, progress, write_json
-from bench.warm import WarmResult, warm_row
-from bench.wrk import WrkLoad
-from tests.helpers.support import ROOT, base_env
+from bench.load import Load
+from bench.processes import EMPTY, VERIFY, Children, run_entry, server_env, session
+from bench.report import RESULTS, progress, publish
+from bench.warm import WarmResult, add_options, check_options, choose_load, load_facts, warm_row
+from tests.helpers.support import base_env
 
 IDLE_PROBE_S = 1.0
 BOTH_THREADS = (1, 8)  # --mode both: one sync worker vs gthread (framework default is 4 x CPUs)
@@ -64,23 +57,17 @@ class ModeResult:
     warm: list[WarmResult] = field(default_factory=list)
 
 
-def server_env(sink: Sink, threads: int, workers: int | None) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("FACTEUR_") and k not in ("THREADS", "WORKERS", "K_SINK")
-    }
-    env.update(base_env(K_SINK=sink.url))
-    env["THREADS"] = str(threads)
+def verify_env(sink: Sink, threads: int, workers: int | None) -> dict[str, str]:
+    settings = base_env(K_SINK=sink.url, THREADS=str(threads))
     if workers is not None:
-        env["WORKERS"] = str(workers)
-    return env
+        settings["WORKERS"] = str(workers)
+    return server_env(**settings)
 
 
 def run_mode(
     children: Children, load: Load, sink: Sink, threads: int, args: argparse.Namespace
 ) -> ModeResult:
-    env = server_env(sink, threads, args.workers)
+    env = verify_env(sink, threads, args.workers)
     tag = f"t{threads}"
     cold = None
     if args.cold_runs > 0:
@@ -155,7 +142,7 @@ def render(facts: dict[str, Any], modes: list[ModeResult], args: argparse.Namesp
             lines.append(
                 f"| {mode.threads} | {mode.cold.median_ms[EMPTY.key]:.0f} "
                 f"| {min(e):.0f}-{max(e):.0f} | {mode.cold.median_ms[VERIFY.key]:.0f} "
-                f"| {min(v):.0f}-{max(v):.0f} | {mode.cold.ratio:.2f} |"
+                f"| {min(v):.0f}-{max(v):.0f} | {mode.cold.ratio(VERIFY.key, EMPTY.key):.2f} |"
             )
         lines.append("")
     if any(m.warm for m in modes):
@@ -200,7 +187,7 @@ def render(facts: dict[str, Any], modes: list[ModeResult], args: argparse.Namesp
         for mode in modes:
             rows = {(r.function, r.workload): r for r in mode.warm}
             e, v = rows[(EMPTY.function, "PING")], rows[(VERIFY.function, "PING")]
-            cold = f"{mode.cold.ratio:.2f}" if mode.cold else "-"
+            cold = f"{mode.cold.ratio(VERIFY.key, EMPTY.key):.2f}" if mode.cold else "-"
             lines.append(
                 f"| {mode.threads} | {cold} | {v.requests_per_s / e.requests_per_s:.2f} "
                 f"| {v.p50_ms / e.p50_ms:.2f} | {v.p99_ms / e.p99_ms:.2f} "
@@ -233,99 +220,36 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--threads", type=int, default=1, help="THREADS for the servers")
     parser.add_argument("--workers", type=int, default=None, help="WORKERS for the servers")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per warm row")
-    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
-    parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
-    parser.add_argument("--cold-runs", type=int, default=7, help="cold starts per function")
-    parser.add_argument(
-        "--loadgen",
-        choices=("auto", "wrk", "python", "httpclient"),
-        default="auto",
-        help="auto: wrk when on PATH, else python (raw sockets); httpclient: threads with "
-        "http.client, slower per request but a strict parser, for cross-checking",
-    )
-    parser.add_argument(
-        "--client-procs",
-        type=int,
-        default=len(os.sched_getaffinity(0)),
-        help="python load generator: processes (connections are split among them)",
-    )
     parser.add_argument(
         "--sink-delay-ms",
         type=float,
         default=0.0,
         help="the sink waits this long before its 202, like a Broker across the network",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    add_options(parser, cold_runs=7, output=RESULTS / "latest.json")
     args = parser.parse_args(argv)
-    if args.connections < 1 or args.client_procs < 1 or args.threads < 1:
-        parser.error("--connections, --client-procs and --threads must be at least 1")
-    if args.workers is not None and args.workers < 1:
-        parser.error("--workers must be at least 1")
-    if 0 < args.cold_runs < 5:
-        progress(f"warning: --cold-runs {args.cold_runs} is below 5: medians will be noisy")
+    check_options(parser, args, noisy=5)
+    if args.threads < 1 or (args.workers is not None and args.workers < 1):
+        parser.error("--threads and --workers must be at least 1")
     if not 0 <= args.sink_delay_ms <= 2000:
         parser.error("--sink-delay-ms must be within 0..2000 (verify gives up after 2 s)")
-    if args.duration > 120:
-        parser.error("--duration is capped at 120 s (the signed pool lives 300 s)")
     return args
-
-
-def choose_load(args: argparse.Namespace, work_dir: Path) -> Load:
-    wrk = shutil.which("wrk")
-    if args.loadgen == "wrk" and wrk is None:
-        raise SystemExit("--loadgen wrk: no wrk on PATH")
-    if wrk is not None and args.loadgen in ("auto", "wrk"):
-        return WrkLoad(wrk, len(os.sched_getaffinity(0)), work_dir)
-    return PythonLoad("httpclient" if args.loadgen == "httpclient" else "python", args.client_procs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    log_dir = RESULTS / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    for old_log in log_dir.glob("*.log"):  # this run's logs only
-        old_log.unlink()
-    idle_busy = busy_pct(IDLE_PROBE_S)
-    if idle_busy > 10:
-        progress(f"warning: the machine was {idle_busy:.0f}% busy before we started anything")
+    idle_busy = idle_check(IDLE_PROBE_S)
     started = time.monotonic()
-    # SIGTERM and SIGHUP exit through the finally blocks; Ctrl-C is a KeyboardInterrupt already.
-    with (
-        signals_raise((signal.SIGTERM, signal.SIGHUP), exit_status),
-        tempfile.TemporaryDirectory(prefix="bench-verify-") as scratch,
-    ):
-        children = Children(log_dir)
-        try:
-            load = choose_load(args, Path(scratch))
-            facts = machine_facts(
-                VERIFY_PACKAGES,
-                load_generator=load.describe(args.connections),
-                busy_before_start_pct=round(idle_busy, 1),
-            )
-            sink = Sink(children, args.sink_delay_ms / 1000)
-            thread_modes = BOTH_THREADS if args.mode == "both" else (args.threads,)
-            modes = [run_mode(children, load, sink, t, args) for t in thread_modes]
-        finally:
-            children.close()
-    elapsed = time.monotonic() - started
-    report = render(facts, modes, args)
-    print(report)
-    print(f"\n(total run time {elapsed:.0f} s; server logs in {log_dir.relative_to(ROOT)})")
-    payload: dict[str, Any] = {
-        "machine": facts,
-        "settings": vars(args),
-        "modes": [asdict(m) for m in modes],
-        "elapsed_s": elapsed,
-        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    write_json(args.output, payload)
+    with session("") as (children, scratch):
+        load = choose_load(args, scratch)
+        facts = load_facts(load, args.connections, idle_busy)
+        sink = Sink(children, args.sink_delay_ms / 1000)
+        thread_modes = BOTH_THREADS if args.mode == "both" else (args.threads,)
+        modes = [run_mode(children, load, sink, t, args) for t in thread_modes]
+    text = render(facts, modes, args)
+    publish(text, facts, args, started, children.log_dir, modes=[asdict(m) for m in modes])
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except KeyboardInterrupt:  # the children are already stopped by then
-        print("interrupted", file=sys.stderr)
-        raise SystemExit(130) from None
+    run_entry(main)

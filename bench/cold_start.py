@@ -1,15 +1,17 @@
-"""Cold start: from spawning the functions-framework CLI to the first good answer."""
+"""Cold start: from spawning a server (the functions-framework CLI, a peer) to its first good
+answer."""
 
 from __future__ import annotations
 
 import http.client
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.interactions import Request, answer_type, ping_pool
 from bench.load import REQUEST_TIMEOUT_S
-from bench.processes import EMPTY, HOST, VERIFY, Children, Server
+from bench.processes import EMPTY, HOST, VERIFY, Children, Server, Target
 
 COLD_TIMEOUT_S = 30.0
 POLL_INTERVAL_S = 0.002  # connect-retry period while a server boots: 2 ms of resolution
@@ -50,16 +52,24 @@ def first_answer(
 
 @dataclass
 class ColdResult:
-    runs_ms: dict[str, list[float]]
+    runs_ms: dict[str, list[float]]  # by Target.key, in the order run
     median_ms: dict[str, float]
-    ratio: float
+
+    def ratio(self, key: str, over: str) -> float:
+        return self.median_ms[key] / self.median_ms[over]
 
 
-def cold_start(children: Children, env: dict[str, str], runs: int, tag: str) -> ColdResult:
-    times: dict[str, list[float]] = {EMPTY.key: [], VERIFY.key: []}
-    # One discarded pair first: it pays for page-cache misses and .pyc writes.
+def cold_start(
+    children: Children,
+    env: dict[str, str],
+    runs: int,
+    tag: str,
+    targets: Sequence[Target] = (EMPTY, VERIFY),
+) -> ColdResult:
+    times: dict[str, list[float]] = {target.key: [] for target in targets}
+    # One discarded round first: it pays for page-cache misses and .pyc writes.
     for run in range(runs + 1):
-        for target in (EMPTY, VERIFY):  # interleaved, so both see the same machine noise
+        for target in targets:  # interleaved, so all see the same machine noise
             request = ping_pool(1)[0]  # signed fresh each time; the empty one ignores it
             started = time.monotonic()
             server = children.spawn_server(target, env, f"cold-{tag}")
@@ -69,5 +79,4 @@ def cold_start(children: Children, env: dict[str, str], runs: int, tag: str) -> 
                 children.stop_server(server)
             if run > 0:
                 times[target.key].append(seconds * 1000)
-    medians = {key: statistics.median(values) for key, values in times.items()}
-    return ColdResult(times, medians, medians[VERIFY.key] / medians[EMPTY.key])
+    return ColdResult(times, {key: statistics.median(values) for key, values in times.items()})

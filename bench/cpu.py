@@ -1,4 +1,5 @@
-"""CPU accounting from /proc: who spent the machine's cores during a measured window.
+"""CPU and memory accounting from /proc: who spent the machine's cores during a measured window,
+and what a server holds resident.
 
 A server's requests per second mean little on a shared 2-core machine unless one also knows
 what the server, the load generator, the sink and everything else cost meanwhile.
@@ -12,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from bench.report import progress
 
 if TYPE_CHECKING:
     from bench.fakes import Sink
@@ -56,6 +59,35 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return ticks / CLK_TCK
 
 
+@dataclass
+class Resident:
+    """Memory of a process tree, in MiB: RSS summed over the processes (what the targets name;
+    pages a forked worker shares with its master count twice) and PSS (each shared page split
+    among its sharers, so the tree's real share)."""
+
+    processes: int
+    rss_mib: float
+    pss_mib: float
+
+
+def _kib(path: Path, field: str) -> int:
+    try:
+        for line in path.read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def resident(pids: Sequence[int]) -> Resident:
+    """RSS and PSS of live processes, from /proc/<pid>/status and smaps_rollup."""
+    live = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    rss = sum(_kib(Path(f"/proc/{pid}/status"), "VmRSS:") for pid in live)
+    pss = sum(_kib(Path(f"/proc/{pid}/smaps_rollup"), "Pss:") for pid in live)
+    return Resident(len(live), rss / 1024, pss / 1024)
+
+
 def machine_ticks() -> tuple[int, int]:
     """(busy, total) jiffies over all CPUs from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -70,6 +102,14 @@ def busy_pct(seconds: float) -> float:
     time.sleep(seconds)
     busy1, total1 = machine_ticks()
     return 100 * (busy1 - busy0) / ((total1 - total0) or 1)
+
+
+def idle_check(seconds: float = 1.0) -> float:
+    """How busy the machine is before a benchmark starts anything, in %; warns above 10%."""
+    busy = busy_pct(seconds)
+    if busy > 10:  # someone else's load skews every figure
+        progress(f"warning: the machine was {busy:.0f}% busy before we started anything")
+    return busy
 
 
 @dataclass

@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
 from typing import Protocol
@@ -347,9 +347,21 @@ def send(url: str, item: Sent, timeout: float = 10.0) -> None:
 def fire(url: str, items: list[Sent], concurrency: int, spread: float = 0.0) -> None:
     """Send every item from `concurrency` threads released together; with `spread` > 0 the
     sends are paced evenly over that many seconds instead of all at once."""
-    threads = max(1, min(concurrency, len(items)))
+    paced(len(items), concurrency, spread, lambda index: send(url, items[index]), 10.0)
+
+
+def paced(
+    count: int,
+    concurrency: int,
+    spread: float,
+    action: Callable[[int], object],
+    timeout: float,
+) -> None:
+    """`action(i)` for i in range(count) from `concurrency` threads released together, the i-th
+    due at spread * i / count seconds after the release; `timeout` bounds one action."""
+    threads = max(1, min(concurrency, count))
     barrier = threading.Barrier(threads)
-    order = iter(range(len(items)))
+    order = iter(range(count))
     lock = threading.Lock()
     start: list[float] = []
 
@@ -363,15 +375,15 @@ def fire(url: str, items: list[Sent], concurrency: int, spread: float = 0.0) -> 
                 index = next(order, None)
             if index is None:
                 return
-            due = start[0] + spread * index / len(items)
+            due = start[0] + spread * index / count
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            send(url, items[index])
+            action(index)
 
     pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
     for thread in pool:
         thread.start()
     for thread in pool:
-        # Bounded: each send times out after 10 s, and `spread` bounds the pacing.
-        thread.join(timeout=spread + 10.0 * len(items) / threads + 30)
+        # Bounded: each action is bounded by `timeout`, and `spread` bounds the pacing.
+        thread.join(timeout=spread + timeout * count / threads + 30)

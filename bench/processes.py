@@ -1,9 +1,10 @@
 """Starting and stopping the processes under test, so that none outlives a benchmark.
 
 The loopback helpers of the tests (tests.helpers.servers) start the facteur functions and Redis;
-what is here is what a benchmark needs beyond them: any source served (the empty function), in
-its own session so that gunicorn's quick shutdown reaches every worker; a Redis that can be
-stopped and started again on its port; forked helper processes; signals that unwind.
+what is here is what a benchmark needs beyond them: any server under test (a `Target`: facteur's
+functions as deployed, the empty function, the peers), in its own session so that gunicorn's
+quick shutdown reaches every worker; a Redis that can be stopped and started again on its port;
+forked helper processes; signals that unwind.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import multiprocessing as mp
 import os
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
+from bench.report import fresh_log_dir
 from tests.helpers.servers import BIN, FunctionProcess, free_port, redis_binary, wait_for_port
 from tests.helpers.support import ROOT
 
@@ -30,19 +34,84 @@ TERMINATING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 CTX = mp.get_context("fork")  # children inherit what they need (pre-signed pools) unpickled
 
 
+# How facteur's functions are served, as deployed (Dockerfile, kubernetes/base/): the one place
+# to change when the serving model changes, e.g. `FACTEUR_SERVING = ("--asgi",)`. The floor
+# (EMPTY) is served the same way, so that it stays the floor.
+FACTEUR_SERVING: tuple[str, ...] = ()
+DEPLOYED_THREADS = 4
+PORT = "{port}"  # stands in a Target's command line for the port it is given when spawned
+
+
 @dataclass(frozen=True)
 class Target:
-    """A functions-framework function: the name in the logs, the target, its source file."""
+    """A server under test: the name in the logs and reports, and how to start it.
+
+    argv: the command line, with PORT where the port goes. env: set over the caller's
+    environment, None to remove a variable (to leave a framework default in force).
+    plan_answer: the interaction response type that is a good answer to a /plan command.
+    """
 
     key: str
     function: str
-    source: Path
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str | None], ...] = ()
+    plan_answer: int = 5
+
+    def command_line(self, port: int) -> list[str]:
+        return [str(port) if arg == PORT else arg for arg in self.argv]
+
+    def environment(self, env: dict[str, str]) -> dict[str, str]:
+        merged = dict(env)
+        for name, value in self.env:
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+        return merged
 
 
-EMPTY = Target("empty", "empty", ROOT / "bench" / "empty_function" / "main.py")
-VERIFY = Target(
+def framework_target(
+    key: str,
+    function: str,
+    source: Path,
+    *,
+    binary: Path = BIN / "functions-framework",
+    serving: tuple[str, ...] = FACTEUR_SERVING,
+    env: tuple[tuple[str, str | None], ...] = (),
+    plan_answer: int = 5,
+) -> Target:
+    """A functions-framework function served by `binary` (facteur's venv by default)."""
+    argv = (
+        str(binary),
+        *serving,
+        *("--target", function, "--source", str(source)),
+        *("--host", HOST, "--port", PORT),
+    )
+    return Target(key, function, argv, env, plan_answer)
+
+
+# The floor answers PONG to everything, a /plan command included.
+EMPTY = framework_target(
+    "empty", "empty", ROOT / "bench" / "empty_function" / "main.py", plan_answer=1
+)
+VERIFY = framework_target(
     "verify", "interaction_verify", ROOT / "functions" / "interaction_verify" / "main.py"
 )
+STATUS = framework_target(
+    "status", "status_callback", ROOT / "functions" / "status_callback" / "main.py"
+)
+
+
+def server_env(**settings: str) -> dict[str, str]:
+    """This process's environment without facteur's and the framework's settings, with
+    `settings` instead: what a server is started with."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("FACTEUR_") and k not in ("THREADS", "WORKERS", "K_SINK")
+    }
+    env.update(settings)
+    return env
 
 
 def stop_process(
@@ -81,7 +150,7 @@ class Server:
 
 
 class Children:
-    """Owns every process bench_verify starts and stops them all, by pid, on the way out."""
+    """Owns every process a benchmark starts and stops them all, by pid, on the way out."""
 
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
@@ -92,16 +161,11 @@ class Children:
         port = free_port()
         log_path = self.log_dir / f"{target.key}-{tag}.log"
         log = log_path.open("ab")  # appended: the cold runs of a mode share one log
-        command_line = [
-            str(BIN / "functions-framework"),
-            *("--target", target.function, "--source", str(target.source)),
-            *("--host", HOST, "--port", str(port)),
-        ]
         # Own session: the gunicorn master and its workers form one group we can signal.
         proc = subprocess.Popen(
-            command_line,
+            target.command_line(port),
             cwd=str(ROOT),
-            env=env,
+            env=target.environment(env),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -245,3 +309,28 @@ def signals_deferred() -> Iterator[None]:
         yield
     if caught:
         raise _interrupt(caught[0])
+
+
+@contextmanager
+def session(name: str) -> Iterator[tuple[Children, Path]]:
+    """An entry script's children, logging to bench/results/logs/`name` (emptied first: this
+    run's logs only), and a scratch directory. SIGTERM and SIGHUP exit through the finally
+    blocks (Ctrl-C is a KeyboardInterrupt already), and every child is stopped on the way out."""
+    with (
+        signals_raise((signal.SIGTERM, signal.SIGHUP), exit_status),
+        tempfile.TemporaryDirectory(prefix=f"bench-{name or 'verify'}-") as scratch,
+    ):
+        children = Children(fresh_log_dir(name))
+        try:
+            yield children, Path(scratch)
+        finally:
+            children.close()
+
+
+def run_entry(main: Callable[[], int]) -> NoReturn:
+    """An entry script's `__main__`: its exit status, 130 on Ctrl-C."""
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # the children are already stopped by then
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None

@@ -9,6 +9,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,30 @@ def write_json(path: Path, payload: Any) -> Path:
     # default=str: Paths, Counters' keys and the like are written as text rather than refused.
     path.write_text(json.dumps(payload, indent=1, default=str) + "\n")
     return path
+
+
+def fresh_log_dir(name: str) -> Path:
+    """bench/results/logs/`name` ("" for logs/ itself), emptied of older runs' logs."""
+    log_dir = RESULTS / "logs" / name
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for old_log in log_dir.glob("*.log"):
+        old_log.unlink()
+    return log_dir
+
+
+def publish(
+    text: str, facts: dict[str, Any], args: Any, started: float, log_dir: Path, **body: Any
+) -> None:
+    """An entry script's end: its Markdown report and run time to stdout, and to args.output
+    the JSON of the machine, the settings, its own results (`body`), when and how long."""
+    elapsed = time.monotonic() - started
+    print(text)
+    print(f"\n(total run time {elapsed:.0f} s; server logs in {log_dir.relative_to(ROOT)})")
+    payload = {
+        "machine": facts,
+        "settings": vars(args),
+        **body,
+        "elapsed_s": elapsed,
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    write_json(args.output, payload)

@@ -1,15 +1,22 @@
-"""One warm row of bench_verify: a load against one running server, and where the CPU went."""
+"""One warm row of bench_verify or bench_peers: a load against one running server, and where the
+CPU went."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from bench.cpu import Measure
 from bench.fakes import Sink
 from bench.interactions import command_pool, ping_pool
-from bench.load import Job, Load
+from bench.load import Job, Load, PythonLoad
 from bench.processes import Children, Server
+from bench.report import VERIFY_PACKAGES, machine_facts, progress
+from bench.wrk import WrkLoad
 
 
 @dataclass
@@ -56,7 +63,9 @@ def warm_row(
     duration: float,
     workers: int | None,
 ) -> WarmResult:
-    pool, expect = (ping_pool(), 1) if workload == "PING" else (command_pool(), 5)
+    pool, expect = (
+        (ping_pool(), 1) if workload == "PING" else (command_pool(), server.target.plan_answer)
+    )
     measure = Measure(server, sink)
     job = Job(server.port, pool, expect, connections, warmup, duration)
     outcome = load.run(children, job, measure)
@@ -92,4 +101,60 @@ def warm_row(
         machine_busy_pct=100 * busy,
         sink_events=after.sink_count - before.sink_count,
         limited_by=limited_by(server_cpu / wall, 100 * busy, min(workers or 1, ncpu)),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# What bench_verify and bench_peers share around their warm rows: options, load, facts.
+
+
+def add_options(parser: argparse.ArgumentParser, *, cold_runs: int, output: Path) -> None:
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per warm row")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
+    parser.add_argument("--cold-runs", type=int, default=cold_runs, help="cold starts each")
+    parser.add_argument(
+        "--loadgen",
+        choices=("auto", "wrk", "python", "httpclient"),
+        default="auto",
+        help="auto: wrk when on PATH, else python (raw sockets); httpclient: threads with "
+        "http.client, slower per request but a strict parser, for cross-checking",
+    )
+    parser.add_argument(
+        "--client-procs",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="python load generator: processes (connections are split among them)",
+    )
+    parser.add_argument("--output", type=Path, default=output)
+
+
+def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace, noisy: int) -> None:
+    """Refuse what cannot be measured; warn when fewer than `noisy` cold runs were asked for."""
+    if args.connections < 1 or args.client_procs < 1:
+        parser.error("--connections and --client-procs must be at least 1")
+    if not 0 < args.duration <= 120:
+        parser.error("--duration must be within (0, 120] s (a signed pool lives 300 s)")
+    if args.cold_runs < 0:
+        parser.error("--cold-runs must be at least 0")
+    if 0 < args.cold_runs < noisy:
+        progress(f"warning: --cold-runs {args.cold_runs} is below {noisy}: noisy medians")
+
+
+def choose_load(args: argparse.Namespace, work_dir: Path) -> Load:
+    wrk = shutil.which("wrk")
+    if args.loadgen == "wrk" and wrk is None:
+        raise SystemExit("--loadgen wrk: no wrk on PATH")
+    if wrk is not None and args.loadgen in ("auto", "wrk"):
+        return WrkLoad(wrk, len(os.sched_getaffinity(0)), work_dir)
+    return PythonLoad("httpclient" if args.loadgen == "httpclient" else "python", args.client_procs)
+
+
+def load_facts(load: Load, connections: int, idle_busy: float, **extra: Any) -> dict[str, Any]:
+    """The machine facts, with the load generator and how busy the machine was before."""
+    return machine_facts(
+        VERIFY_PACKAGES,
+        load_generator=load.describe(connections),
+        busy_before_start_pct=round(idle_busy, 1),
+        **extra,
     )
