@@ -147,6 +147,12 @@ class ScriptedSink:
     def close(self) -> None:
         self._server.close()
 
+    def __enter__(self) -> ScriptedSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def _read_request(conn: socket.socket) -> bytes | None:
     data = b""
@@ -177,8 +183,7 @@ OK = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"
     ],
 )
 def test_the_answer_decides_whether_the_connection_is_kept(answer: bytes, reused: bool) -> None:
-    sink = ScriptedSink([answer, OK])
-    try:
+    with ScriptedSink([answer, OK]) as sink:
         deliver(sink.url, _event(1), timeout=2)
         deliver(sink.url, _event(2), timeout=2)
         assert sink.connections == (1 if reused else 2)
@@ -186,8 +191,6 @@ def test_the_answer_decides_whether_the_connection_is_kept(answer: bytes, reused
         first = sink.requests[0]
         assert first.startswith(b"POST /events?x=1 HTTP/1.1\r\nHost: 127.0.0.1:")
         assert b"content-type: application/cloudevents+json" in first
-    finally:
-        sink.close()
 
 
 def test_an_answer_that_trickles_in_is_read_whole() -> None:
@@ -207,20 +210,12 @@ def test_an_answer_that_trickles_in_is_read_whole() -> None:
     [b"garbage\r\n\r\n", b"HTTP/1.1 abc\r\n\r\n", b"SMTP 220 hello\r\n\r\n", b"HTTP/1.1 202"],
 )
 def test_a_malformed_answer_is_a_sink_error(answer: bytes) -> None:
-    sink = ScriptedSink([answer])
-    try:
-        with pytest.raises(SinkError):
-            deliver(sink.url, _event(), timeout=1)
-    finally:
-        sink.close()
+    with ScriptedSink([answer]) as sink, pytest.raises(SinkError):
+        deliver(sink.url, _event(), timeout=1)
 
 
 @settings(max_examples=60, deadline=None)
 @given(answer=st.binary(max_size=300))
 def test_whatever_the_sink_answers_is_success_or_a_sink_error(answer: bytes) -> None:
-    sink = ScriptedSink([answer])
-    try:
-        with contextlib.suppress(SinkError):
-            deliver(sink.url, _event(), timeout=0.5)
-    finally:
-        sink.close()
+    with ScriptedSink([answer]) as sink, contextlib.suppress(SinkError):
+        deliver(sink.url, _event(), timeout=0.5)

@@ -23,7 +23,7 @@ from facteur.decisions.journey import COMPONENT_CLICKED, DispatchResult
 from facteur.decisions.render import final_status, submitted
 from facteur.flows.buttons import Buttons
 from tests.helpers.argo_fake import FakeArgo
-from tests.helpers.chain import peers
+from tests.helpers.chain import EDIT, FOLLOW_UP, NAMESPACE, UI, peers
 from tests.helpers.contracts import assert_interaction_response
 from tests.helpers.discord_fake import DISCORD_API, DiscordFake
 from tests.helpers.servers import Sink
@@ -41,11 +41,6 @@ from tests.helpers.support import (
     fresh_snowflake,
     sign,
 )
-
-EDIT = ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original")
-FOLLOW_UP = ("POST", "/webhooks/{webhook_id}/{webhook_token}")
-NAMESPACE = "agents"
-UI = "https://argo.example.test"
 
 
 def click_payload(custom: str, *, roles: list[str] | None = None, dm: bool = False) -> dict:

@@ -22,7 +22,7 @@ from facteur.decisions.journey import DispatchResult
 from facteur.errors import InvalidReport
 from facteur.flows.status_callback import Reporter
 from tests.helpers.argo_fake import FakeArgo
-from tests.helpers.chain import peers
+from tests.helpers.chain import CHANNEL_POST, EDIT, NAMESPACE, UI, peers
 from tests.helpers.discord_fake import DISCORD_API, DiscordFake
 from tests.helpers.support import (
     APP,
@@ -34,10 +34,6 @@ from tests.helpers.support import (
     fresh_snowflake,
 )
 
-EDIT = ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original")
-CHANNEL_POST = ("POST", "/channels/{channel_id}/messages")
-NAMESPACE = "agents"
-UI = "https://argo.example.test"
 TICK_TOKEN = "test-tick-token-0123456789abcdef0123"
 BOT = "bot-token-SECRET-callback"
 

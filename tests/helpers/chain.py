@@ -29,6 +29,7 @@ from tests.helpers.discord_fake import DISCORD_API, DiscordFake
 from tests.helpers.support import EVENT_KEY, GUILD, ROLE_MAP, command, fresh_snowflake
 
 EDIT = ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original")
+FOLLOW_UP = ("POST", "/webhooks/{webhook_id}/{webhook_token}")
 CHANNEL_POST = ("POST", "/channels/{channel_id}/messages")
 NAMESPACE = "agents"
 UI = "https://argo.example.test"
