@@ -194,15 +194,11 @@ def test_the_answer_decides_whether_the_connection_is_kept(answer: bytes, reused
 
 
 def test_an_answer_that_trickles_in_is_read_whole() -> None:
-    sink = ScriptedSink(
-        [b"HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nhello", OK], trickle=True
-    )
-    try:
+    answer = b"HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nhello"
+    with ScriptedSink([answer, OK], trickle=True) as sink:
         deliver(sink.url, _event(1), timeout=2)
         deliver(sink.url, _event(2), timeout=2)
         assert sink.connections == 1
-    finally:
-        sink.close()
 
 
 @pytest.mark.parametrize(
