@@ -19,7 +19,8 @@ COPY schemas ./schemas
 # the editable install leaves lib/ uncompiled, so each cold start would compile facteur again.
 RUN python -m compileall -q lib functions
 
-# Four threads: the hand-offs to K_SINK are synchronous (README, Performance).
+# Four threads for the CloudEvent functions (gunicorn's threaded worker). The two HTTP functions
+# set FUNCTION_USE_ASGI=true in their Services and are served by uvicorn instead.
 ENV PORT=8080 \
     THREADS=4 \
     FUNCTION_TARGET=interaction_verify

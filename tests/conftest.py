@@ -6,9 +6,9 @@ from collections.abc import Iterator
 import pytest
 
 from facteur.adapters.sessions import SessionStore
+from tests.helpers.asgi_client import client_for
 from tests.helpers.chain import chain  # noqa: F401 - a fixture shared by the flow tests
 from tests.helpers.servers import Sink, redis_server
-from tests.helpers.support import ROOT
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +32,6 @@ def sink() -> Iterator[Sink]:
 @pytest.fixture
 def load_function(monkeypatch: pytest.MonkeyPatch):
     """Load functions/<name>/main.py under functions-framework with the given environment."""
-    import functions_framework
 
     def load(name: str, env: dict[str, str]):
         for key in list(os.environ):
@@ -40,8 +39,7 @@ def load_function(monkeypatch: pytest.MonkeyPatch):
                 monkeypatch.delenv(key)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        source = ROOT / "functions" / name / "main.py"
-        return functions_framework.create_app(name, str(source)).test_client()
+        return client_for(name)
 
     return load
 

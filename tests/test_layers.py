@@ -32,6 +32,8 @@ ALLOWED: dict[str, tuple[frozenset[str], frozenset[str] | None]] = {
     "logs": (frozenset({"telemetry"}), frozenset()),
     "health": (frozenset(), frozenset()),
     "web": (frozenset({"errors", "health"}), None),
+    "asgi": (frozenset({"health"}), None),
+    "callers": (frozenset(), None),
     "bootstrap": (
         frozenset({"adapters", "flows", "decisions", "errors", "config", "health", "logs"})
         | {"telemetry"},

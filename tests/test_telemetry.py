@@ -40,13 +40,11 @@ _LOAD = """
 import json, os, sys
 os.environ.update({env})
 {block}
-import functions_framework
+from tests.helpers.asgi_client import client_for
 for name in {names}:
-    functions_framework.create_app(name, "{root}/functions/" + name + "/main.py")
+    client_for(name)
 from tests.helpers.support import sign
-app = functions_framework.create_app(
-    "interaction_verify", "{root}/functions/interaction_verify/main.py"
-).test_client()
+app = client_for("interaction_verify")
 body = b'{{"type":1}}'
 assert app.post("/", data=body, headers=sign(body)).status_code == 200
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("opentelemetry"))))
@@ -63,9 +61,7 @@ sys.meta_path.insert(0, Block())
 
 
 def _loaded(names: list[str], block: bool) -> list[str]:
-    code = _LOAD.format(
-        env=json.dumps(base_env()), block=_BLOCK if block else "", names=names, root=ROOT
-    )
+    code = _LOAD.format(env=json.dumps(base_env()), block=_BLOCK if block else "", names=names)
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
     result = subprocess.run(
         [sys.executable, "-c", code],

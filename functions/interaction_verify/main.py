@@ -1,26 +1,28 @@
-"""interaction_verify: Discord's interactions endpoint (HTTP).
+"""interaction_verify: Discord's interactions endpoint (HTTP, served with `--asgi`).
 
 Checks the Ed25519 signature, answers PING, refuses at once what the role policy or the catalog
 forbids, and defers the rest after handing it to K_SINK as a signed CloudEvent.
 """
 
-import flask
-import functions_framework
+import functions_framework.aio
+from starlette.requests import Request
+from starlette.responses import Response
 
-from facteur import bootstrap, web
+from facteur import asgi, bootstrap
 
 FUNCTION = bootstrap.interaction_verify()
-web.prepare(FUNCTION.checks)
+EDGE = asgi.Edge(FUNCTION.checks)
 
 
-@functions_framework.http
-def interaction_verify(request: flask.Request) -> flask.Response:
+@functions_framework.aio.http
+@asgi.guarded
+async def interaction_verify(request: Request) -> Response:
     if request.method == "GET":
-        return web.alive()
+        return await EDGE.get(request)
     if request.method != "POST":
-        return web.error(405, "method not allowed", {"Allow": "GET, POST"})
-    body = web.read_body(request, FUNCTION.max_body_bytes)
+        return asgi.method_not_allowed()
+    body = await asgi.read_body(request, FUNCTION.max_body_bytes)
     if body is None:
-        return web.too_large(FUNCTION.max_body_bytes)
-    answer = FUNCTION.flow.handle(request.headers, body)
-    return web.json_response(answer.status, answer.body)
+        return asgi.too_large(FUNCTION.max_body_bytes)
+    answer = await asgi.blocking(FUNCTION.flow.handle, request.headers, body)
+    return asgi.json_response(answer.status, answer.body)

@@ -1,39 +1,46 @@
-"""status_callback: Argo exit handlers report a run's outcome here (HTTP).
+"""status_callback: Argo exit handlers report a run's outcome here (HTTP, served with `--asgi`).
 
 A POST with `Authorization: Bearer <callback.token>` and the callback body reports one run. A
 Knative PingSource tick (a CloudEvent whose data carries callback.tick_token) makes it check the
 runs still pending against Argo, for workflows whose exit handler never ran.
 """
 
-import flask
-import functions_framework
+import functions_framework.aio
+from starlette.requests import Request
+from starlette.responses import Response
 
-from facteur import bootstrap, telemetry, web
+from facteur import asgi, bootstrap, callers, telemetry
 from facteur.decisions.callback import parse_report
 from facteur.errors import InvalidReport
 
 FUNCTION = bootstrap.status_callback()
-web.prepare(FUNCTION.checks, events=True)
+EDGE = asgi.Edge(FUNCTION.checks)
+# An exit handler's report, or a tick: far below this.
+MAX_BODY = 2 * 1024 * 1024
 
 
-@functions_framework.http
-def status_callback(request: flask.Request) -> flask.Response:
+@functions_framework.aio.http
+@asgi.guarded
+async def status_callback(request: Request) -> Response:
     if request.method == "GET":
-        return web.alive()
+        return await EDGE.get(request)
     if request.method != "POST":
-        return web.error(405, "method not allowed", {"Allow": "GET, POST"})
-    if web.is_cloudevent(request):
-        if not web.tick_token_matches(request, FUNCTION.tick_token):
-            return web.error(401, "missing or wrong tick token")
+        return asgi.method_not_allowed()
+    body = await asgi.read_body(request, MAX_BODY)
+    if body is None:
+        return asgi.too_large(MAX_BODY)
+    if callers.is_cloudevent(request.headers):
+        if not callers.tick_token_matches(request.headers, body, FUNCTION.tick_token):
+            return asgi.error(401, "missing or wrong tick token")
         with telemetry.span("status_callback.tick"):
-            outcome = FUNCTION.flow.tick()
-        return web.json_response(outcome.status, outcome.body)
-    if not web.bearer_matches(request, FUNCTION.token):
-        return web.error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+            answer = await asgi.blocking(FUNCTION.flow.tick)
+        return asgi.json_response(answer.status, answer.body)
+    if not callers.bearer_matches(request.headers, FUNCTION.token):
+        return asgi.error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
     try:
-        report = parse_report(request.get_data(cache=True))
+        report = parse_report(body)
     except InvalidReport as err:
-        return web.error(400, str(err))
+        return asgi.error(400, str(err))
     with telemetry.span("status_callback", workflow=report.name):
-        outcome = FUNCTION.flow.report(report)
-    return web.json_response(outcome.status, outcome.body)
+        answer = await asgi.blocking(FUNCTION.flow.report, report)
+    return asgi.json_response(answer.status, answer.body)

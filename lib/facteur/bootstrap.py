@@ -262,11 +262,14 @@ class Function(Generic[T]):
     # The keys whose absence stops the function at start-up.
     required: tuple[str, ...]
     build: Callable[[Settings], T]
+    # Served by functions-framework's ASGI mode (`--asgi`, FUNCTION_USE_ASGI=true): the HTTP
+    # functions, which face callers that can be slow; the CloudEvent ones are fed by the Broker.
+    asgi: bool = False
 
 
 FUNCTIONS: dict[str, Function[Any]] = {
     "interaction_verify": Function(
-        ("discord.public_key", "events.signing_key", "k_sink"), _interaction_verify
+        ("discord.public_key", "events.signing_key", "k_sink"), _interaction_verify, asgi=True
     ),
     "command_route": Function(
         ("events.signing_key", "k_sink", "redis.url", "discord.application_id"), _command_route
@@ -282,7 +285,7 @@ FUNCTIONS: dict[str, Function[Any]] = {
         _workflow_submit,
     ),
     "status_callback": Function(
-        ("callback.token", "redis.url", "discord.application_id"), _status_callback
+        ("callback.token", "redis.url", "discord.application_id"), _status_callback, asgi=True
     ),
 }
 

@@ -6,7 +6,6 @@ body that is not a CloudEvent with a 400 echoing the request. Neither may reach 
 
 from __future__ import annotations
 
-import hmac
 import io
 import json
 import logging
@@ -132,14 +131,6 @@ def open_or_abort(
         abort(err.status, err.reason)
 
 
-def bearer_matches(request: flask.Request, token: str) -> bool:
-    """Constant-time check of `Authorization: Bearer <token>`."""
-    scheme, _, supplied = (request.headers.get("Authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not supplied:
-        return False
-    return hmac.compare_digest(supplied.strip().encode("utf-8", "surrogatepass"), token.encode())
-
-
 def parsed(parse: Callable[[dict[str, Any]], T], data: dict[str, Any]) -> T:
     """What an authenticated event carries; 400 when its data is not what the type promises."""
     try:
@@ -152,32 +143,6 @@ def finish(status: int, result: str) -> None:
     """End a CloudEvent function: 2xx acknowledges, 5xx asks Knative to redeliver."""
     if status >= 300:
         abort(status, result)
-
-
-PING_EVENT_TYPE = "dev.knative.sources.ping"
-
-
-def is_cloudevent(request: flask.Request) -> bool:
-    """A CloudEvent in binary (ce-* headers) or structured mode."""
-    content_type = (request.content_type or "").split(";")[0].strip().lower()
-    return "ce-specversion" in request.headers or content_type == "application/cloudevents+json"
-
-
-def tick_token_matches(request: flask.Request, expected: str | None) -> bool:
-    """A PingSource tick whose data carries the tick token (compared in constant time)."""
-    if not expected:
-        return False
-    from cloudevents.http import from_http
-
-    try:
-        event = from_http(dict(request.headers), request.get_data(cache=True))
-    except Exception:  # the SDK raises several types (and UnicodeDecodeError): all mean "no tick"
-        return False
-    data = event.get_data()
-    supplied = data.get("token") if isinstance(data, dict) else None
-    if event["type"] != PING_EVENT_TYPE or not isinstance(supplied, str):
-        return False
-    return hmac.compare_digest(supplied.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 def add_health(checks: Mapping[str, Callable[[], bool]], app: flask.Flask | None = None) -> None:

@@ -41,12 +41,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import flask
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
+from starlette.datastructures import Headers
 
-from facteur import bootstrap, web
+from facteur import bootstrap, callers
 from facteur.adapters.argo import RETRY_AFTER_MAX_SECONDS, ArgoClient
 from facteur.adapters.discord import DiscordClient
 from facteur.config import ArgoSettings, DiscordSettings, EventsSettings, env_var, load_settings
@@ -573,10 +573,20 @@ def test_scaling_and_concurrency() -> None:
         assert annotations[MIN_SCALE] == "0", name
         assert 1 <= int(annotations[MAX_SCALE]) <= 10, name
         if name in FUNCTIONS:
-            # gunicorn serves THREADS requests at once; Knative must not send more.
-            threads = _env(_container(service))["THREADS"]["value"]
-            assert threads == _dockerfile_env("THREADS")
-            assert template["spec"]["containerConcurrency"] == int(threads), name
+            env = _env(_container(service))
+            target = env["FUNCTION_TARGET"]["value"]
+            if bootstrap.FUNCTIONS[target].asgi:
+                # Served with --asgi, as bootstrap says: many requests per pod, scaled at 70%.
+                assert env["FUNCTION_USE_ASGI"]["value"] == "true", name
+                assert "THREADS" not in env, name
+                assert template["spec"]["containerConcurrency"] == 100, name
+                assert annotations["autoscaling.knative.dev/target-utilization-percentage"] == "70"
+            else:
+                # gunicorn serves THREADS requests at once; Knative must not send more.
+                assert "FUNCTION_USE_ASGI" not in env, name
+                threads = env["THREADS"]["value"]
+                assert threads == _dockerfile_env("THREADS")
+                assert template["spec"]["containerConcurrency"] == int(threads), name
 
 
 def _worst_case_seconds() -> float:
@@ -929,16 +939,15 @@ def test_the_pingsource_ticks_status_callback() -> None:
     # check when the data carries the right token, and only then.
     headers = {
         "ce-specversion": "1.0",
-        "ce-type": web.PING_EVENT_TYPE,
+        "ce-type": callers.PING_EVENT_TYPE,
         "ce-source": "/apis/v1/namespaces/facteur/pingsources/facteur-reconcile",
         "ce-id": "tick-1",
         "Content-Type": spec["contentType"],
     }
-    app = flask.Flask(__name__)
-    with app.test_request_context("/", method="POST", data=spec["data"], headers=headers):
-        assert web.is_cloudevent(flask.request)
-        assert web.tick_token_matches(flask.request, data["token"])
-        assert not web.tick_token_matches(flask.request, data["token"] + "x")
+    tick = Headers(headers)
+    assert callers.is_cloudevent(tick)
+    assert callers.tick_token_matches(tick, spec["data"].encode(), data["token"])
+    assert not callers.tick_token_matches(tick, spec["data"].encode(), data["token"] + "x")
 
 
 # --- Overlays -----------------------------------------------------------------------------------

@@ -31,11 +31,9 @@ HEAVY = (
 _LOAD = """
 import json, os, sys
 os.environ.update({env})
-import functions_framework
+from tests.helpers.asgi_client import client_for
 from tests.helpers.support import sign
-app = functions_framework.create_app(
-    "interaction_verify", "{root}/functions/interaction_verify/main.py"
-).test_client()
+app = client_for("interaction_verify")
 body = b'{{"type":1}}'
 assert app.post("/", data=body, headers=sign(body)).status_code == 200
 print(json.dumps(sorted(sys.modules)))
@@ -43,7 +41,7 @@ print(json.dumps(sorted(sys.modules)))
 
 
 def loaded_by_interaction_verify() -> set[str]:
-    code = _LOAD.format(env=json.dumps(base_env()), root=ROOT)
+    code = _LOAD.format(env=json.dumps(base_env()))
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=str(ROOT),

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from facteur.bootstrap import FUNCTIONS
 from tests.helpers.support import ROOT
 
 BIN = Path(sys.executable).parent
@@ -120,6 +121,7 @@ class FunctionProcess:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                *(["--asgi"] if FUNCTIONS[name].asgi else []),
             ],
             cwd=str(ROOT),
             env=full_env,
@@ -147,13 +149,16 @@ class FunctionProcess:
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float = 10.0):
-    """POST and return (status, headers, body) without raising on 4xx/5xx."""
+    """POST and return (status, headers, body) without raising on 4xx/5xx.
+
+    The headers are looked up case-insensitively: uvicorn sends them in lower case.
+    """
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, response.headers, response.read()
     except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
+        return err.code, err.headers, err.read()
 
 
 class Sink:
