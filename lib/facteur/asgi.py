@@ -8,9 +8,11 @@ limit and a deadline, and every failure is a short JSON answer, never a tracebac
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -30,7 +32,10 @@ BODY_SECONDS = 10.0
 # Threads for blocking work, per process: enough for hand-offs that wait on a slow sink (each
 # bounded at events.sink_timeout_seconds) without a flood of them exhausting the machine.
 BLOCKING_THREADS = 16
-_limiter: list[anyio.CapacityLimiter] = []
+# One limiter per event loop (a worker runs one; tests start several).
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class BodyTooSlow(Exception):
@@ -81,9 +86,11 @@ async def read_body(request: Request, limit: int, seconds: float = BODY_SECONDS)
 
 async def blocking(work: Callable[..., T], *args: Any) -> T:
     """Run blocking `work` in the bounded thread pool and wait for it without blocking."""
-    if not _limiter:
-        _limiter.append(anyio.CapacityLimiter(BLOCKING_THREADS))
-    return await anyio.to_thread.run_sync(work, *args, limiter=_limiter[0])
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = anyio.CapacityLimiter(BLOCKING_THREADS)
+    return await anyio.to_thread.run_sync(work, *args, limiter=limiter)
 
 
 def guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[..., Any]:
