@@ -34,10 +34,10 @@ TERMINATING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 CTX = mp.get_context("fork")  # children inherit what they need (pre-signed pools) unpickled
 
 
-# How facteur's functions are served, as deployed (Dockerfile, kubernetes/base/): the one place
-# to change when the serving model changes, e.g. `FACTEUR_SERVING = ("--asgi",)`. The floor
-# (EMPTY) is served the same way, so that it stays the floor.
-FACTEUR_SERVING: tuple[str, ...] = ()
+# How facteur's HTTP functions are served, as deployed (kubernetes/base/, func.yaml): the one
+# place to change when the serving model changes. The floor (EMPTY) is served the same way, so
+# that it stays the floor.
+FACTEUR_SERVING: tuple[str, ...] = ("--asgi",)
 DEPLOYED_THREADS = 4
 PORT = "{port}"  # stands in a Target's command line for the port it is given when spawned
 
@@ -91,9 +91,8 @@ def framework_target(
 
 
 # The floor answers PONG to everything, a /plan command included.
-EMPTY = framework_target(
-    "empty", "empty", ROOT / "bench" / "empty_function" / "main.py", plan_answer=1
-)
+_FLOOR = "empty_function_asgi" if "--asgi" in FACTEUR_SERVING else "empty_function"
+EMPTY = framework_target("empty", "empty", ROOT / "bench" / _FLOOR / "main.py", plan_answer=1)
 VERIFY = framework_target(
     "verify", "interaction_verify", ROOT / "functions" / "interaction_verify" / "main.py"
 )

@@ -97,9 +97,21 @@ def percentile(values: list[float], share: float) -> float:
 
 def write_json(path: Path, payload: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # default=str: Paths, Counters' keys and the like are written as text rather than refused.
-    path.write_text(json.dumps(payload, indent=1, default=str) + "\n")
+    # default=str: Paths and the like are written as text rather than refused; keys JSON cannot
+    # hold (tuples, say) become text too.
+    path.write_text(json.dumps(_keyed(payload), indent=1, default=str) + "\n")
     return path
+
+
+def _keyed(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k if isinstance(k, str | int | float | bool) or k is None else str(k): _keyed(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_keyed(v) for v in value]
+    return value
 
 
 def fresh_log_dir(name: str) -> Path:

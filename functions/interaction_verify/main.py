@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from facteur import asgi, bootstrap
+from facteur.flows.outcome import Answer
 
 FUNCTION = bootstrap.interaction_verify()
 EDGE = asgi.Edge(FUNCTION.checks)
@@ -24,5 +25,8 @@ async def interaction_verify(request: Request) -> Response:
     body = await asgi.read_body(request, FUNCTION.max_body_bytes)
     if body is None:
         return asgi.too_large(FUNCTION.max_body_bytes)
-    answer = await asgi.blocking(FUNCTION.flow.handle, request.headers, body)
+    # Reading, verifying and deciding are quick CPU work and stay on the event loop (a PING
+    # never leaves it); only the hand-off to K_SINK blocks, so only it goes to a thread.
+    step = FUNCTION.flow.read(request.headers, body)
+    answer = step if isinstance(step, Answer) else await asgi.blocking(FUNCTION.flow.hand_off, step)
     return asgi.json_response(answer.status, answer.body)

@@ -27,6 +27,21 @@ from facteur.flows.ports import Deliver, Headers, Verifier
 log = logging.getLogger("facteur.interaction_verify")
 
 
+@dataclass(frozen=True)
+class HandOff:
+    """A verified interaction that goes on to command_route: its event, and what to answer."""
+
+    event_type: str
+    event_id: str
+    data: dict[str, Any]
+    # The answer once the sink took the event, and the answer when it did not.
+    accepted: dict[str, Any]
+    refused: dict[str, Any]
+    # What the log line names ("/plan", "a cancel click"), and the fields every line carries.
+    what: str
+    context: dict[str, str]
+
+
 @dataclass(kw_only=True)
 class Ingress:
     verifier: Verifier
@@ -37,6 +52,11 @@ class Ingress:
     clock: Callable[[], float] = time.time
 
     def handle(self, headers: Headers, body: bytes) -> Answer:
+        step = self.read(headers, body)
+        return step if isinstance(step, Answer) else self.hand_off(step)
+
+    def read(self, headers: Headers, body: bytes) -> Answer | HandOff:
+        """Everything short of the hand-off: CPU only, no I/O, so an event loop may run it."""
         try:
             self.verifier.verify(
                 headers.get(ix.SIGNATURE_HEADER),
@@ -58,52 +78,68 @@ class Ingress:
             return Answer(200, ix.pong())
         if kind == ix.APPLICATION_COMMAND:
             try:
-                return Answer(200, self._command(ix.read_invocation(payload)))
+                return self._command(ix.read_invocation(payload))
             except ix.InvalidInteraction as err:
                 return Answer(400, {"error": str(err)})
         if kind == ix.AUTOCOMPLETE:
             return Answer(200, ix.no_choices())
         if kind == ix.MESSAGE_COMPONENT:
             try:
-                return Answer(200, self._click(ix.read_click(payload)))
+                return self._click(ix.read_click(payload))
             except ix.InvalidInteraction as err:
                 return Answer(400, {"error": str(err)})
         if kind == ix.MODAL_SUBMIT:
             return Answer(200, ix.message(render.UNSUPPORTED_INTERACTION))
         return Answer(400, {"error": "unknown interaction type"})
 
-    def _command(self, call: ix.Invocation) -> dict[str, Any]:
+    def hand_off(self, step: HandOff) -> Answer:
+        """Hand the event to K_SINK (blocking I/O) and answer as it went."""
+        with (
+            logs.bound(**step.context),
+            telemetry.span("interaction_verify", **step.context),
+        ):
+            try:
+                self.deliver(step.event_type, step.event_id, step.data)
+            except SinkError as err:
+                log.error("hand-off of %s failed: %s", step.what, err)
+                return Answer(200, step.refused)
+        return Answer(200, step.accepted)
+
+    def _command(self, call: ix.Invocation) -> Answer | HandOff:
         name = ix.safe_name(call.command)
         telemetry.count("facteur_commands_total", result="received")
-        with (
-            logs.bound(interaction_id=call.interaction_id, command=name, user_id=call.user_id),
-            telemetry.span("interaction_verify", command=name, interaction_id=call.interaction_id),
-        ):
-            return self._admit(call)
-
-    def _admit(self, call: ix.Invocation) -> dict[str, Any]:
+        context = {"interaction_id": call.interaction_id, "command": name}
         admission = admit(self.catalog, self.role_map, call, self.guild_id)
         if admission.refusal is not None or admission.command is None:
-            logs.audit("command.refused", check=admission.check, by=call.user_id)
-            return ix.message(admission.refusal or render.unknown_command(call.command))
-        try:
-            self.deliver(COMMAND_RECEIVED, call.interaction_id, self._journey(call).to_event())
-        except SinkError as err:
-            log.error("hand-off of /%s failed: %s", ix.safe_name(call.command), err)
-            return ix.message(render.not_accepted(call.command))
-        return ix.deferred(ephemeral=admission.command.ephemeral)
+            with (
+                logs.bound(**context, user_id=call.user_id),
+                telemetry.span("interaction_verify", **context),
+            ):
+                logs.audit("command.refused", check=admission.check, by=call.user_id)
+            return Answer(200, ix.message(admission.refusal or render.unknown_command(name)))
+        return HandOff(
+            COMMAND_RECEIVED,
+            call.interaction_id,
+            self._journey(call).to_event(),
+            accepted=ix.deferred(ephemeral=admission.command.ephemeral),
+            refused=ix.message(render.not_accepted(call.command)),
+            what=f"/{name}",
+            context=context | {"user_id": call.user_id},
+        )
 
-    def _click(self, click: ix.Click | None) -> dict[str, Any]:
+    def _click(self, click: ix.Click | None) -> Answer | HandOff:
         # Whether the clicker may act depends on the run, which only command_route can look up.
         if click is None:
-            return ix.message(render.NOT_OUR_BUTTON)
-        data = asdict(click) | {"received_at": self.clock()}
-        try:
-            self.deliver(COMPONENT_CLICKED, click.interaction_id, data)
-        except SinkError as err:
-            log.error("hand-off of a %s click failed: %s", click.action, err)
-            return ix.message(render.click_not_accepted(click.action))
-        return ix.deferred_update()
+            return Answer(200, ix.message(render.NOT_OUR_BUTTON))
+        return HandOff(
+            COMPONENT_CLICKED,
+            click.interaction_id,
+            asdict(click) | {"received_at": self.clock()},
+            accepted=ix.deferred_update(),
+            refused=ix.message(render.click_not_accepted(click.action)),
+            what=f"a {click.action} click",
+            context={"interaction_id": click.interaction_id, "user_id": click.user_id},
+        )
 
     def _journey(self, call: ix.Invocation) -> Journey:
         return Journey(call, correlation_id=uuid.uuid4().hex, received_at=self.clock())
