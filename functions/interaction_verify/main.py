@@ -18,13 +18,9 @@ EDGE = asgi.Edge(FUNCTION.checks)
 @functions_framework.aio.http
 @asgi.guarded
 async def interaction_verify(request: Request) -> Response:
-    if request.method == "GET":
-        return await EDGE.get(request)
-    if request.method != "POST":
-        return asgi.method_not_allowed()
-    body = await asgi.read_body(request, FUNCTION.max_body_bytes)
-    if body is None:
-        return asgi.too_large(FUNCTION.max_body_bytes)
+    body = await EDGE.posted(request, FUNCTION.max_body_bytes)
+    if isinstance(body, Response):
+        return body
     # Reading, verifying and deciding are quick CPU work and stay on the event loop (a PING
     # never leaves it); only the hand-off to K_SINK blocks, so only it goes to a thread.
     step = FUNCTION.flow.read(request.headers, body)

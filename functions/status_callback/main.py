@@ -22,13 +22,9 @@ MAX_BODY = 2 * 1024 * 1024
 @functions_framework.aio.http
 @asgi.guarded
 async def status_callback(request: Request) -> Response:
-    if request.method == "GET":
-        return await EDGE.get(request)
-    if request.method != "POST":
-        return asgi.method_not_allowed()
-    body = await asgi.read_body(request, MAX_BODY)
-    if body is None:
-        return asgi.too_large(MAX_BODY)
+    body = await EDGE.posted(request, MAX_BODY)
+    if isinstance(body, Response):
+        return body
     if callers.is_cloudevent(request.headers):
         if not callers.tick_token_matches(request.headers, body, FUNCTION.tick_token):
             return asgi.error(401, "missing or wrong tick token")

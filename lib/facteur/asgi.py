@@ -123,6 +123,15 @@ class Edge:
             return json_response(status, body)
         return alive()  # /, /healthz and any other GET
 
+    async def posted(self, request: Request, limit: int) -> bytes | Response:
+        """A POST's body; for a GET, another method or an oversized body, the answer instead."""
+        if request.method == "GET":
+            return await self.get(request)
+        if request.method != "POST":
+            return method_not_allowed()
+        body = await read_body(request, limit)
+        return too_large(limit) if body is None else body
+
 
 def too_large(limit: int) -> Response:
     # Closing the connection spares the server reading the rest of an oversized body.
