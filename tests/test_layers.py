@@ -34,6 +34,7 @@ ALLOWED: dict[str, tuple[frozenset[str], frozenset[str] | None]] = {
     "web": (frozenset({"errors", "health"}), None),
     "asgi": (frozenset({"health"}), None),
     "callers": (frozenset(), None),
+    "serving": (frozenset(), None),
     "bootstrap": (
         frozenset({"adapters", "flows", "decisions", "errors", "config", "health", "logs"})
         | {"telemetry"},

@@ -8,11 +8,12 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from facteur import asgi, bootstrap
+from facteur import asgi, bootstrap, serving
 from facteur.flows.outcome import Answer
 
 FUNCTION = bootstrap.interaction_verify()
 EDGE = asgi.Edge(FUNCTION.checks)
+serving.install_header_deadline()
 
 
 @functions_framework.aio.http

@@ -9,12 +9,13 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from facteur import asgi, bootstrap, callers, telemetry
+from facteur import asgi, bootstrap, callers, serving, telemetry
 from facteur.decisions.callback import parse_report
 from facteur.errors import InvalidReport
 
 FUNCTION = bootstrap.status_callback()
 EDGE = asgi.Edge(FUNCTION.checks)
+serving.install_header_deadline()
 # An exit handler's report, or a tick: far below this.
 MAX_BODY = 2 * 1024 * 1024
 
