@@ -1,8 +1,9 @@
 """The ASGI side of functions-framework (`--asgi`), for the two HTTP functions.
 
 A waiting connection is a coroutine here, not a thread, so slow clients cannot stall the
-function. What blocks (the signature check and hand-off, Redis, Argo, Discord) runs in a
-bounded pool of threads, so the event loop only ever waits. Bodies are read against a size
+function. What blocks (the hand-off to K_SINK, Redis, Argo, Discord) runs in a bounded pool of
+threads, so the event loop only ever waits; quick CPU work (reading and verifying a request)
+stays on the loop. Bodies are read against a size
 limit and a deadline, and every failure is a short JSON answer, never a traceback.
 """
 
@@ -29,7 +30,7 @@ log = logging.getLogger("facteur")
 
 # A whole body must arrive within this, however slowly it trickles.
 BODY_SECONDS = 10.0
-# Threads for blocking work, per process: enough for hand-offs that wait on a slow sink (each
+# Threads for blocking work, per event loop: enough for hand-offs that wait on a slow sink (each
 # bounded at events.sink_timeout_seconds) without a flood of them exhausting the machine.
 BLOCKING_THREADS = 16
 # One limiter per event loop (a worker runs one; tests start several).
