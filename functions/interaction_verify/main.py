@@ -22,8 +22,11 @@ async def interaction_verify(request: Request) -> Response:
     body = await EDGE.posted(request, FUNCTION.max_body_bytes)
     if isinstance(body, Response):
         return body
-    # Reading, verifying and deciding are quick CPU work and stay on the event loop (a PING
-    # never leaves it); only the hand-off to K_SINK blocks, so only it goes to a thread.
+    # Reading, verifying and deciding are quick CPU work; the hand-off to K_SINK is awaited.
+    # The whole interaction stays on the event loop, and no thread waits on a slow sink.
     step = FUNCTION.flow.read(request.headers, body)
-    answer = step if isinstance(step, Answer) else await asgi.blocking(FUNCTION.flow.hand_off, step)
+    if isinstance(step, Answer):
+        answer = step
+    else:
+        answer = await FUNCTION.flow.hand_off_async(step, FUNCTION.deliver_async)
     return asgi.json_response(answer.status, answer.body)

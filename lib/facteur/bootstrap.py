@@ -15,7 +15,7 @@ import functools
 import sys
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from facteur.config import Settings, env_var, load_catalog, load_settings, secret_values
 from facteur.errors import ConfigError
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from facteur.flows.buttons import Buttons
     from facteur.flows.command_route import Router
     from facteur.flows.interaction_verify import Ingress
-    from facteur.flows.ports import Argo, Deliver, Discord, SessionStore
+    from facteur.flows.ports import Argo, AsyncDeliver, Deliver, Discord, SessionStore
     from facteur.flows.status_callback import Reporter
     from facteur.flows.workflow_submit import Submitter
 
@@ -46,6 +46,8 @@ class InteractionVerify:
     flow: Ingress
     checks: Mapping[str, Check]
     max_body_bytes: int
+    # The same hand-off for the event loop of the ASGI server.
+    deliver_async: AsyncDeliver
 
 
 @dataclass(frozen=True)
@@ -129,10 +131,20 @@ def store(settings: Settings) -> SessionStore:
     return SessionStore.from_url(r.url or "", r.session_ttl_seconds, r.last_dispatch_ttl_seconds)
 
 
-def sink(settings: Settings, source: str) -> Deliver:
-    from facteur.adapters.sink import Sink
+@overload
+def sink(settings: Settings, source: str) -> Deliver: ...
 
-    return Sink(
+
+@overload
+def sink(settings: Settings, source: str, *, awaited: Literal[True]) -> AsyncDeliver: ...
+
+
+def sink(settings: Settings, source: str, *, awaited: bool = False) -> Deliver | AsyncDeliver:
+    """The hand-off to K_SINK as `source`; `awaited` for an event loop instead of a thread."""
+    from facteur.adapters.sink import AsyncSink, Sink
+
+    kind = AsyncSink if awaited else Sink
+    return kind(
         settings.k_sink or "",
         _secret(settings.events.signing_key),
         source,
@@ -185,7 +197,8 @@ def _interaction_verify(s: Settings) -> InteractionVerify:
         deliver=sink(s, "/facteur/interaction_verify"),
         guild_id=s.discord.guild_id,
     )
-    return InteractionVerify(flow, checks(s, sink=True), s.discord.max_body_bytes)
+    deliver_async = sink(s, "/facteur/interaction_verify", awaited=True)
+    return InteractionVerify(flow, checks(s, sink=True), s.discord.max_body_bytes, deliver_async)
 
 
 def _command_route(s: Settings) -> CommandRoute:

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.server
 import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from facteur.adapters.envelope import seal
-from facteur.adapters.sink import deliver
+from facteur.adapters.sink import AsyncSink, deliver
 from facteur.decisions.journey import COMMAND_RECEIVED
 from facteur.errors import SinkError
 from tests.helpers.support import EVENT_KEY
@@ -71,43 +72,63 @@ def sink() -> Iterator[KeepAliveSink]:
     sink.close()
 
 
+Hand = Callable[[str, int, float], None]
+
+
+@pytest.fixture(params=["thread", "loop"])
+def hand(request: pytest.FixtureRequest) -> Iterator[Hand]:
+    """One hand-off: Sink's, blocking a thread, or AsyncSink's, awaited on one event loop."""
+    if request.param == "thread":
+        yield lambda url, n, timeout: deliver(url, _event(n), timeout)
+        return
+    loop = asyncio.new_event_loop()
+    sinks: dict[tuple[str, float], AsyncSink] = {}
+
+    def on_the_loop(url: str, n: int, timeout: float) -> None:
+        sink = sinks.setdefault((url, timeout), AsyncSink(url, EVENT_KEY, "/t", timeout))
+        loop.run_until_complete(sink(COMMAND_RECEIVED, str(n), {}))
+
+    yield on_the_loop
+    loop.close()
+
+
 def _event(n: int = 1):
     return seal(EVENT_KEY, event_type=COMMAND_RECEIVED, source="/t", event_id=str(n), data={})
 
 
-def test_one_connection_serves_many_events(sink: KeepAliveSink) -> None:
+def test_one_connection_serves_many_events(sink: KeepAliveSink, hand: Hand) -> None:
     for n in range(5):
-        deliver(sink.url, _event(n), timeout=2)
+        hand(sink.url, n, 2)
     assert sink.events == 5
     assert sink.connections == 1
 
 
-def test_a_connection_the_sink_closed_is_replaced(sink: KeepAliveSink) -> None:
+def test_a_connection_the_sink_closed_is_replaced(sink: KeepAliveSink, hand: Hand) -> None:
     sink.close_after_each = True
     for n in range(3):
-        deliver(sink.url, _event(n), timeout=2)
+        hand(sink.url, n, 2)
     assert sink.events == 3
 
 
 @pytest.mark.parametrize("status", [400, 404, 500, 503])
-def test_error_answers_raise(sink: KeepAliveSink, status: int) -> None:
+def test_error_answers_raise(sink: KeepAliveSink, status: int, hand: Hand) -> None:
     sink.status = status
     with pytest.raises(SinkError, match=str(status)):
-        deliver(sink.url, _event(), timeout=2)
+        hand(sink.url, 1, 2)
 
 
-def test_a_slow_sink_times_out_once_not_twice(sink: KeepAliveSink) -> None:
-    deliver(sink.url, _event(1), timeout=2)  # a kept-alive connection now exists
+def test_a_slow_sink_times_out_once_not_twice(sink: KeepAliveSink, hand: Hand) -> None:
+    hand(sink.url, 1, 2)  # a kept-alive connection now exists
     sink.delay = 1.0
     started = time.monotonic()
     with pytest.raises(SinkError, match="unreachable"):
-        deliver(sink.url, _event(2), timeout=0.3)
+        hand(sink.url, 2, 0.3)
     assert time.monotonic() - started < 0.9
 
 
-def test_nothing_listening(sink: KeepAliveSink) -> None:
+def test_nothing_listening(sink: KeepAliveSink, hand: Hand) -> None:
     with pytest.raises(SinkError, match="unreachable"):
-        deliver("http://127.0.0.1:9/", _event(), timeout=1)
+        hand("http://127.0.0.1:9/", 1, 1)
 
 
 class ScriptedSink:
@@ -182,10 +203,12 @@ OK = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"
         (b"HTTP/1.1 202 Accepted\r\n\r\n", False),
     ],
 )
-def test_the_answer_decides_whether_the_connection_is_kept(answer: bytes, reused: bool) -> None:
+def test_the_answer_decides_whether_the_connection_is_kept(
+    answer: bytes, reused: bool, hand: Hand
+) -> None:
     with ScriptedSink([answer, OK]) as sink:
-        deliver(sink.url, _event(1), timeout=2)
-        deliver(sink.url, _event(2), timeout=2)
+        hand(sink.url, 1, 2)
+        hand(sink.url, 2, 2)
         assert sink.connections == (1 if reused else 2)
         # One request line with the path and query, the Host header, and the exact length.
         first = sink.requests[0]
@@ -193,11 +216,11 @@ def test_the_answer_decides_whether_the_connection_is_kept(answer: bytes, reused
         assert b"content-type: application/cloudevents+json" in first
 
 
-def test_an_answer_that_trickles_in_is_read_whole() -> None:
+def test_an_answer_that_trickles_in_is_read_whole(hand: Hand) -> None:
     answer = b"HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nhello"
     with ScriptedSink([answer, OK], trickle=True) as sink:
-        deliver(sink.url, _event(1), timeout=2)
-        deliver(sink.url, _event(2), timeout=2)
+        hand(sink.url, 1, 2)
+        hand(sink.url, 2, 2)
         assert sink.connections == 1
 
 
@@ -205,9 +228,9 @@ def test_an_answer_that_trickles_in_is_read_whole() -> None:
     "answer",
     [b"garbage\r\n\r\n", b"HTTP/1.1 abc\r\n\r\n", b"SMTP 220 hello\r\n\r\n", b"HTTP/1.1 202"],
 )
-def test_a_malformed_answer_is_a_sink_error(answer: bytes) -> None:
+def test_a_malformed_answer_is_a_sink_error(answer: bytes, hand: Hand) -> None:
     with ScriptedSink([answer]) as sink, pytest.raises(SinkError):
-        deliver(sink.url, _event(), timeout=1)
+        hand(sink.url, 1, 1)
 
 
 @settings(max_examples=60, deadline=None)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -73,27 +75,15 @@ class _Connection:
         self._sock.settimeout(timeout)
         self._sock.sendall(request)
         head, rest = self._read_head()
-        status_line, *header_lines = head.decode("latin-1").split("\r\n")
-        version, _, remainder = status_line.partition(" ")
-        code = remainder[:3]
-        if not version.startswith("HTTP/1.") or not code.isdigit():
-            raise ValueError("not an HTTP/1.x status line")
-        length, close = None, version == "HTTP/1.0"
-        for line in header_lines:
-            name, _, value = line.partition(":")
-            name, value = name.strip().lower(), value.strip()
-            if name == "content-length" and value.isdigit():
-                length = int(value)
-            elif name in ("connection", "transfer-encoding"):
-                close = close or value.lower() != "keep-alive"
-        if length is None or length > _MAX_ANSWER:
-            return int(code), False  # where the body ends is unknown: do not reuse
+        code, length, close = _answer_head(head)
+        if length is None:
+            return code, False  # where the body ends is unknown: do not reuse
         while len(rest) < length:
             chunk = self._sock.recv(length - len(rest))
             if not chunk:
                 raise ConnectionResetError("sink closed the connection mid-answer")
             rest += chunk
-        return int(code), not close and len(rest) == length
+        return code, not close and len(rest) == length
 
     def _read_head(self) -> tuple[bytes, bytes]:
         buffer = b""
@@ -114,6 +104,26 @@ class _Connection:
 
 # An answer to a hand-off is a few hundred bytes; anything much larger is not a sink's answer.
 _MAX_ANSWER = 65536
+
+
+def _answer_head(head: bytes) -> tuple[int, int | None, bool]:
+    """The status, the body's length (None when unknown or too long), and whether to close."""
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    version, _, remainder = status_line.partition(" ")
+    code = remainder[:3]
+    if not version.startswith("HTTP/1.") or not code.isdigit():
+        raise ValueError("not an HTTP/1.x status line")
+    length, close = None, version == "HTTP/1.0"
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        name, value = name.strip().lower(), value.strip()
+        if name == "content-length" and value.isdigit():
+            length = int(value)
+        elif name in ("connection", "transfer-encoding"):
+            close = close or value.lower() != "keep-alive"
+    if length is not None and length > _MAX_ANSWER:
+        length = None
+    return int(code), length, close
 
 
 def _connection(
@@ -163,3 +173,80 @@ class Sink:
         )
         telemetry.carry(attributes)
         self._post(self._url, *structured(attributes, data), self._timeout)
+
+
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+class AsyncSink:
+    """The hand-off as Sink does it, for an event loop: no thread waits on a slow sink.
+
+    Kept-alive connections wait in a free list of the loop they belong to; a hand-off takes
+    one, or opens one, and gives it back when the answer says it may be reused.
+    """
+
+    def __init__(self, url: str, signing_key: str, source: str, timeout: float) -> None:
+        self._parts = urlsplit(url)
+        self._target = (self._parts.path or "/") + (
+            f"?{self._parts.query}" if self._parts.query else ""
+        )
+        self._key = signing_key
+        self._source = source
+        self._timeout = timeout
+        self._free: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Streams]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def __call__(self, event_type: str, event_id: str, data: dict[str, Any]) -> None:
+        attributes = sealed(
+            self._key, event_type=event_type, source=self._source, event_id=event_id, data=data
+        )
+        telemetry.carry(attributes)
+        request = _request(self._target, self._parts.netloc, *structured(attributes, data))
+        free = self._free.setdefault(asyncio.get_running_loop(), [])
+        for attempt in (1, 2):
+            streams, reused = (free.pop(), True) if free else (None, False)
+            try:
+                if streams is None:
+                    streams = await asyncio.wait_for(self._open(), self._timeout)
+                code, reusable = await asyncio.wait_for(
+                    self._exchange(*streams, request), self._timeout
+                )
+            except (OSError, ValueError, asyncio.IncompleteReadError) as err:
+                if streams is not None:
+                    streams[1].close()
+                # As Sink: a kept-alive connection the sink had closed is retried once, fresh.
+                if reused and attempt == 1 and not isinstance(err, TimeoutError):
+                    continue
+                raise SinkError(f"sink unreachable: {type(err).__name__}") from None
+            if reusable:
+                free.append(streams)
+            else:
+                streams[1].close()
+            if not 200 <= code < 300:
+                raise SinkError(f"sink answered {code}")
+            return
+
+    async def _open(self) -> Streams:
+        parts = self._parts
+        tls = parts.scheme == "https"
+        default = 443 if tls else 80
+        return await asyncio.open_connection(
+            parts.hostname or "", parts.port or default, ssl=tls or None, limit=_MAX_ANSWER
+        )
+
+    @staticmethod
+    async def _exchange(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+    ) -> tuple[int, bool]:
+        writer.write(request)
+        await writer.drain()
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.LimitOverrunError:
+            raise ValueError("the sink's answer has no end of headers") from None
+        code, length, close = _answer_head(head[:-4])
+        if length is None:
+            return code, False
+        await reader.readexactly(length)
+        return code, not close

@@ -10,7 +10,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from facteur.decisions.catalog import Catalog
 from facteur.decisions.journey import COMMAND_RECEIVED, COMPONENT_CLICKED, Journey
 from facteur.errors import SignatureError, SinkError
 from facteur.flows.outcome import Answer
-from facteur.flows.ports import Deliver, Headers, Verifier
+from facteur.flows.ports import AsyncDeliver, Deliver, Headers, Verifier
 
 log = logging.getLogger("facteur.interaction_verify")
 
@@ -94,15 +95,20 @@ class Ingress:
 
     def hand_off(self, step: HandOff) -> Answer:
         """Hand the event to K_SINK (blocking I/O) and answer as it went."""
-        with (
-            logs.bound(**step.context),
-            telemetry.span("interaction_verify", **step.context),
-        ):
+        with _handing_off(step):
             try:
                 self.deliver(step.event_type, step.event_id, step.data)
             except SinkError as err:
-                log.error("hand-off of %s failed: %s", step.what, err)
-                return Answer(200, step.refused)
+                return _refused(step, err)
+        return Answer(200, step.accepted)
+
+    async def hand_off_async(self, step: HandOff, deliver: AsyncDeliver) -> Answer:
+        """hand_off on an event loop, through a Deliver that awaits instead of blocking."""
+        with _handing_off(step):
+            try:
+                await deliver(step.event_type, step.event_id, step.data)
+            except SinkError as err:
+                return _refused(step, err)
         return Answer(200, step.accepted)
 
     def _command(self, call: ix.Invocation) -> Answer | HandOff:
@@ -143,3 +149,14 @@ class Ingress:
 
     def _journey(self, call: ix.Invocation) -> Journey:
         return Journey(call, correlation_id=uuid.uuid4().hex, received_at=self.clock())
+
+
+@contextmanager
+def _handing_off(step: HandOff) -> Iterator[None]:
+    with logs.bound(**step.context), telemetry.span("interaction_verify", **step.context):
+        yield
+
+
+def _refused(step: HandOff, err: SinkError) -> Answer:
+    log.error("hand-off of %s failed: %s", step.what, err)
+    return Answer(200, step.refused)

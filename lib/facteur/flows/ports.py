@@ -97,6 +97,12 @@ class Deliver(Protocol):
     def __call__(self, event_type: str, event_id: str, data: dict[str, Any]) -> None: ...
 
 
+class AsyncDeliver(Protocol):
+    """Deliver, awaited on an event loop (the ASGI functions). Raises SinkError."""
+
+    async def __call__(self, event_type: str, event_id: str, data: dict[str, Any]) -> None: ...
+
+
 class Headers(Protocol):
     """Request headers, looked up case-insensitively (werkzeug's Headers, or a dict in tests)."""
 
