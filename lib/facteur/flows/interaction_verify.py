@@ -1,7 +1,8 @@
 """interaction_verify's flow: authenticate, answer PING, refuse early, defer and hand off.
 
-Everything here is synchronous and bounded: Discord drops an interaction whose first answer
-takes longer than 3 seconds.
+Everything here is bounded: Discord drops an interaction whose first answer takes longer than
+3 seconds. `read` is CPU only and never waits; the hand-off is the one wait, bounded by the
+sink's timeout, and comes blocking (`hand_off`, for a thread) or awaited (`hand_off_async`).
 """
 
 from __future__ import annotations
