@@ -13,7 +13,7 @@ from facteur.decisions.interactions import click_from_event
 from facteur.decisions.journey import COMMAND_RECEIVED, COMPONENT_CLICKED, Journey
 
 FUNCTION = bootstrap.command_route()
-web.prepare(FUNCTION.checks, events=True)
+web.prepare(FUNCTION.checks)
 
 
 @functions_framework.cloud_event

@@ -9,21 +9,19 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from facteur import asgi, bootstrap, callers, serving, telemetry
+from facteur import asgi, bootstrap, callers, serving, telemetry, web
 from facteur.decisions.callback import parse_report
 from facteur.errors import InvalidReport
 
 FUNCTION = bootstrap.status_callback()
 EDGE = asgi.Edge(FUNCTION.checks)
 serving.install_header_deadline()
-# An exit handler's report, or a tick: far below this.
-MAX_BODY = 2 * 1024 * 1024
 
 
 @functions_framework.aio.http
 @asgi.guarded
 async def status_callback(request: Request) -> Response:
-    body = await EDGE.posted(request, MAX_BODY)
+    body = await EDGE.posted(request, web.EVENT_MAX_BYTES)
     if isinstance(body, Response):
         return body
     if callers.is_cloudevent(request.headers):

@@ -11,7 +11,7 @@ from facteur import bootstrap, telemetry, web
 from facteur.decisions.journey import WORKFLOW_REQUESTED, Journey
 
 FUNCTION = bootstrap.workflow_submit()
-web.prepare(FUNCTION.checks, events=True)
+web.prepare(FUNCTION.checks)
 
 
 @functions_framework.cloud_event

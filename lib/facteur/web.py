@@ -21,7 +21,8 @@ T = TypeVar("T")
 
 log = logging.getLogger("facteur")
 
-# An event carries one interaction (Discord's bodies are far below 1 MiB) and facteur's fields.
+# An event carries one interaction (Discord's bodies are far below 1 MiB) and facteur's fields;
+# an exit handler's report or a tick is smaller still.
 EVENT_MAX_BYTES = 2 * 1024 * 1024
 
 
@@ -53,15 +54,6 @@ def too_large(limit: int) -> flask.Response:
     return flask.Response(
         body(), status=413, mimetype="application/json", headers={"Connection": "close"}
     )
-
-
-def read_body(request: flask.Request, limit: int) -> bytes | None:
-    """The raw body, or None when it exceeds `limit` bytes (read no further than that)."""
-    length = request.content_length
-    if length is not None:
-        return None if length > limit else request.get_data(cache=True)
-    data = request.stream.read(limit + 1)
-    return None if len(data) > limit else data
 
 
 def install_error_handlers(app: flask.Flask | None = None) -> None:
@@ -160,18 +152,14 @@ def add_health(checks: Mapping[str, Callable[[], bool]], app: flask.Flask | None
     target.add_url_rule("/readyz", "facteur_readyz", ready, methods=["GET"])
 
 
-def prepare(checks: Mapping[str, Callable[[], bool]], *, events: bool = False) -> None:
-    """Set up the app a function's main.py is loaded into: clean errors, health, body limits.
-
-    `events` bounds every body before functions-framework reads it (CloudEvent receivers and
-    status_callback); interaction_verify bounds its own with read_body instead.
-    """
+def prepare(checks: Mapping[str, Callable[[], bool]]) -> None:
+    """Set up the app a CloudEvent function's main.py is loaded into: clean errors, health, and
+    every body bounded before functions-framework reads it."""
     install_error_handlers()
     add_health(checks)
-    if events:
-        limit_body()
+    limit_body()
 
 
 def alive() -> flask.Response:
-    """The answer to a plain GET on an HTTP function: a cheap liveness check."""
+    """GET /healthz: a cheap liveness check."""
     return json_response(200, {"status": "ok"})

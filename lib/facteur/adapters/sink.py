@@ -27,12 +27,11 @@ def deliver(url: str, event: CloudEvent, timeout: float) -> None:
 def send(url: str, headers: dict[str, str], body: bytes, timeout: float) -> None:
     """POST an encoded event; raise SinkError unless the sink answers 2xx within `timeout`."""
     parts = urlsplit(url)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    request = _request(target, parts.netloc, headers, body)
+    request = _request(parts, headers, body)
     for attempt in (1, 2):
         reused = False
         try:
-            connection, reused = _connection(parts.scheme, parts.hostname or "", parts, timeout)
+            connection, reused = _connection(parts, timeout)
             status, reusable = connection.exchange(request, timeout)
         except (OSError, ValueError) as err:
             _drop(parts.netloc)
@@ -49,10 +48,11 @@ def send(url: str, headers: dict[str, str], body: bytes, timeout: float) -> None
         return
 
 
-def _request(target: str, host: str, headers: dict[str, str], body: bytes) -> bytes:
+def _request(parts: SplitResult, headers: dict[str, str], body: bytes) -> bytes:
     # One buffer, one send: headers and body in separate writes cost a syscall and can meet
     # Nagle's algorithm. Header names and values are facteur's own constants, never user text.
-    lines = [f"POST {target} HTTP/1.1", f"Host: {host}"]
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    lines = [f"POST {target} HTTP/1.1", f"Host: {parts.netloc}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
@@ -126,17 +126,16 @@ def _answer_head(head: bytes) -> tuple[int, int | None, bool]:
     return int(code), length, close
 
 
-def _connection(
-    scheme: str, host: str, parts: SplitResult, timeout: float
-) -> tuple[_Connection, bool]:
+def _connection(parts: SplitResult, timeout: float) -> tuple[_Connection, bool]:
     pool: dict[str, _Connection] = _local.__dict__.setdefault("pool", {})
     connection = pool.get(parts.netloc)
     if connection is not None:
         return connection, True
-    default = 443 if scheme == "https" else 80
+    host = parts.hostname or ""
+    default = 443 if parts.scheme == "https" else 80
     sock = socket.create_connection((host, parts.port or default), timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    if scheme == "https":
+    if parts.scheme == "https":
         import ssl  # only for a TLS sink
 
         sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
@@ -187,9 +186,6 @@ class AsyncSink:
 
     def __init__(self, url: str, signing_key: str, source: str, timeout: float) -> None:
         self._parts = urlsplit(url)
-        self._target = (self._parts.path or "/") + (
-            f"?{self._parts.query}" if self._parts.query else ""
-        )
         self._key = signing_key
         self._source = source
         self._timeout = timeout
@@ -202,7 +198,7 @@ class AsyncSink:
             self._key, event_type=event_type, source=self._source, event_id=event_id, data=data
         )
         telemetry.carry(attributes)
-        request = _request(self._target, self._parts.netloc, *structured(attributes, data))
+        request = _request(self._parts, *structured(attributes, data))
         free = self._free.setdefault(asyncio.get_running_loop(), [])
         for attempt in (1, 2):
             streams, reused = (free.pop(), True) if free else (None, False)
