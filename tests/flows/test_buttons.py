@@ -29,16 +29,14 @@ from tests.helpers.discord_fake import DISCORD_API, DiscordFake
 from tests.helpers.servers import Sink
 from tests.helpers.support import (
     APP,
-    CHANNEL,
     CLICKER,
     EVENT_KEY,
     GUILD,
     ROLE_OTHER,
     ROLE_PLANNER,
-    USER,
     base_env,
     button_click,
-    fresh_snowflake,
+    run_record,
     sign,
 )
 
@@ -65,20 +63,8 @@ class World:
         )
 
     def run(self, phase: str = "Running", **extra: Any) -> DispatchResult:
-        interaction = fresh_snowflake()
-        session = DispatchResult(
-            correlation_id=uuid.uuid4().hex,
-            interaction_id=interaction,
-            command="plan",
-            user_id=USER,
-            guild_id=GUILD,
-            channel_id=CHANNEL,
-            workflow_name=f"plan-{interaction}",
-            namespace=NAMESPACE,
-            status="Submitted",
-            ref=uuid.uuid4().hex[:12],
-            **extra,
-        )
+        fields = {"application_id": None, "ref": uuid.uuid4().hex[:12]} | extra
+        session = run_record(namespace=NAMESPACE, **fields)
         self.store.save(session)
         self.argo.add_workflow(NAMESPACE, session.workflow_name, phase)
         return session

@@ -27,11 +27,9 @@ from tests.helpers.discord_fake import DISCORD_API, DiscordFake
 from tests.helpers.support import (
     APP,
     CALLBACK_TOKEN,
-    CHANNEL,
-    GUILD,
     USER,
     base_env,
-    fresh_snowflake,
+    run_record,
 )
 
 TICK_TOKEN = "test-tick-token-0123456789abcdef0123"
@@ -56,20 +54,7 @@ class World:
         )
 
     def session(self, *, age: float = 60.0, token: str | None = "itok-SECRET") -> DispatchResult:
-        interaction = fresh_snowflake()
-        session = DispatchResult(
-            correlation_id=uuid.uuid4().hex,
-            interaction_id=interaction,
-            command="plan",
-            user_id=USER,
-            guild_id=GUILD,
-            channel_id=CHANNEL,
-            application_id=APP,
-            workflow_name=f"plan-{interaction}",
-            namespace=NAMESPACE,
-            received_at=time.time() - age,
-            status="Submitted",
-        )
+        session = run_record(namespace=NAMESPACE, received_at=time.time() - age, ref=None)
         self.store.save(session, token, session.received_at + 840)
         self.argo.add_workflow(NAMESPACE, session.workflow_name, "Running")
         return session

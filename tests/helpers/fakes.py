@@ -44,15 +44,12 @@ from facteur.flows.outcome import Outcome
 from facteur.flows.status_callback import Reporter
 from facteur.flows.workflow_submit import Submitter
 from tests.helpers.support import (
-    APP,
-    CHANNEL,
     CLICKER,
     GUILD,
     PUBLIC_KEY_HEX,
     ROLE_MAP,
-    USER,
     button_click,
-    fresh_snowflake,
+    run_record,
 )
 
 # The methods each port declares: what a failure switch may name, and what the signature test
@@ -870,22 +867,10 @@ class World:
         **extra: Any,
     ) -> DispatchResult:
         """A run as workflow_submit records it (its token too), and as Argo knows it."""
-        interaction = fresh_snowflake()
-        fields: dict[str, Any] = {
-            "correlation_id": uuid.uuid4().hex,
-            "interaction_id": interaction,
-            "command": command,
-            "user_id": USER,
-            "guild_id": GUILD,
-            "channel_id": CHANNEL,
-            "application_id": APP,
-            "workflow_name": f"{command}-{interaction}",
-            "namespace": NAMESPACE,
-            "received_at": time.time() - age,
-            "status": status,
-            "ref": secrets.token_urlsafe(9),
-        }
-        session = DispatchResult(**(fields | extra))
+        received_at = time.time() - age
+        session = run_record(
+            command=command, namespace=NAMESPACE, received_at=received_at, status=status, **extra
+        )
         self.store.save(session, token, session.received_at + TOKEN_TTL)
         if phase is not None:
             self.argo.add_workflow(NAMESPACE, session.workflow_name or "", phase)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from nacl.signing import SigningKey
+
+from facteur.decisions.journey import DispatchResult
 
 ROOT = Path(__file__).resolve().parents[2]
 # One setting says where the external contracts live; a clone elsewhere has none.
@@ -91,6 +94,27 @@ def button_click(
     payload["data"] = {"custom_id": custom, "component_type": 2}
     (payload["user"] if dm else payload["member"]["user"]).update(id=user_id, username="grace")
     return payload
+
+
+def run_record(
+    *, command: str = "plan", namespace: str = "agents", **fields: Any
+) -> DispatchResult:
+    """A run as workflow_submit records it; `fields` override any of its values."""
+    interaction = fresh_snowflake()
+    defaults: dict[str, Any] = {
+        "correlation_id": uuid.uuid4().hex,
+        "interaction_id": interaction,
+        "command": command,
+        "user_id": USER,
+        "guild_id": GUILD,
+        "channel_id": CHANNEL,
+        "application_id": APP,
+        "workflow_name": f"{command}-{interaction}",
+        "namespace": namespace,
+        "status": "Submitted",
+        "ref": secrets.token_urlsafe(9),
+    }
+    return DispatchResult(**(defaults | fields))
 
 
 def encode(payload: Any) -> bytes:
