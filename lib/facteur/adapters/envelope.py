@@ -16,6 +16,7 @@ from typing import Any
 
 from cloudevents.http import CloudEvent
 
+from facteur.decisions import strict_json
 from facteur.errors import EventRejected
 
 # CloudEvents extension names: lower-case letters and digits only.
@@ -24,8 +25,9 @@ _SCHEME = "v1="
 
 
 def _mac(key: str, event_id: str, event_type: str, source: str, data: Any) -> str:
+    # allow_nan=False: a MAC over text that is not JSON would seal an event no hop can read.
     canonical = json.dumps(
-        [event_id, event_type, source, data], sort_keys=True, separators=(",", ":")
+        [event_id, event_type, source, data], sort_keys=True, separators=(",", ":"), allow_nan=False
     )
     digest = hmac.new(key.encode("utf-8"), canonical.encode("utf-8"), hashlib.sha256)
     return _SCHEME + digest.hexdigest()
@@ -60,7 +62,7 @@ def structured(attributes: dict[str, Any], data: Any) -> tuple[dict[str, str], b
     Written directly rather than through the SDK's conversion, which cost more CPU than the rest
     of a hand-off; the receivers still parse it with the SDK, and tests hold the two together.
     """
-    body = json.dumps({**attributes, "data": data}, separators=(",", ":")).encode()
+    body = strict_json.dumps({**attributes, "data": data}).encode()
     return {"content-type": "application/cloudevents+json"}, body
 
 

@@ -8,13 +8,12 @@ failed, the unresolved literal itself. All three are accepted.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from facteur.decisions import ids
+from facteur.decisions import ids, strict_json
 from facteur.errors import InvalidReport
 
 FINAL_STATUSES = frozenset({"Succeeded", "Failed", "Error"})
@@ -43,9 +42,9 @@ class Report:
 
 def parse_report(raw: bytes) -> Report:
     try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise InvalidReport("body is not JSON") from None
+        body = strict_json.loads(raw)
+    except strict_json.NotStrictJson as err:
+        raise InvalidReport(f"body is {err}") from None
     if not isinstance(body, dict):
         raise InvalidReport("body is not a JSON object")
     missing = [key for key in ("name", "namespace", "status") if not body.get(key)]
@@ -106,8 +105,8 @@ def _failures(value: Any) -> list[Failure]:
         return []
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except (ValueError, RecursionError):
+            value = strict_json.loads(value)
+        except strict_json.NotStrictJson:
             raise InvalidReport("failures is not a JSON array") from None
     if value is None:
         return []
