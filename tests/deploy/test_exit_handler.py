@@ -21,7 +21,11 @@ from jsonschema import Draft4Validator, Draft202012Validator
 
 from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
 from facteur.decisions.callback import Report, parse_report
-from facteur.decisions.workflow import ACTION_PARAMETER, LAST_CORRELATION_PARAMETER
+from facteur.decisions.workflow import (
+    ACTION_PARAMETER,
+    ENCODING_PARAMETER,
+    LAST_CORRELATION_PARAMETER,
+)
 from facteur.errors import InvalidReport
 from tests.helpers.contracts import specs_path
 from tests.helpers.k8s_schemas import crd_schema, crd_validator, documents, errors, kustomize
@@ -30,9 +34,12 @@ from tests.helpers.support import ROOT
 ARGO_DIR = ROOT / "kubernetes" / "argo"
 TEMPLATE_FILE = ARGO_DIR / "workflowtemplate-facteur-dispatch.yaml"
 RBAC_FILE = ARGO_DIR / "rbac.yaml"
+EXECUTOR_RBAC_FILE = ARGO_DIR / "rbac-executor.yaml"
 SECRET_FILE = ARGO_DIR / "secret-facteur-callback.yaml"
 SECRET_NAME = "facteur-callback"
 SERVICE_ACCOUNT = "facteur-agent"
+EXECUTOR_ACCOUNT = "facteur-executor"
+SA_TOKEN = "kubernetes.io/service-account-token"
 CALLBACK_URL = "http://status-callback.facteur.svc.cluster.local"
 
 
@@ -102,7 +109,7 @@ def test_the_schemas_bite() -> None:
 # --- The template's contract with facteur ---------------------------------------------------------
 
 
-def test_parameters_are_the_catalog_options_plus_action_and_last_correlation_id() -> None:
+def test_parameters_are_the_catalog_options_plus_facteurs_own() -> None:
     catalog = load_catalog(DEFAULT_CATALOG_FILE)
     # Built-ins (/status, /help) start no workflow, so their options are not parameters.
     options = {
@@ -114,7 +121,8 @@ def test_parameters_are_the_catalog_options_plus_action_and_last_correlation_id(
     parameters = _template()["spec"]["arguments"]["parameters"]
     names = [p["name"] for p in parameters]
     assert len(names) == len(set(names))
-    assert set(names) == options | {ACTION_PARAMETER, LAST_CORRELATION_PARAMETER}
+    own = {ACTION_PARAMETER, ENCODING_PARAMETER, LAST_CORRELATION_PARAMETER}
+    assert set(names) == options | own
     # Every command sends only its own options, so each parameter needs a default.
     assert all(p["value"] == "" for p in parameters)
 
@@ -394,19 +402,34 @@ def test_the_emulated_expression_evaluator_refuses_what_it_does_not_know() -> No
 
 
 def _core_documents() -> list[dict[str, Any]]:
-    return documents(RBAC_FILE) + documents(SECRET_FILE)
+    return documents(RBAC_FILE) + documents(EXECUTOR_RBAC_FILE) + documents(SECRET_FILE)
 
 
-def _by_kind(kind: str) -> dict[str, Any]:
-    (document,) = [d for d in _core_documents() if d["kind"] == kind]
+def _by_kind(kind: str, name: str = SERVICE_ACCOUNT) -> dict[str, Any]:
+    (document,) = [
+        d for d in _core_documents() if d["kind"] == kind and d["metadata"]["name"] == name
+    ]
     return document
 
 
-@pytest.mark.parametrize("kind", ["ServiceAccount", "Role", "RoleBinding", "Secret"])
-def test_core_kinds_validate_against_kubernetes_schemas(kind: str) -> None:
+def _granted(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+@pytest.mark.parametrize(
+    "document",
+    [pytest.param(d, id=f"{d['kind']}/{d['metadata']['name']}") for d in _core_documents()],
+)
+def test_core_kinds_validate_against_kubernetes_schemas(document: dict[str, Any]) -> None:
     # kubernetes-validate bundles Kubernetes' own schemas; strict mode refuses unknown fields.
     version = kubernetes_validate.latest_version()
-    kubernetes_validate.validate(_by_kind(kind), version, strict=True)
+    kubernetes_validate.validate(document, version, strict=True)
 
 
 def test_kubernetes_validate_bites() -> None:
@@ -420,39 +443,58 @@ def test_everything_lives_in_the_workflow_namespace() -> None:
     namespace = _workflow_namespace()
     for document in [*_core_documents(), _template()]:
         assert document["metadata"]["namespace"] == namespace, document["kind"]
-    (subject,) = _by_kind("RoleBinding")["subjects"]
-    assert subject == {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": namespace}
+    for account in (SERVICE_ACCOUNT, EXECUTOR_ACCOUNT):
+        (subject,) = _by_kind("RoleBinding", account)["subjects"]
+        assert subject == {"kind": "ServiceAccount", "name": account, "namespace": namespace}
 
 
-def test_role_grants_the_agent_and_executor_what_they_need() -> None:
-    role = _by_kind("Role")
-    granted = {
-        (group, resource, verb)
-        for rule in role["rules"]
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-        for verb in rule["verbs"]
-    }
-    assert granted == {
+def test_each_account_has_its_own_role() -> None:
+    for account in (SERVICE_ACCOUNT, EXECUTOR_ACCOUNT):
+        assert _by_kind("ServiceAccount", account)["automountServiceAccountToken"] is False
+        assert _by_kind("RoleBinding", account)["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": _by_kind("Role", account)["metadata"]["name"],
+        }
+        # The token Secret Argo mounts for it (util/secrets/secret_name.go); Kubernetes fills it in.
+        token = _by_kind("Secret", f"{account}.service-account-token")
+        assert token["type"] == SA_TOKEN
+        assert token["metadata"]["annotations"] == {"kubernetes.io/service-account.name": account}
+        assert "data" not in token and "stringData" not in token
+
+
+def test_the_agent_role_grants_what_the_agent_needs() -> None:
+    assert _granted(_by_kind("Role", SERVICE_ACCOUNT)) == {
         ("argoproj.io", "workflowtasksets", "get"),
         ("argoproj.io", "workflowtasksets", "list"),
         ("argoproj.io", "workflowtasksets", "watch"),
         ("argoproj.io", "workflowtasksets/status", "patch"),
-        ("argoproj.io", "workflowtaskresults", "create"),
-        ("argoproj.io", "workflowtaskresults", "patch"),
         ("", "secrets", "get"),
     }
-    binding = _by_kind("RoleBinding")
-    assert binding["roleRef"] == {
-        "apiGroup": "rbac.authorization.k8s.io",
-        "kind": "Role",
-        "name": role["metadata"]["name"],
+
+
+def test_the_executor_role_grants_what_the_executor_needs() -> None:
+    # Argo's docs/workflow-rbac.md, >= 3.4; no Secret, no pods.
+    assert _granted(_by_kind("Role", EXECUTOR_ACCOUNT)) == {
+        ("argoproj.io", "workflowtaskresults", "create"),
+        ("argoproj.io", "workflowtaskresults", "patch"),
     }
-    assert _by_kind("ServiceAccount")["metadata"]["name"] == SERVICE_ACCOUNT
+
+
+def test_the_template_runs_the_agent_and_the_steps_as_their_accounts() -> None:
+    spec = _template()["spec"]
+    assert spec["serviceAccountName"] == SERVICE_ACCOUNT
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["executor"] == {"serviceAccountName": EXECUTOR_ACCOUNT}
+    (agent,) = [t for t in spec["templates"] if t["name"] == "agent"]
+    assert agent["serviceAccountName"] == EXECUTOR_ACCOUNT
+    assert agent["automountServiceAccountToken"] is False
+    assert agent["executor"] == {"serviceAccountName": EXECUTOR_ACCOUNT}
 
 
 def test_role_reads_only_the_callback_secret() -> None:
-    secret_rules = [r for r in _by_kind("Role")["rules"] if "secrets" in r["resources"]]
+    roles = [d for d in _core_documents() if d["kind"] == "Role"]
+    secret_rules = [r for role in roles for r in role["rules"] if "secrets" in r["resources"]]
     assert secret_rules == [
         {
             "apiGroups": [""],
@@ -461,11 +503,13 @@ def test_role_reads_only_the_callback_secret() -> None:
             "verbs": ["get"],
         }
     ]
-    assert not any("*" in r["resources"] or "*" in r["verbs"] for r in _by_kind("Role")["rules"])
+    assert secret_rules == [r for r in _by_kind("Role")["rules"] if "secrets" in r["resources"]]
+    for role in roles:
+        assert not any("*" in r["resources"] or "*" in r["verbs"] for r in role["rules"])
 
 
 def test_secret_is_a_template_with_a_placeholder() -> None:
-    secret = _by_kind("Secret")
+    secret = _by_kind("Secret", SECRET_NAME)
     assert secret["type"] == "Opaque"
     assert "data" not in secret
     value = secret["stringData"]["authorization"]
@@ -481,7 +525,14 @@ def test_kustomization_lists_every_file() -> None:
     assert kustomization["apiVersion"] == "kustomize.config.k8s.io/v1beta1"
     assert kustomization["kind"] == "Kustomization"
     assert sorted(kustomization["resources"]) == sorted(
-        p.name for p in (RBAC_FILE, ARGO_DIR / "rbac-facteur-api.yaml", SECRET_FILE, TEMPLATE_FILE)
+        p.name
+        for p in (
+            RBAC_FILE,
+            EXECUTOR_RBAC_FILE,
+            ARGO_DIR / "rbac-facteur-api.yaml",
+            SECRET_FILE,
+            TEMPLATE_FILE,
+        )
     )
 
 
@@ -492,12 +543,17 @@ def test_kustomize_renders_the_objects() -> None:
         [
             ("Role", "facteur-api"),
             ("Role", SERVICE_ACCOUNT),
+            ("Role", EXECUTOR_ACCOUNT),
             ("RoleBinding", "facteur-api"),
             ("RoleBinding", SERVICE_ACCOUNT),
+            ("RoleBinding", EXECUTOR_ACCOUNT),
             ("Secret", SECRET_NAME),
             ("Secret", "facteur-api-token"),
+            ("Secret", f"{SERVICE_ACCOUNT}.service-account-token"),
+            ("Secret", f"{EXECUTOR_ACCOUNT}.service-account-token"),
             ("ServiceAccount", "facteur-api"),
             ("ServiceAccount", SERVICE_ACCOUNT),
+            ("ServiceAccount", EXECUTOR_ACCOUNT),
             ("WorkflowTemplate", "facteur-dispatch"),
         ]
     )

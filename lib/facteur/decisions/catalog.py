@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from facteur.decisions import ids, parameter_text
 from facteur.decisions.interactions import safe_name
 from facteur.errors import CatalogError
 
@@ -28,6 +29,8 @@ OPTION_TYPES: dict[str, int] = {
 }
 VALUE_TYPES = frozenset(range(3, 12))
 CHOICE_TYPES = frozenset({3, 4, 10})
+# Users, channels, roles, mentionables and attachments arrive as their snowflake IDs.
+SNOWFLAKE_TYPES = frozenset({6, 7, 8, 9, 11})
 
 # ASCII subset of Discord's CHAT_INPUT name pattern; lower case is required by Discord.
 NAME_PATTERN = r"^[-_a-z0-9]{1,32}$"
@@ -90,6 +93,9 @@ class Command(_Model):
     ephemeral: bool = False
     # Built-ins are answered by facteur itself and start no workflow.
     builtin: bool = False
+    # base64: every option reaches the workflow as the base64 of its UTF-8, with the parameter
+    # `encoding=base64`, so text that looks like an Argo tag is carried too (parameter_text.py).
+    parameter_encoding: parameter_text.Encoding = parameter_text.PLAIN
 
     @model_validator(mode="after")
     def _options_in_order(self) -> Command:
@@ -206,11 +212,23 @@ def check_options(command: Command, raw: Any) -> tuple[dict[str, Any], list[str]
         ):
             problems.append(f"`{shown}` is longer than {option.max_length} characters")
             continue
+        if isinstance(value, str) and (trouble := _text_problem(command, option, value)):
+            problems.append(f"`{shown}` {trouble}")
+            continue
         values[name] = value
     for option in command.options:
         if option.required and option.name not in values and not _mentioned(raw, option.name):
             problems.append(f"`{option.name}` is required")
     return values, problems
+
+
+def _text_problem(command: Command, option: Option, value: str) -> str | None:
+    if option.type in SNOWFLAKE_TYPES:
+        return None if ids.is_snowflake(value) else "is not an ID"
+    problem = parameter_text.control_problem(value)
+    if problem is None and command.parameter_encoding == parameter_text.PLAIN:
+        problem = parameter_text.argo_problem(value)
+    return problem
 
 
 def _mentioned(raw: list[Any], name: str) -> bool:

@@ -12,8 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from facteur.decisions import parameter_text
+
 LABEL_PREFIX = "facteur.dev/"
 ACTION_PARAMETER = "action"
+# Sent only when the options are encoded, so that a template written for plain text never
+# receives a parameter it does not declare.
+ENCODING_PARAMETER = "encoding"
 LAST_CORRELATION_PARAMETER = "last_correlation_id"
 # Commands that receive the caller's previous correlation ID (the seed's contract).
 WANTS_LAST_CORRELATION = frozenset({"review"})
@@ -26,18 +31,22 @@ def build_parameters(
     options: Mapping[str, Any],
     command: str,
     last_correlation_id: str | None = None,
+    encoding: parameter_text.Encoding = parameter_text.PLAIN,
 ) -> dict[str, str]:
     """Workflow parameters, in the documented order; later entries win on a clash.
 
-    1. the static argo.parameters; 2. the supplied options, empty ones dropped;
-    3. action=<command>; 4. last_correlation_id for commands that want it, when one is known.
+    1. the static argo.parameters; 2. the supplied options, empty ones dropped, each in the
+    command's encoding; 3. action=<command>, and encoding=base64 when the options are encoded;
+    4. last_correlation_id for commands that want it, when one is known.
     """
     parameters = dict(static)
     for name, value in options.items():
         text = _as_text(value)
         if text.strip():
-            parameters[name] = text
+            parameters[name] = parameter_text.encode(text, encoding)
     parameters[ACTION_PARAMETER] = command
+    if encoding != parameter_text.PLAIN:
+        parameters[ENCODING_PARAMETER] = encoding
     if command in WANTS_LAST_CORRELATION and last_correlation_id:
         parameters[LAST_CORRELATION_PARAMETER] = last_correlation_id
     return parameters

@@ -93,7 +93,9 @@ class Router:
             return self._fail(journey, render.NO_TEMPLATE_CONFIGURED)
         onward = replace(
             journey,
-            parameters=build_parameters(self.static_parameters, values, command.name, last),
+            parameters=build_parameters(
+                self.static_parameters, values, command.name, last, command.parameter_encoding
+            ),
             workflow_template=template,
             last_correlation_id=last,
         )
