@@ -16,13 +16,13 @@ DEV = "100000000000000003"
 ROLE_MAP = {
     "plan": [DEV, ADMIN],
     "implement": [ADMIN],
-    "implement:hotfix": [DEV],
+    "implement:cancel": [DEV],
     "status": [GUILD],
 }
 
 
 @pytest.mark.parametrize(
-    ("command", "refinement", "guild", "roles", "allowed", "rule"),
+    ("command", "action", "guild", "roles", "allowed", "rule"),
     [
         ("plan", None, GUILD, [DEV], True, "plan"),
         ("plan", None, GUILD, [ADMIN, "100000000000000099"], True, "plan"),
@@ -30,11 +30,12 @@ ROLE_MAP = {
         ("plan", None, GUILD, ["100000000000000099"], False, "plan"),
         ("implement", None, GUILD, [DEV], False, "implement"),
         ("implement", None, GUILD, [ADMIN], True, "implement"),
-        # A subcommand rule refines the command's rule.
-        ("implement", "hotfix", GUILD, [DEV], True, "implement:hotfix"),
-        ("implement", "hotfix", GUILD, [ADMIN], False, "implement:hotfix"),
-        # Without a refinement rule the command's own rule applies.
-        ("plan", "quick", GUILD, [DEV], True, "plan"),
+        # A button's rule governs that button on the command's runs, and only that button.
+        ("implement", "cancel", GUILD, [DEV], True, "implement:cancel"),
+        ("implement", "cancel", GUILD, [ADMIN], False, "implement:cancel"),
+        ("implement", None, GUILD, [DEV], False, "implement"),
+        # Without a button rule the command's own rule applies.
+        ("plan", "retry", GUILD, [DEV], True, "plan"),
         # The guild ID is @everyone.
         ("status", None, GUILD, [], True, "status"),
         # Absent from the map: denied, whoever asks.
@@ -47,8 +48,8 @@ ROLE_MAP = {
         ("status", None, "100000000000000777", [], False, "status"),
     ],
 )
-def test_decide(command, refinement, guild, roles, allowed, rule) -> None:
-    decision = decide(ROLE_MAP, command, refinement=refinement, guild_id=guild, member_roles=roles)
+def test_decide(command, action, guild, roles, allowed, rule) -> None:
+    decision = decide(ROLE_MAP, command, action=action, guild_id=guild, member_roles=roles)
     assert decision.allowed is allowed
     assert decision.rule == rule
     assert decision.reason
@@ -63,8 +64,8 @@ def test_expected_guild_confines_facteur() -> None:
 
 
 def test_rule_for() -> None:
-    assert rule_for(ROLE_MAP, "implement", "hotfix") == "implement:hotfix"
-    assert rule_for(ROLE_MAP, "implement", "other") == "implement"
+    assert rule_for(ROLE_MAP, "implement", "cancel") == "implement:cancel"
+    assert rule_for(ROLE_MAP, "implement", "retry") == "implement"
     assert rule_for(ROLE_MAP, "implement", None) == "implement"
 
 
@@ -89,6 +90,11 @@ ROLE_MAP_CASES = [
     ({"plan": ["1234"]}, False),
     ({"plan": ["abcdefabcdefabcdefa"]}, False),
     ({"plan": "123456789012345678"}, False),
+    ({"plan:retry": ["123456789012345678"]}, True),
+    # The old form: `command:<subcommand>` shared its namespace with the buttons.
+    ({"plan:deep": ["123456789012345678"]}, False),
+    ({"plan:cancel:now": ["123456789012345678"]}, False),
+    ({"a" * 33: ["123456789012345678"]}, False),
 ]
 
 
@@ -103,3 +109,21 @@ def test_role_map_validation_agrees_with_the_schema(role_map, valid) -> None:
     else:
         with pytest.raises(ConfigError, match="FACTEUR_ROLE_MAP"):
             load_settings(environ=env)
+
+
+def test_the_old_subcommand_form_gets_a_clear_error() -> None:
+    env = {"FACTEUR_ROLE_MAP": json.dumps({"plan:deep": ["123456789012345678"]})}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=env)
+    message = str(caught.value)
+    assert "'plan:deep'" in message
+    assert "'plan:cancel' or 'plan:retry'" in message
+    assert "subcommand rules no longer exist" in message
+
+
+def test_a_cancel_subcommand_cannot_borrow_the_cancel_buttons_rule() -> None:
+    # The hole: `plan:cancel` let whoever may cancel a /plan run start `/plan cancel`.
+    role_map = {"plan": [ADMIN], "plan:cancel": [DEV]}
+    as_command = decide(role_map, "plan", guild_id=GUILD, member_roles=[DEV])
+    as_button = decide(role_map, "plan", action="cancel", guild_id=GUILD, member_roles=[DEV])
+    assert (as_command.allowed, as_button.allowed) == (False, True)

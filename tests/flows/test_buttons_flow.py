@@ -4,6 +4,7 @@ once per attempt of a run, and say why when they do nothing."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from facteur.decisions import render
 from facteur.decisions.callback import Report
 from facteur.decisions.journey import DispatchResult
 from tests.helpers.fakes import CLICKER, NAMESPACE, UI, World, click
-from tests.helpers.support import ROLE_OTHER, ROLE_PLANNER
+from tests.helpers.support import GUILD, ROLE_OTHER, ROLE_PLANNER
 
 
 @pytest.fixture
@@ -155,6 +156,24 @@ def test_each_attempt_gets_its_own_cancel_and_retry(world: World) -> None:
     assert buttons.click(click("retry", run.ref)).result == "refused"  # running again
     assert buttons.click(click("cancel", run.ref)).result == "cancel"
     assert world.argo.actions == [("retry", run.workflow_name), ("stop", run.workflow_name)]
+
+
+@pytest.mark.parametrize("action", ["cancel", "retry"])
+def test_a_click_from_another_server_acts_on_nothing(world: World, action: str) -> None:
+    # The hole: a member of guild B with an allowed role, holding a leaked reference, could
+    # cancel or retry guild A's run. The role map is open to everyone in both servers here.
+    other_guild = "100000000000000777"
+    run = _failed(world) if action == "retry" else world.recorded_run()
+    role_map = {"plan": [GUILD, other_guild]}
+    foreign = replace(click(action, run.ref, roles=[ROLE_PLANNER]), guild_id=other_guild)
+    outcome = world.buttons(role_map=role_map).click(foreign)
+    assert (outcome.status, outcome.result) == (200, "refused")
+    # Told the run is unknown, as for a made-up reference, so it learns nothing.
+    assert world.discord.whispers == [render.run_unknown()]
+    assert world.argo.calls == []
+    assert _session(world, run) == run
+    # The same click from the run's own server acts.
+    assert world.buttons(role_map=role_map).click(click(action, run.ref)).result == action
 
 
 @pytest.mark.parametrize(

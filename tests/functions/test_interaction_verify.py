@@ -258,11 +258,80 @@ def test_other_interaction_types_get_an_answer(client, sink: Sink, payload, expe
     assert sink.received == []
 
 
-def test_subcommand_rule_refines_the_command(load_function, sink: Sink) -> None:
-    role_map = {"plan": [GUILD], "plan:deep": ["800000000000000999"]}
+@pytest.mark.parametrize(
+    "options",
+    [
+        [{"name": "deep", "type": 1, "options": []}],
+        [
+            {
+                "name": "cancel",
+                "type": 1,
+                "options": [{"name": "objective", "type": 3, "value": "x"}],
+            }
+        ],
+        [{"name": "admin", "type": 2, "options": [{"name": "deep", "type": 1, "options": []}]}],
+    ],
+    ids=["subcommand", "subcommand-named-like-a-button", "subcommand-group"],
+)
+def test_a_subcommand_the_catalog_does_not_declare_is_refused(
+    load_function, sink: Sink, options: list
+) -> None:
+    # The hole: an undeclared subcommand ran as the plain command, and `plan:cancel` (the Cancel
+    # button's rule) let a role that may only cancel start `/plan cancel`.
+    role_map = {"plan": ["800000000000000999"], "plan:cancel": [GUILD]}
     client = load_function(
         "interaction_verify", base_env(K_SINK=sink.url, FACTEUR_ROLE_MAP=json.dumps(role_map))
     )
     payload = command("plan")
-    payload["data"]["options"] = [{"name": "deep", "type": 1, "options": []}]
-    assert "You can't run `/plan`" in _ephemeral_text(_post(client, payload))
+    payload["data"]["options"] = options
+    assert "has no subcommand" in _ephemeral_text(_post(client, payload))
+    assert sink.received == []
+
+
+@pytest.mark.parametrize("command_type", [2, 3], ids=["user-menu", "message-menu"])
+def test_a_context_menu_command_of_the_same_name_is_refused(
+    client, sink: Sink, command_type: int
+) -> None:
+    payload = command("plan")
+    payload["data"]["type"] = command_type
+    assert "is not one of facteur's slash commands" in _ephemeral_text(_post(client, payload))
+    assert sink.received == []
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_standard_json_literals_get_400(client, sink: Sink, literal: str) -> None:
+    body = encode(command("plan"))
+    body = body.replace(b'"type": 2', b'"type": 2, "extra": ' + literal.encode(), 1)
+    assert literal.encode() in body
+    response = _post(client, None, raw=body)
+    assert response.status_code == 400
+    assert "not standard JSON" in response.get_json()["error"]
+    assert sink.received == []
+
+
+@pytest.mark.parametrize("depth", [33, 486, 985, 5000])
+def test_deep_nesting_gets_400_not_500(client, sink: Sink, depth: int) -> None:
+    payload = command("plan")
+    body = encode(payload)
+    nested = b"[" * depth + b"1" + b"]" * depth
+    body = body.replace(b'"type": 2', b'"type": 2, "deep": ' + nested, 1)
+    response = _post(client, None, raw=body)
+    assert response.status_code == 400
+    assert sink.received == []
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\r", "\x7f", "\x85", "\ud800"])
+def test_control_characters_in_an_option_get_an_ephemeral_refusal(
+    client, sink: Sink, char: str
+) -> None:
+    payload = command("plan", [{"name": "objective", "type": 3, "value": f"ship{char}it"}])
+    text = _ephemeral_text(_post(client, payload))
+    assert "`objective`" in text
+    assert f"U+{ord(char):04X}" in text
+    assert sink.received == []
+
+
+def test_tab_and_newline_are_kept(client, sink: Sink) -> None:
+    typed = "line one\n\tline two"
+    _ok(_post(client, command("plan", [{"name": "objective", "type": 3, "value": typed}])))
+    assert sink.events()[0].get_data()["options"][0]["value"] == typed

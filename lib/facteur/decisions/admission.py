@@ -11,7 +11,7 @@ from typing import Any
 
 from facteur.decisions import render
 from facteur.decisions.catalog import Catalog, Command, check_options
-from facteur.decisions.interactions import Invocation
+from facteur.decisions.interactions import CHAT_INPUT, Invocation
 from facteur.decisions.policy import decide
 
 
@@ -31,13 +31,18 @@ def admit(
     call: Invocation,
     expected_guild_id: str | None = None,
 ) -> Admission:
+    if call.command_type != CHAT_INPUT:
+        return Admission(None, render.not_a_slash_command(call.command), check="not_slash")
     command = catalog.get(call.command)
     if command is None:
         return Admission(None, render.unknown_command(call.command), check="unknown")
+    if call.subcommand is not None:
+        # The catalog declares no subcommands, so none may stand in for the plain command.
+        text = render.unknown_subcommand(call.command, call.subcommand)
+        return Admission(command, text, check="unknown_subcommand")
     decision = decide(
         role_map,
         call.command,
-        refinement=call.subcommand,
         guild_id=call.guild_id,
         member_roles=call.member_roles,
         expected_guild_id=expected_guild_id,

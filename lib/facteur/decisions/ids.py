@@ -25,14 +25,14 @@ MAX_WORKFLOW_NAME = 63
 MAX_SUBDOMAIN = 253
 WORKFLOW_NAME = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,61}[a-z0-9])?")
 
-# Role-map keys: a command, or command:subcommand / command:action.
-ROLE_KEY = re.compile(r"[a-z0-9:_-]{1,100}")
-
 # facteur's buttons: custom_id "facteur:<action>:<ref>", where ref is an opaque session
 # reference (never the workflow's name) that only facteur's Redis can resolve.
 BUTTON_PREFIX = "facteur"
 CANCEL, RETRY = "cancel", "retry"
 BUTTON_ACTIONS = (CANCEL, RETRY)
+
+# Role-map keys: a command (the catalog's name pattern), or a button on its runs.
+ROLE_KEY = re.compile(rf"[-_a-z0-9]{{1,32}}(?::(?:{'|'.join(BUTTON_ACTIONS)}))?")
 CUSTOM_ID = re.compile(rf"{BUTTON_PREFIX}:({'|'.join(BUTTON_ACTIONS)}):([A-Za-z0-9_-]{{8,32}})")
 
 

@@ -33,6 +33,9 @@ CONTENT_LIMIT = 2000
 NO_MENTIONS: dict[str, list[str]] = {"parse": []}
 
 _SUBCOMMAND_TYPES = (1, 2)
+# Application command types: only slash commands run; user and message context-menu commands
+# (2 and 3) of the same name are other commands that facteur never registered.
+CHAT_INPUT = 1
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class Invocation:
     user_id: str
     # None in direct messages, where Discord sends `user` and no `member`.
     member_roles: list[str] | None
+    command_type: int = CHAT_INPUT
 
 
 @dataclass(frozen=True)
@@ -100,9 +104,14 @@ def click_from_event(data: dict[str, Any]) -> Click:
 def invocation_from_event(data: dict[str, Any]) -> Invocation:
     """The Invocation that interaction_verify put into a (signed) event."""
     try:
-        return Invocation(**{f.name: data[f.name] for f in fields(Invocation)})
-    except (KeyError, TypeError):
+        # Events sealed before command_type existed lack it; they were read as slash commands.
+        found = {f.name: data[f.name] for f in fields(Invocation) if f.name in data}
+        call = Invocation(**found)
+    except TypeError:
         raise InvalidInteraction("event data does not describe a command") from None
+    if not isinstance(call.command_type, int) or not isinstance(call.options, list):
+        raise InvalidInteraction("event data does not describe a command")
+    return call
 
 
 def _text(value: Any, what: str, limit: int = 256) -> str:
@@ -128,6 +137,9 @@ def read_invocation(body: dict[str, Any]) -> Invocation:
         raise InvalidInteraction("data is missing")
     user_id, roles = _caller(body)
     subcommand, options = _split_subcommand(data.get("options"))
+    command_type = data.get("type")
+    if not isinstance(command_type, int) or isinstance(command_type, bool):
+        raise InvalidInteraction("command type is missing or malformed")
     return Invocation(
         interaction_id=_snowflake(body.get("id"), "id"),
         application_id=_snowflake(body.get("application_id"), "application_id"),
@@ -139,6 +151,7 @@ def read_invocation(body: dict[str, Any]) -> Invocation:
         channel_id=_optional_snowflake(body.get("channel_id"), "channel_id"),
         user_id=user_id,
         member_roles=roles,
+        command_type=command_type,
     )
 
 

@@ -3,6 +3,10 @@
 A command absent from the role map is denied. Listing the guild's own ID (the @everyone role)
 opens a command to every member of that guild. Direct messages carry no roles, so every
 role-restricted command is denied there.
+
+Keys live in two namespaces that cannot be mistaken for each other: `<command>` governs running
+a command, and `<command>:cancel` / `<command>:retry` govern a button on that command's runs
+(falling back to `<command>` when absent). facteur runs no subcommands, so no other key exists.
 """
 
 from __future__ import annotations
@@ -19,12 +23,16 @@ class Decision:
     reason: str
 
 
-def rule_for(role_map: Mapping[str, Sequence[str]], command: str, refinement: str | None) -> str:
-    """The role-map key that governs a command, refined by a subcommand or action if listed."""
-    if refinement:
-        refined = f"{command}:{refinement}"
-        if refined in role_map:
-            return refined
+def button_key(command: str, action: str) -> str:
+    return f"{command}:{action}"
+
+
+def rule_for(role_map: Mapping[str, Sequence[str]], command: str, action: str | None) -> str:
+    """The role-map key that governs a command, or a button on its runs when one is listed."""
+    if action:
+        key = button_key(command, action)
+        if key in role_map:
+            return key
     return command
 
 
@@ -32,17 +40,17 @@ def decide(
     role_map: Mapping[str, Sequence[str]],
     command: str,
     *,
-    refinement: str | None = None,
+    action: str | None = None,
     guild_id: str | None,
     member_roles: Sequence[str] | None,
     expected_guild_id: str | None = None,
 ) -> Decision:
-    """Decide whether a caller may run `command` (or `command:refinement`).
+    """Decide whether a caller may run `command`, or press an `action` button on its run.
 
     member_roles is None for direct messages, where Discord sends `user` and no `member`.
     expected_guild_id, when set, confines facteur to one guild.
     """
-    rule = rule_for(role_map, command, refinement)
+    rule = rule_for(role_map, command, action)
     allowed_roles = role_map.get(rule)
     if not allowed_roles:
         return Decision(False, None, "no roles are configured for this command")

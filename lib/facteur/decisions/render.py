@@ -97,6 +97,14 @@ def unknown_command(name: str) -> str:
     return f"Unknown command `/{safe_name(name)}`."
 
 
+def not_a_slash_command(name: str) -> str:
+    return f"`{safe_name(name)}` is not one of facteur's slash commands, so it does nothing."
+
+
+def unknown_subcommand(name: str, subcommand: str) -> str:
+    return f"`/{safe_name(name)}` has no subcommand `{safe_name(subcommand)}`."
+
+
 def denied(name: str, reason: str) -> str:
     return f"You can't run `/{safe_name(name)}`: {reason}."
 

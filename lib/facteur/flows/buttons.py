@@ -1,7 +1,8 @@
 """command_route's buttons: Cancel and Retry on a run's message.
 
-A click is checked against the same role policy as the command that started the run, with the
-keys `<command>:cancel` and `<command>:retry` falling back to the command's own rule. Each action
+A click acts only on a run of the server it was made in, and is checked against the role
+policy of the command that started the run, with the keys `<command>:cancel` and
+`<command>:retry` falling back to the command's own rule. Each action
 happens once per attempt of a run, however often it is clicked; a refusal is an ephemeral
 answer that changes nothing.
 """
@@ -55,10 +56,17 @@ class Buttons:
         if session is None or not session.workflow_name or not session.namespace:
             return self._whisper(click, render.run_unknown())
         verb = click.action
+        if click.guild_id is not None and click.guild_id != session.guild_id:
+            # Another server's run: answered as unknown, so a leaked reference reveals nothing.
+            # (Without a guild, in a direct message, the role policy below refuses.)
+            logs.audit(
+                "button.denied", action=verb, reason="another server's run", by=click.user_id
+            )
+            return self._whisper(click, render.run_unknown())
         decision = decide(
             self.role_map,
             session.command,
-            refinement=verb,
+            action=verb,
             guild_id=click.guild_id,
             member_roles=click.member_roles,
             expected_guild_id=self.guild_id,

@@ -7,7 +7,6 @@ sink's timeout, and comes blocking (`hand_off`, for a thread) or awaited (`hand_
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -18,7 +17,7 @@ from typing import Any
 
 from facteur import logs, telemetry
 from facteur.decisions import interactions as ix
-from facteur.decisions import render
+from facteur.decisions import render, strict_json
 from facteur.decisions.admission import admit
 from facteur.decisions.catalog import Catalog
 from facteur.decisions.journey import COMMAND_RECEIVED, COMPONENT_CLICKED, Journey
@@ -70,9 +69,9 @@ class Ingress:
             log.warning("rejected unsigned interaction: %s", err)
             return Answer(401, {"error": "invalid request signature"})
         try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):
-            return Answer(400, {"error": "body is not JSON"})
+            payload = strict_json.loads(body)
+        except strict_json.NotStrictJson as err:
+            return Answer(400, {"error": f"body is {err}"})
         if not isinstance(payload, dict):
             return Answer(400, {"error": "body is not a JSON object"})
         kind = payload.get("type")
