@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import json
+import string
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
-from facteur.config import all_keys, env_var, load_settings
+from facteur.config import all_keys, env_var, load_settings, redact_url, url_password
 from facteur.errors import ConfigError
 from tests.helpers.support import PUBLIC_KEY_HEX, ROOT
 
@@ -114,6 +118,102 @@ def test_invalid_settings_name_key_and_variable(env: dict[str, str], expected: s
         load_settings(environ=env)
     assert expected in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "redis://:s3cretpassword\uff20redis:6379/0",  # urlsplit's own message quotes the netloc
+        "redis://:s3cretpassword@redis:notaport/0",
+        "redis://:s3cretpassword@redis:99999/0",
+        "redis://:s3cretpassword@[redis/0",
+    ],
+)
+def test_a_malformed_url_error_never_echoes_its_password(value: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ={"FACTEUR_REDIS_URL": value})
+    assert str(err.value).startswith("redis.url (FACTEUR_REDIS_URL): ")
+    assert "s3cretpassword" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("redis://:hunter2@redis:6379/0", "redis://:***@redis:6379/0"),
+        ("rediss://user:pw@host", "rediss://user:***@host"),
+        ("https://u:p@ss:w0rd@argo:2746/x?y=1#z", "https://u:***@argo:2746/x?y=1#z"),
+        ("unix://:pw@/run/redis.sock?db=1", "unix://:***@/run/redis.sock?db=1"),
+        ("redis://user@redis:6379/0", "redis://user@redis:6379/0"),  # a user name, no password
+        ("redis://redis:6379/0", "redis://redis:6379/0"),
+        ("https://host/path@x:y", "https://host/path@x:y"),  # not in the authority
+        ("not a url", "not a url"),
+    ],
+)
+def test_redact_url_masks_only_the_password(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+_HOSTS = st.sampled_from(["redis", "argo.agents.svc", "127.0.0.1", "[::1]"])
+# Anything but what ends the authority (/ ? #) or what urlsplit drops (tab, CR, LF): @ and :
+# included, and [ ] or characters urlsplit refuses, which the helper must handle all the same.
+_PASSWORDS = st.text(
+    st.characters(blacklist_characters="/?#\t\r\n", blacklist_categories=("Cs",)), min_size=1
+)
+
+
+@given(
+    scheme=st.sampled_from(["redis", "rediss", "http", "https"]),
+    user=st.text(st.sampled_from(string.ascii_letters + string.digits + "-._~"), max_size=8),
+    password=_PASSWORDS,
+    host=_HOSTS,
+    port=st.integers(1, 65535),
+)
+def test_a_redacted_url_never_holds_the_password_and_keeps_host_and_port(
+    scheme: str, user: str, password: str, host: str, port: int
+) -> None:
+    url = f"{scheme}://{user}:{password}@{host}:{port}/0"
+    assert url_password(url) == password
+    redacted = redact_url(url)
+    expected = f"{scheme}://{user}:***@{host}:{port}/0"
+    assert redacted == expected
+    if password not in expected:  # e.g. "0" or "redis": unavoidably elsewhere in the URL
+        assert password not in redacted
+    parts = urlsplit(redacted)
+    assert (parts.hostname, parts.port, parts.password) == (host.strip("[]"), port, "***")
+
+
+# Strings made of what matters to a URL parser, so that the odd cases come up.
+_PIECES = st.lists(
+    st.sampled_from(
+        ["redis:", "https:", "//", "/", "@", ":", "?", "#", "[", "]", "\t", " ", "a", "%40"]
+    )
+    | st.text(max_size=2),
+    max_size=6,
+).map("".join)
+# Mostly shaped like scheme://user:password@host/path, each part possibly odd or missing.
+_URLISH = st.tuples(
+    st.sampled_from(["redis:", "https:", "", "1x:"]) | _PIECES,
+    st.sampled_from(["//", "//", "/\t/", "/"]),
+    _PIECES,
+    st.sampled_from([":", ":", ""]),
+    st.text(min_size=1, max_size=4) | _PIECES,
+    st.sampled_from(["@", "@", ""]),
+    _PIECES,
+).map("".join)
+
+
+@given(text=st.text() | _URLISH)
+def test_after_redaction_urlsplit_finds_no_password_but_the_mask(text: str) -> None:
+    # Whatever the string, where urlsplit (so redis-py and requests) would read a password,
+    # the helper found the same one.
+    try:
+        before, after = urlsplit(text).password, urlsplit(redact_url(text)).password
+    except ValueError:
+        assume(False)
+    assert after in (None, "", "***")
+    if before:
+        assert url_password(text) == before
+        assert after == "***"
 
 
 def test_secrets_never_appear_in_repr() -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
+from facteur import bootstrap
+from facteur.config import load_settings
 from facteur.health import Readiness
 
 
@@ -89,3 +92,25 @@ def test_callers_do_not_queue_behind_a_probe_once_an_answer_is_known() -> None:
     assert time.monotonic() - started < 0.5
     release.set()
     prober.join(5)
+
+
+def test_readiness_names_no_url_and_no_password() -> None:
+    password = "s3cretpassword"
+    settings = load_settings(
+        environ={
+            "FACTEUR_REDIS_URL": f"redis://:{password}@127.0.0.1:9/0",
+            "FACTEUR_ARGO_SERVER_URL": f"http://argo:{password}@127.0.0.1:9",
+            "FACTEUR_DISCORD_API_BASE_URL": f"http://bot:{password}@127.0.0.1:9/api",
+            "FACTEUR_DISCORD_BOT_TOKEN": "bot-token-0123456789",
+            "K_SINK": f"http://sink:{password}@127.0.0.1:9/",
+        }
+    )
+    checks = bootstrap.checks(
+        settings, redis=bootstrap.store(settings), sink=True, argo=True, discord=True
+    )
+    status, body = Readiness(checks)()
+    assert (status, body) == (
+        503,
+        {"ready": False, "checks": dict.fromkeys(["redis", "sink", "argo", "discord"], False)},
+    )
+    assert password not in json.dumps(body)

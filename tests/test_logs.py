@@ -76,3 +76,33 @@ def test_every_secret_setting_is_known_to_the_scrubber() -> None:
     assert sorted(secret_values(settings)) == sorted(
         ["bot-0123456789", "argo-0123456789", "c" * 40, "t" * 40, "e" * 40]
     )
+
+
+def test_url_passwords_are_known_to_the_scrubber() -> None:
+    settings = load_settings(
+        environ={
+            "FACTEUR_REDIS_URL": "redis://:s3cret%40password@redis:6379/0",
+            "FACTEUR_ARGO_SERVER_URL": "https://argo:argo-password@argo:2746",
+            "K_SINK": "http://broker.example/",  # no userinfo: nothing to scrub
+        }
+    )
+    assert sorted(secret_values(settings)) == [
+        "argo-password",
+        "s3cret%40password",  # as written in the URL
+        "s3cret@password",  # as the client sends it
+    ]
+
+
+def test_a_logged_url_is_scrubbed_of_its_password(capsys: pytest.CaptureFixture[str]) -> None:
+    url = "redis://:s3cretpassword@redis:6379/0"
+    settings = load_settings(environ={"FACTEUR_REDIS_URL": url})
+    logs.configure("status_callback", secrets=secret_values(settings))
+    try:
+        logging.getLogger("facteur.x").error("cannot reach %s", url)
+        logs.audit("x", url=url)
+        out = capsys.readouterr().out
+    finally:
+        for handler in [h for h in logging.getLogger().handlers if getattr(h, "facteur", False)]:
+            logging.getLogger().removeHandler(handler)
+    assert "s3cretpassword" not in out
+    assert out.count("redis://:[redacted]@redis:6379/0") >= 2  # the message and the field

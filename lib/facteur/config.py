@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -55,9 +55,48 @@ def _hex_public_key(value: str) -> str:
     return value.lower()
 
 
+# What urlsplit (and so redis-py and requests) drops from a URL before reading it.
+_URL_IGNORED = str.maketrans("", "", "\t\r\n")
+
+
+def _password_span(url: str) -> tuple[int, int] | None:
+    # Read as urlsplit reads it, without raising where urlsplit would: the authority runs from
+    # the first // to the next / ? or #, its userinfo up to its last @, the password from the
+    # userinfo's first colon.
+    start = url.find("//")
+    if start < 0:
+        return None
+    start += 2
+    ends = [at for at in (url.find(stop, start) for stop in "/?#") if at >= 0]
+    end = url.rfind("@", start, min(ends, default=len(url)))
+    colon = url.find(":", start, end) if end >= 0 else -1
+    return (colon + 1, end) if 0 <= colon < end - 1 else None
+
+
+def url_password(url: str) -> str | None:
+    """The password in a URL's userinfo (`scheme://user:password@host`), as written; None if
+    there is none."""
+    url = url.translate(_URL_IGNORED)
+    span = _password_span(url)
+    return url[span[0] : span[1]] if span else None
+
+
+def redact_url(url: str, mask: str = "***") -> str:
+    """The URL with the password in its userinfo replaced by `mask`, everything else kept:
+    `redis://:hunter2@redis:6379/0` becomes `redis://:***@redis:6379/0`."""
+    cleaned = url.translate(_URL_IGNORED)
+    span = _password_span(cleaned)
+    return f"{cleaned[: span[0]]}{mask}{cleaned[span[1] :]}" if span else url
+
+
 def _url(*schemes: str, loopback_http: bool = False) -> AfterValidator:
     def check(value: str) -> str:
-        parts = urlsplit(value)
+        # urlsplit's own messages can quote the whole netloc, password included: never echo them.
+        try:
+            parts = urlsplit(value)
+            _ = parts.port  # raises unless the port is a number up to 65535
+        except ValueError:
+            raise ValueError("cannot be read as a URL (check the host and port)") from None
         allowed = parts.scheme in schemes or (
             loopback_http and parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
         )
@@ -78,11 +117,23 @@ def _strong_secret(value: SecretStr) -> SecretStr:
 StrongSecret = Annotated[SecretStr, AfterValidator(_strong_secret)]
 
 
+def _role_key_problem(key: str) -> str:
+    command, colon, _ = key.partition(":")
+    buttons = " or ".join(f"'{command}:{action}'" for action in ids.BUTTON_ACTIONS)
+    if colon and ids.ROLE_KEY.fullmatch(command):
+        # The old form, when `command:<x>` named a subcommand as well as a button.
+        return (
+            f"key {key!r}: a rule after the colon may only name a button ({buttons}); "
+            "facteur runs no subcommands, so subcommand rules no longer exist"
+        )
+    return f"key {key!r} must be a command name, or {buttons} for a button on its runs"
+
+
 def _role_map(value: dict[str, list[str]]) -> dict[str, list[str]]:
     # Mirrors schemas/facteur-discord-role-map.schema.json; tests hold the two in agreement.
     for key, roles in value.items():
         if not ids.ROLE_KEY.fullmatch(key):
-            raise ValueError(f"key {key!r} must match ^[a-z0-9:_-]+$")
+            raise ValueError(_role_key_problem(key))
         if not roles:
             raise ValueError(f"{key!r} must list at least one role ID")
         if len(set(roles)) != len(roles):
@@ -329,14 +380,24 @@ def load_catalog(path: Path | str) -> Catalog:
     return parse_catalog(data, str(path))
 
 
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
 def secret_values(settings: Settings) -> list[str]:
-    """Every configured secret, so that logs can be scrubbed of them."""
+    """Every configured secret, so that logs can be scrubbed of them: each secret setting, and
+    the password in any setting's URL (as written, and percent-decoded as clients send it)."""
     found = []
-    for name in Settings.model_fields:
-        section = getattr(settings, name)
-        if isinstance(section, _Section):
-            for key in type(section).model_fields:
-                value = getattr(section, key)
-                if isinstance(value, SecretStr):
-                    found.append(value.get_secret_value())
+    for value in _leaves(settings.model_dump()):
+        if isinstance(value, SecretStr):
+            found.append(value.get_secret_value())
+        elif isinstance(value, str) and (password := url_password(value)):
+            found += dict.fromkeys((password, unquote(password)))
     return found

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from nacl.signing import SigningKey
 
-from facteur import bootstrap
+from facteur import bootstrap, config
 from facteur.adapters.discord import DiscordClient
 from facteur.adapters.envelope import open_event
 from facteur.cli import check, interactions, slash
@@ -129,6 +129,66 @@ def test_check_config_prints_the_settings_with_every_secret_redacted(env, capsys
     assert err == ""  # the role map covers the catalog exactly: no warnings
 
 
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_check_config_shows_the_redis_url_without_its_password(env, capsys, fmt: str) -> None:
+    env(base_env(FACTEUR_REDIS_URL="redis://:s3cretpassword@redis:6379/0"))
+    code, out, err = run(capsys, "check-config", "--format", fmt)
+    assert code == 0, err
+    assert "s3cretpassword" not in out + err
+    data = json.loads(out) if fmt == "json" else yaml.safe_load(out)
+    assert data["redis"]["url"] == "redis://:***@redis:6379/0"
+
+
+# Every setting that holds a URL, each with a user and a password too short for the log scrubber.
+URL_SETTINGS = {
+    "redis.url": "rediss://facteur:pw7@redis.example:6380/1",
+    "argo.server_url": "https://argo:pw7@argo.example:2746",
+    "argo.ui_url": "https://ui:pw7@argo-ui.example",
+    "discord.api_base_url": "https://bot:pw7@discord.example/api/v10",
+    "k_sink": "http://sink:pw7@broker.example/default",
+}
+
+
+def test_url_settings_are_all_listed() -> None:
+    assert sorted(URL_SETTINGS) == sorted(
+        k for k in config.all_keys() if k.endswith("url") or k == "k_sink"
+    )
+
+
+@pytest.mark.parametrize("key", sorted(URL_SETTINGS))
+def test_check_config_redacts_every_url_setting_however_short_its_password(
+    env, capsys, key: str
+) -> None:
+    env(base_env(**{config.env_var(key): URL_SETTINGS[key]}))
+    code, out, err = run(capsys, "check-config", "--format", "json")
+    assert code == 0, err
+    assert "pw7" not in out + err
+    section, _, name = key.rpartition(".")
+    data = json.loads(out)
+    shown = (data[section] if section else data)[name]
+    assert shown == URL_SETTINGS[key].replace(":pw7@", ":***@")
+
+
+def test_check_config_redacts_a_url_in_the_workflow_parameters(env, capsys) -> None:
+    parameters = {"repoURL": "https://x-access-token:ghp_s3cret@github.com/acme/app.git"}
+    env(base_env(FACTEUR_ARGO_PARAMETERS=json.dumps(parameters)))
+    code, out, _ = run(capsys, "check-config")
+    assert code == 0
+    assert "ghp_s3cret" not in out
+    assert yaml.safe_load(out)["argo"]["parameters"] == {
+        "repoURL": "https://x-access-token:***@github.com/acme/app.git"
+    }
+
+
+def test_check_config_never_echoes_the_password_of_a_malformed_url(env, capsys) -> None:
+    env(base_env(FACTEUR_REDIS_URL="redis://:s3cretpassword\uff20redis:6379/0"))
+    code, out, err = run(capsys, "check-config")
+    assert code == 2
+    assert out == ""
+    assert one_line(err).startswith("facteur check-config: configuration error: redis.url ")
+    assert "s3cretpassword" not in err
+
+
 def test_check_config_shows_unset_secrets_as_not_set(env, capsys) -> None:
     env({})
     code, out, _ = run(capsys, "check-config")
@@ -140,10 +200,10 @@ def test_check_config_shows_unset_secrets_as_not_set(env, capsys) -> None:
 def test_check_config_warns_about_the_role_map(env, capsys) -> None:
     role_map = {
         "plan": [ROLE_PLANNER],
-        "plan:deep": [ROLE_OTHER],  # refines /plan: fine
+        "plan:cancel": [ROLE_OTHER],  # a button on /plan runs: fine
         "deploy": [ROLE_PLANNER],  # no such command
-        "deploy:fast": [ROLE_PLANNER],
-        "implement:quick": [ROLE_PLANNER],  # but /implement itself has no rule
+        "deploy:retry": [ROLE_PLANNER],
+        "implement:cancel": [ROLE_PLANNER],  # but /implement itself has no rule
     }
     env(base_env(FACTEUR_ROLE_MAP=json.dumps(role_map)))
     code, out, err = run(capsys, "check-config")
@@ -152,11 +212,11 @@ def test_check_config_warns_about_the_role_map(env, capsys) -> None:
     assert all(line.startswith("facteur check-config: warning: ") for line in warnings)
     text = "\n".join(warnings)
     assert "'deploy' names no command" in text
-    assert "'deploy:fast' names no command" in text
-    assert "plan:deep" not in text
+    assert "'deploy:retry' names no command" in text
+    assert "plan:cancel" not in text
     for absent in ("implement", "review", "status", "help"):
         assert f"/{absent} is in the catalog but not in role_map: denied to everyone" in text
-    assert "implement:quick" in text
+    assert "implement:cancel" in text
     assert len(warnings) == 6
     assert yaml.safe_load(out)["role_map"] == role_map
 

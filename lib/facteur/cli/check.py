@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, get_args
 from pydantic import BaseModel, SecretStr
 
 from facteur.cli.plumbing import PROG, say
-from facteur.config import Settings, load_catalog, load_settings
+from facteur.config import Settings, load_catalog, load_settings, redact_url
 
 if TYPE_CHECKING:
     from facteur.decisions.catalog import Catalog
@@ -41,9 +41,21 @@ def secret_keys() -> list[str]:
     return keys
 
 
+def _without_url_passwords(value: Any) -> Any:
+    # Every string, not only the URL settings: an argo parameter can be a URL with a token too.
+    if isinstance(value, str):
+        return redact_url(value, REDACTED)
+    if isinstance(value, dict):
+        return {key: _without_url_passwords(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_url_passwords(item) for item in value]
+    return value
+
+
 def redacted(settings: Settings) -> dict[str, Any]:
-    """The effective settings as plain data, every secret replaced by *** or (not set)."""
-    data = settings.model_dump(mode="json")
+    """The effective settings as plain data, every secret replaced by *** or (not set), and the
+    password in any URL by ***, however short."""
+    data: dict[str, Any] = _without_url_passwords(settings.model_dump(mode="json"))
     for key in secret_keys():
         section, _, name = key.rpartition(".")
         holder = data[section] if section else data
@@ -57,7 +69,7 @@ def role_map_warnings(role_map: Mapping[str, Sequence[str]], catalog: Catalog) -
     warnings = [
         f"role_map key {key!r} names no command in the catalog, so it has no effect"
         for key in role_map
-        # `plan:deep` refines /plan: only the part before the colon must be a command.
+        # `plan:cancel` governs a button on /plan runs: the part before the colon is the command.
         if key.partition(":")[0] not in commands
     ]
     for name in commands:
