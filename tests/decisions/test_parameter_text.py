@@ -30,22 +30,7 @@ def _shipped_agent() -> dict[str, Any]:
 
 
 AGENT = _shipped_agent()
-# Every way a template may place a parameter: alone, inside text, beside another one, in an
-# input's default and inside an expression that reads it as a variable.
-PROBE: dict[str, Any] = {
-    "name": "probe",
-    "inputs": {"parameters": [{"name": "copy", "value": "{{workflow.parameters.objective}}"}]},
-    "container": {
-        "image": "busybox",
-        "args": [
-            "{{workflow.parameters.objective}}",
-            "say {{workflow.parameters.objective}} now",
-            "{{workflow.parameters.objective}}{{workflow.parameters.project}}",
-            "{{inputs.parameters.copy}}",
-            "{{=workflow.parameters.project}}",
-        ],
-    },
-}
+PROBE = argo_oracle.PROBE
 
 
 def _env(template: dict[str, Any]) -> dict[str, str]:

@@ -10,8 +10,17 @@ from hypothesis import strategies as st
 
 from facteur.adapters.envelope import encode, seal
 from facteur.decisions.journey import COMMAND_RECEIVED, WORKFLOW_REQUESTED
+from tests.helpers import argo_oracle
 from tests.helpers.contracts import assert_interaction_response
-from tests.helpers.support import CALLBACK_TOKEN, SPECS_DIR, base_env, command, sign
+from tests.helpers.support import (
+    CALLBACK_TOKEN,
+    ROLE_OTHER,
+    ROLE_PLANNER,
+    SPECS_DIR,
+    base_env,
+    command,
+    sign,
+)
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -83,6 +92,58 @@ def test_verify_signed_garbage_never_5xx(load_function, sink) -> None:
         # Without the specs the property still holds; only the schema check is left out.
         if response.status_code == 200 and (SPECS_DIR / "discord").exists():
             assert_interaction_response(response.get_json())
+
+    check()
+
+
+# Option text near the holes: tag syntax, braces, controls, surrogates, astral characters.
+option_text = st.lists(
+    st.sampled_from(["{{", "}}", "{", "}", "{{=1}}", "\x00", "\r", "\x85", "\ud800", "\U000e0001"])
+    | st.characters(codec=None, exclude_categories=()).map(str),
+    max_size=12,
+).map("".join)
+# Literals and nesting that Python's json takes and no other hop can carry.
+raw_extras = st.sampled_from(["NaN", "-Infinity", "1e999", "[" * 40 + "]" * 40, "1", '"x"'])
+
+
+def test_verify_forwards_only_declared_allowed_text_that_argo_keeps(load_function, sink) -> None:
+    """No 5xx on any shape; whatever is forwarded is a declared slash command from a caller the
+    role map allows, and every option value passes Argo's two substitution passes unchanged."""
+    client = load_function("interaction_verify", base_env(K_SINK=sink.url))
+
+    @FUZZ
+    @given(
+        command_type=st.sampled_from([1, 2, 3]),
+        subcommand=st.none() | st.sampled_from(["deep", "cancel"]),
+        group=st.booleans(),
+        value=option_text,
+        roles=st.sampled_from([[ROLE_PLANNER], [ROLE_OTHER], []]),
+        extra=st.none() | raw_extras,
+    )
+    def check(command_type, subcommand, group, value, roles, extra) -> None:
+        options = [{"name": "objective", "type": 3, "value": value}]
+        if subcommand:
+            options = [{"name": subcommand, "type": 1, "options": options}]
+            if group:
+                options = [{"name": "group", "type": 2, "options": options}]
+        payload = command("plan", options, roles=roles)
+        payload["data"]["type"] = command_type
+        body = json.dumps(payload).encode()
+        if extra is not None:
+            body = body.replace(b'"type": 2', b'"type": 2, "extra": ' + extra.encode(), 1)
+        before = len(sink.received)
+        response = client.post("/", data=body, headers=sign(body))
+        assert response.status_code in (200, 400), response.get_data()
+        if len(sink.received) == before:
+            return
+        (event,) = sink.events()[before:]
+        forwarded = event.get_data()
+        assert extra in (None, "1", '"x"')
+        assert (command_type, subcommand, roles) == (1, None, [ROLE_PLANNER])
+        (option,) = forwarded["options"]
+        assert option["value"] == value
+        parameters = {"objective": value, "action": "plan"}
+        assert argo_oracle.survives(argo_oracle.PROBE, parameters | {"project": ""})
 
     check()
 

@@ -46,6 +46,23 @@ WORKFLOW_GLOBALS = {
     "workflow.mainEntrypoint": "<workflow.mainEntrypoint>",
 }
 
+# Every way a template may place a parameter: alone, inside text, beside another one, in an
+# input's default and inside an expression that reads it as a variable.
+PROBE: dict[str, Any] = {
+    "name": "probe",
+    "inputs": {"parameters": [{"name": "copy", "value": "{{workflow.parameters.objective}}"}]},
+    "container": {
+        "image": "busybox",
+        "args": [
+            "{{workflow.parameters.objective}}",
+            "say {{workflow.parameters.objective}} now",
+            "{{workflow.parameters.objective}}{{workflow.parameters.project}}",
+            "{{inputs.parameters.copy}}",
+            "{{=workflow.parameters.project}}",
+        ],
+    },
+}
+
 
 class Refused(Exception):
     """Argo would refuse the workflow or fail the node."""
