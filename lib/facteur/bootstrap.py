@@ -263,6 +263,8 @@ def _status_callback(s: Settings) -> StatusCallback:
         ui_url=ui_url(s),
         token_ttl_seconds=s.discord.interaction_token_ttl_seconds,
         argo=argo(s),
+        # A dry run has no outcome to confirm; `facteur callback` plays the exit handler.
+        confirm=s.argo.server_url is not None,
         tick_batch=s.callback.tick_batch,
     )
     ready = checks(s, redis=the_store, argo=True, discord=True)

@@ -370,13 +370,23 @@ def test_get_workflow_reports_phase_and_times(argo: FakeArgo, phase: str) -> Non
         started_at=stored.get("startedAt"),
         finished_at=stored.get("finishedAt"),
         message="step 2 of 3",
+        entry_phase=phase,
     )
     assert (state.finished_at is not None) == (phase in ("Succeeded", "Failed", "Error"))
     [request] = argo.requests
     assert request.operation == "WorkflowService_GetWorkflow"
-    # Only the fields WorkflowState reads, so Argo skips loading status.nodes.
-    assert "status.phase" in request.query["fields"]
-    assert "status.nodes" not in request.query["fields"]
+    # Only the fields WorkflowState reads: of status.nodes, only the entrypoint's phase.
+    fields = request.query["fields"].split(",")
+    assert "status.phase" in fields
+    assert [f for f in fields if f.startswith("status.nodes")] == ["status.nodes.plan-abc123.phase"]
+
+
+def test_get_workflow_reads_the_entrypoint_while_the_exit_handler_runs(argo: FakeArgo) -> None:
+    argo.add_workflow(NS, "plan-abc123")
+    argo.set_phase(NS, "plan-abc123", "Running", entry="Failed")
+    state = make_client(argo).get_workflow(NS, "plan-abc123")
+    assert state is not None
+    assert (state.phase, state.entry_phase) == ("Running", "Failed")
 
 
 def test_get_workflow_before_the_controller_saw_it(argo: FakeArgo) -> None:

@@ -50,6 +50,8 @@ class World:
             ui_url=UI,
             token_ttl_seconds=840,
             argo=ArgoClient(server_url=argo.base_url, token="argo-SECRET", backoff_factor=0),
+            confirm=True,
+            sleep=lambda _: None,
             tick_batch=3,
         )
 
@@ -58,6 +60,13 @@ class World:
         self.store.save(session, token, session.received_at + 840)
         self.argo.add_workflow(NAMESPACE, session.workflow_name, "Running")
         return session
+
+    def report(self, session: DispatchResult, status: str = "Succeeded", **extra: Any) -> Any:
+        """What the exit handler posts: Argo shows the entrypoint ended, the handler running."""
+        stored = self.argo.workflow(NAMESPACE, session.workflow_name)["status"]
+        if stored.get("phase") not in ("Succeeded", "Failed", "Error"):
+            self.argo.set_phase(NAMESPACE, session.workflow_name, "Running", entry=status)
+        return self.reporter.report(parse_report(body(session, status, **extra)))
 
     def messages(self) -> list[Any]:
         return self.discord.to(*EDIT) + self.discord.to(*CHANNEL_POST)
@@ -140,7 +149,7 @@ def test_malformed_reports_name_the_problem(raw: bytes, problem: str) -> None:
 
 def test_success_edits_the_reply_with_a_green_embed(world: World) -> None:
     session = world.session()
-    outcome = world.reporter.report(parse_report(body(session, duration="75")))
+    outcome = world.report(session, duration="75")
     assert (outcome.status, outcome.body["result"]) == (200, "reported")
     [edit] = world.discord.to(*EDIT)
     assert edit.params["webhook_token"] == "itok-SECRET"
@@ -161,7 +170,7 @@ def test_success_edits_the_reply_with_a_green_embed(world: World) -> None:
 def test_failure_lists_failed_nodes_within_discords_limits(world: World) -> None:
     session = world.session()
     many = [{"displayName": f"step-{i}", "message": "x" * 2000} for i in range(30)]
-    world.reporter.report(parse_report(body(session, "Failed", failures=many)))
+    world.report(session, "Failed", failures=many)
     [edit] = world.discord.to(*EDIT)
     embed = edit.json["embeds"][0]
     assert embed["color"] == 0xE74C3C
@@ -174,14 +183,14 @@ def test_failure_lists_failed_nodes_within_discords_limits(world: World) -> None
 
 def test_error_is_orange(world: World) -> None:
     session = world.session()
-    world.reporter.report(parse_report(body(session, "Error")))
+    world.report(session, "Error")
     assert world.discord.to(*EDIT)[0].json["embeds"][0]["color"] == 0xE67E22
 
 
 def test_duplicate_callbacks_post_once(world: World) -> None:
     session = world.session()
-    first = world.reporter.report(parse_report(body(session, "Failed")))
-    second = world.reporter.report(parse_report(body(session, "Failed")))
+    first = world.report(session, "Failed")
+    second = world.report(session, "Failed")
     assert (first.body["result"], second.body["result"]) == ("reported", "duplicate")
     assert len(world.messages()) == 1
 
@@ -197,7 +206,7 @@ def test_unknown_workflow_is_ignored_with_202(world: World) -> None:
 
 def test_expired_token_posts_in_the_channel_pinging_only_the_user(world: World) -> None:
     session = world.session(age=3600, token=None)
-    outcome = world.reporter.report(parse_report(body(session)))
+    outcome = world.report(session)
     assert outcome.body["via"] == "channel"
     [post] = world.discord.to(*CHANNEL_POST)
     assert post.json["content"].startswith(f"<@{USER}> ")
@@ -209,7 +218,7 @@ def test_expired_token_posts_in_the_channel_pinging_only_the_user(world: World) 
 def test_rejected_token_falls_back_to_the_channel(world: World, status: int) -> None:
     session = world.session()
     world.discord.queue(status, {"message": "Unknown Webhook", "code": 10015})
-    outcome = world.reporter.report(parse_report(body(session)))
+    outcome = world.report(session)
     assert outcome.body["via"] == "channel"
     assert len(world.discord.to(*CHANNEL_POST)) == 1
 
@@ -218,7 +227,7 @@ def test_discord_down_defers_to_the_next_tick(world: World) -> None:
     session = world.session()
     for _ in range(4):
         world.discord.queue_error(requests.ConnectionError("down"))
-    outcome = world.reporter.report(parse_report(body(session, "Failed")))
+    outcome = world.report(session, "Failed")
     assert (outcome.status, outcome.body["result"]) == (202, "deferred")
     assert world.store.pending(10) == [session.correlation_id]
     world.argo.set_phase(NAMESPACE, session.workflow_name, "Failed")
@@ -263,10 +272,10 @@ def test_tick_racing_a_callback_posts_once(world: World) -> None:
     session = world.session()
     world.argo.set_phase(NAMESPACE, session.workflow_name, "Succeeded")
     world.reporter.tick()
-    world.reporter.report(parse_report(body(session, "Succeeded")))
+    world.report(session, "Succeeded")
     # And the other way round.
     other = world.session()
-    world.reporter.report(parse_report(body(other, "Failed")))
+    world.report(other, "Failed")
     world.argo.set_phase(NAMESPACE, other.workflow_name, "Failed")
     world.reporter.tick()
     assert len(world.messages()) == 2
@@ -317,6 +326,7 @@ AUTH = {"Authorization": f"Bearer {CALLBACK_TOKEN}", "Content-Type": "applicatio
 
 def test_http_contract(callback, world: World) -> None:
     session = world.session()
+    world.argo.set_phase(NAMESPACE, session.workflow_name, "Running", entry="Succeeded")
     ok = callback.post("/", data=body(session), headers=AUTH)
     assert ok.status_code == 200
     assert ok.get_json()["result"] == "reported"

@@ -1,5 +1,5 @@
-"""status_callback's Reporter on the in-memory ports: one report per final status of each
-attempt, from exit-handler callbacks or from reconciliation ticks, and nothing lost to a
+"""status_callback's Reporter on the in-memory ports: one outcome per attempt of a run, from
+exit-handler callbacks that Argo confirms or from reconciliation ticks, and nothing lost to a
 Discord or Redis outage."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from facteur.decisions import render
 from facteur.decisions.callback import Failure, Report
 from facteur.decisions.journey import DispatchResult
 from facteur.decisions.render import GREEN, ORANGE, RED
-from tests.helpers.fakes import NAMESPACE, UI, MemoryStore, World
+from tests.helpers.fakes import NAMESPACE, UI, MemoryStore, World, click
 from tests.helpers.support import CHANNEL, USER
 
 DEFERRED = (202, "deferred")
@@ -83,11 +83,12 @@ def test_failed_nodes_are_listed(world: World) -> None:
     [
         (["Succeeded"] * 3, ["reported", "duplicate", "duplicate"]),
         (["Failed", "Failed"], ["reported", "duplicate"]),
-        # Each final status is claimed on its own.
-        (["Failed", "Error"], ["reported", "reported"]),
+        # One outcome per attempt, whatever a later report says.
+        (["Failed", "Error"], ["reported", "duplicate"]),
+        (["Failed", "Succeeded", "Error"], ["reported", "duplicate", "duplicate"]),
     ],
 )
-def test_redelivered_callbacks_report_once_per_status(
+def test_redelivered_callbacks_report_once_per_attempt(
     world: World, statuses: list[str], results: list[str]
 ) -> None:
     run, reporter = world.recorded_run(), world.reporter()
@@ -172,11 +173,6 @@ def test_a_report_that_could_not_be_recorded_is_not_posted_again(world: World) -
     assert world.store.pending(10) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="status_callback.py _post: claims are per status, so when recording a report failed "
-    "and Argo then deletes the workflow (ttlStrategy), the tick reports it again as Deleted",
-)
 def test_a_reported_run_deleted_before_it_was_recorded_is_not_reported_again(
     world: World,
 ) -> None:
@@ -187,6 +183,86 @@ def test_a_reported_run_deleted_before_it_was_recorded_is_not_reported_again(
     world.argo.delete(NAMESPACE, run.workflow_name or "")
     reporter.tick()
     assert [sent.content for sent in world.discord.sent] == ["`/plan` finished: **Succeeded**"]
+
+
+# -- outcomes come from Argo, not from whoever calls -----------------------------------------------
+
+
+def _confirming(world: World, **overrides: Any) -> Any:
+    slept: list[float] = []
+    options = {"confirm": True, "sleep": slept.append} | overrides
+    return world.reporter(**options), slept
+
+
+@pytest.mark.parametrize("claimed", ["Succeeded", "Failed", "Error"])
+def test_a_status_argo_does_not_show_is_not_posted(world: World, claimed: str) -> None:
+    # The hole: anyone with the callback token could report success for a run still running.
+    run = world.recorded_run(phase="Running")
+    reporter, slept = _confirming(world)
+    assert _results(reporter.report(_report(run, claimed))) == (202, "unconfirmed")
+    assert world.discord.sent == []
+    # Argo was asked again, briefly, in case the exit handler beat Argo's own write.
+    assert len(slept) == reporter.confirm_attempts - 1
+    # Left to the tick, which reports what Argo shows once the run ends.
+    assert world.store.pending(10) == [run.correlation_id]
+    _finished(world, run, "Failed")
+    assert reporter.tick().body["reported"] == 1
+    assert [sent.content for sent in world.discord.sent] == ["`/plan` finished: **Failed**"]
+
+
+def test_a_final_status_other_than_argos_is_not_posted(world: World) -> None:
+    run = world.recorded_run(phase="Failed")
+    reporter, slept = _confirming(world)
+    assert _results(reporter.report(_report(run, "Succeeded"))) == (202, "unconfirmed")
+    # A final status in Argo will not change by waiting.
+    assert slept == []
+    assert world.discord.sent == []
+
+
+@pytest.mark.parametrize("entry", ["Succeeded", "Failed", "Error"])
+def test_the_exit_handlers_report_is_confirmed_by_the_entrypoint(world: World, entry: str) -> None:
+    # While the exit handler runs, the workflow is Running and its entrypoint has ended.
+    run = world.recorded_run(phase=None)
+    world.argo.add_workflow(NAMESPACE, run.workflow_name or "", "Running", entry=entry)
+    reporter, slept = _confirming(world)
+    assert _results(reporter.report(_report(run, entry))) == (200, "reported")
+    assert slept == []
+
+
+def test_a_report_that_beats_argos_write_is_confirmed_on_a_second_read(world: World) -> None:
+    run = world.recorded_run(phase="Running")
+
+    def argo_catches_up(_: float) -> None:
+        _finished(world, run, "Running", entry="Failed")
+
+    reporter, _ = _confirming(world, sleep=argo_catches_up)
+    assert _results(reporter.report(_report(run, "Failed"))) == (200, "reported")
+    assert [op for op, _, _ in world.argo.calls] == ["get_workflow", "get_workflow"]
+
+
+def test_argo_unreachable_leaves_the_report_to_the_tick(world: World) -> None:
+    run = world.recorded_run(phase="Running")
+    world.argo.fail("get_workflow", status=None)
+    reporter, _ = _confirming(world)
+    assert _results(reporter.report(_report(run, "Failed"))) == DEFERRED
+    assert world.discord.sent == []
+    assert world.store.pending(10) == [run.correlation_id]
+
+
+def test_a_retried_run_reports_a_new_outcome(world: World) -> None:
+    run = world.recorded_run(phase="Running")
+    reporter, _ = _confirming(world)
+    _finished(world, run, "Failed")
+    assert _results(reporter.report(_report(run, "Failed"))) == (200, "reported")
+    # The same attempt again: a duplicate; under another status, Argo does not show it.
+    assert _results(reporter.report(_report(run, "Failed"))) == (200, "duplicate")
+    assert _results(reporter.report(_report(run, "Error"))) == (202, "unconfirmed")
+    # A Retry click starts attempt 2; its outcome is reported.
+    assert world.buttons().click(click("retry", run.ref)).result == "retry"
+    _finished(world, run, "Succeeded")
+    assert _results(reporter.report(_report(run, "Succeeded"))) == (200, "reported")
+    outcomes = [sent.content for sent in world.discord.sent if "finished" in sent.content]
+    assert outcomes == ["`/plan` finished: **Failed**", "`/plan` finished: **Succeeded**"]
 
 
 # -- reconciliation ticks ------------------------------------------------------------------------

@@ -87,7 +87,9 @@ def test_a_signed_command_becomes_one_workflow_one_reply_and_one_outcome(chain) 
     assert "plan-1100000000000000777" in edit.json["content"]
     assert edit.json["allowed_mentions"] == {"parse": []}
     assert edit.params["webhook_token"] == payload["token"]
-    # The exit handler reports the outcome; the same message is edited with it.
+    # The entrypoint fails and Argo runs the exit handler, which reports the outcome; once Argo
+    # confirms it, the same message is edited with it.
+    argo.set_phase("agents", "plan-1100000000000000777", "Running", entry="Failed")
     outcome = {
         "name": "plan-1100000000000000777",
         "namespace": "agents",

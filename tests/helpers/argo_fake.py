@@ -458,14 +458,21 @@ class FakeArgo:
         message: str | None = None,
         started_at: str | None = None,
         finished_at: str | None = None,
+        entry: str | None = None,
     ) -> None:
-        """Move a workflow on, as the controller would; times default sensibly."""
+        """Move a workflow on, as the controller would; times default sensibly.
+
+        The entrypoint node (ID: the workflow's name) takes `entry`, else the workflow's phase:
+        `set_phase(..., "Running", entry="Failed")` is a run whose exit handler is running.
+        """
         with self._lock:
             status = self.workflows[(namespace, name)].setdefault("status", {})
             if phase is None:
                 status.clear()
                 return
             status["phase"] = phase
+            root = {"id": name, "name": name, "type": "Steps", "phase": entry or phase}
+            status.setdefault("nodes", {})[name] = root
             if phase != "Pending":
                 status["startedAt"] = started_at or status.get("startedAt") or _now()
             if phase in _TERMINAL:
@@ -574,9 +581,12 @@ class FakeArgo:
             return _error(404, f'workflows.argoproj.io "{name}" not found')
         if operation == "GetWorkflow":
             answer = _clean_fields(copy.deepcopy(stored), query.get("fields", ""))
-            # Go marshals the struct after cleaning: required metadata and spec come back empty.
+            # Go marshals the struct after cleaning: required fields come back empty.
             answer.setdefault("metadata", {})
             answer.setdefault("spec", {})
+            for node in answer.get("status", {}).get("nodes", {}).values():
+                for key in ("id", "name", "type"):
+                    node.setdefault(key, "")
             return _Answer(payload=answer)
         if operation == "DeleteWorkflow":
             del self.workflows[(namespace, name)]

@@ -239,14 +239,14 @@ class MemoryStore:
         with self._lock:
             self._live_pending().pop(correlation_id, None)
 
-    def claim_report(self, namespace: str, name: str, status: str) -> bool:
+    def claim_report(self, namespace: str, name: str, attempt: int) -> bool:
         self._enter("claim_report")
-        return self._claim(f"reported:{namespace}/{name}:{status}", None)
+        return self._claim(f"reported:{namespace}/{name}#{attempt}", None)
 
-    def release_report(self, namespace: str, name: str, status: str) -> None:
+    def release_report(self, namespace: str, name: str, attempt: int) -> None:
         self._enter("release_report")
         with self._lock:
-            self._values.pop(f"reported:{namespace}/{name}:{status}", None)
+            self._values.pop(f"reported:{namespace}/{name}#{attempt}", None)
 
     def claim_action(self, correlation_id: str, action: str, attempt: int) -> bool:
         self._enter("claim_action")
@@ -287,12 +287,20 @@ class ArgoRun:
     started_at: str | None = None
     finished_at: str | None = None
     message: str | None = None
+    # The entrypoint node's phase; the exit handler runs once it has ended.
+    entry_phase: str | None = None
     # What stop or terminate asked for, as Argo's spec.shutdown records it.
     shutdown: str | None = None
 
     def state(self) -> WorkflowState:
         return WorkflowState(
-            self.name, self.namespace, self.phase, self.started_at, self.finished_at, self.message
+            self.name,
+            self.namespace,
+            self.phase,
+            self.started_at,
+            self.finished_at,
+            self.message,
+            entry_phase=self.entry_phase,
         )
 
 
@@ -375,11 +383,14 @@ class MemoryArgo:
         message: str | None = None,
         started_at: str | None = None,
         finished_at: str | None = None,
+        entry: str | None = None,
     ) -> None:
-        """Move a workflow on, as the controller would; times default to now."""
+        """Move a workflow on, as the controller would; times default to now. The entrypoint
+        takes `entry`, else the phase: ("Running", entry="Failed") runs its exit handler."""
         with self._lock:
             run = self.workflows[(namespace, name)]
             run.phase = phase
+            run.entry_phase = entry or phase
             if phase not in (None, "Pending"):
                 run.started_at = started_at or run.started_at or _iso_now()
             run.finished_at = (finished_at or _iso_now()) if phase in _TERMINAL else None

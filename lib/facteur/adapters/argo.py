@@ -33,18 +33,23 @@ RETRY_STATUSES = frozenset({429, *range(500, 600)} - {501})
 RETRY_AFTER_MAX_SECONDS = 10.0
 BACKOFF_MAX_SECONDS = 5.0
 REASON_MAX = 300
-# Only what WorkflowState needs: Argo then skips hydrating status.nodes, often megabytes.
-GET_FIELDS = ",".join(
-    (
-        "metadata.name",
-        "metadata.namespace",
-        "metadata.uid",
-        "status.phase",
-        "status.startedAt",
-        "status.finishedAt",
-        "status.message",
-    )
+# Only what WorkflowState needs, so Argo sends none of status.nodes (often megabytes) but the
+# entrypoint node's phase: Argo's util/fields keeps exactly the dotted paths asked for.
+GET_FIELDS = (
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "status.phase",
+    "status.startedAt",
+    "status.finishedAt",
+    "status.message",
 )
+
+
+def get_fields(name: str) -> str:
+    # The entrypoint node's ID is the workflow's name (Workflow.NodeID in Argo's workflow_types.go).
+    return ",".join((*GET_FIELDS, f"status.nodes.{name}.phase"))
+
 
 # Characters a bearer token may hold in a header without requests quoting them back in an error.
 _TOKEN_RE = re.compile(r"[\x21-\x7e]+")
@@ -180,7 +185,7 @@ class ArgoClient:
         """The workflow's phase and times, or None when Argo does not know it (404)."""
         _check_namespace(namespace)
         _check_name(name)
-        response = self._send("GET", [namespace, name], params={"fields": GET_FIELDS})
+        response = self._send("GET", [namespace, name], params={"fields": get_fields(name)})
         if response.status_code == 404:
             return None
         self._raise_unless_ok(response)
@@ -193,6 +198,7 @@ class ArgoClient:
             started_at=_text(status, "startedAt"),
             finished_at=_text(status, "finishedAt"),
             message=_text(status, "message"),
+            entry_phase=_text(_object(_object(status, "nodes"), name), "phase"),
         )
 
     def stop(self, namespace: str, name: str, message: str | None = None) -> None:

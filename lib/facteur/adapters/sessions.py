@@ -7,7 +7,7 @@ Keys (all under `facteur:`):
 - `token:<correlation_id>`: the interaction token, expiring when Discord stops honouring it;
 - `seen:<interaction_id>`: set once, atomically, to suppress duplicate deliveries;
 - `pending`: a sorted set of runs submitted but not yet reported, oldest first;
-- `reported:<namespace>/<name>:<status>#<attempt>`: set once per final status of each attempt;
+- `reported:<namespace>/<name>#<attempt>`: set once per attempt, by the one outcome reported;
 - `ref:<ref>`: the correlation ID behind a button's opaque reference;
 - `acted:<correlation_id>:<action>#<attempt>`: set once, so a double click acts once.
 """
@@ -137,12 +137,13 @@ class SessionStore:
         with _guard("forgetting a pending session"):
             self._redis.zrem(_PENDING, correlation_id)
 
-    def claim_report(self, namespace: str, name: str, status: str) -> bool:
-        """True for the first report of this final status of this workflow, False after."""
-        return self.claim_once("reported", f"{namespace}/{name}:{status}")
+    def claim_report(self, namespace: str, name: str, attempt: int) -> bool:
+        """True for the first outcome of this attempt of this workflow, False after: one
+        outcome per attempt, whatever status a later report claims."""
+        return self.claim_once("reported", f"{namespace}/{name}#{attempt}")
 
-    def release_report(self, namespace: str, name: str, status: str) -> None:
-        self.release_once("reported", f"{namespace}/{name}:{status}")
+    def release_report(self, namespace: str, name: str, attempt: int) -> None:
+        self.release_once("reported", f"{namespace}/{name}#{attempt}")
 
     def claim_action(self, correlation_id: str, action: str, attempt: int) -> bool:
         """True for the first click of `action` on this attempt of a run; False for repeats."""

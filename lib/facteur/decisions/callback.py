@@ -14,10 +14,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from facteur.decisions import ids, strict_json
+from facteur.decisions.workflow import WorkflowState
 from facteur.errors import InvalidReport
 
 FINAL_STATUSES = frozenset({"Succeeded", "Failed", "Error"})
 MAX_FAILURES = 50
+# How Argo turns the entrypoint node's phase into {{workflow.status}} for the exit handler
+# (workflow/controller/operator.go, the workflowStatus map in operate).
+_ENTRY_TO_STATUS = {
+    "Succeeded": "Succeeded",
+    "Skipped": "Succeeded",
+    "Omitted": "Succeeded",
+    "Failed": "Failed",
+    "Error": "Error",
+}
 
 _UNRESOLVED = re.compile(r"^\{\{.*\}\}$", re.DOTALL)
 
@@ -38,6 +48,19 @@ class Report:
     duration: float | None = None
     message: str | None = None
     failures: list[Failure] = field(default_factory=list)
+
+
+def status_in_argo(state: WorkflowState | None) -> str | None:
+    """The final status Argo itself shows for a run, or None while it shows none.
+
+    That is the workflow's phase once it has ended, or, while its exit handler runs (the
+    workflow is then still Running), the status Argo gave the handler: its entrypoint's.
+    """
+    if state is None:
+        return None
+    if state.phase in FINAL_STATUSES:
+        return state.phase
+    return _ENTRY_TO_STATUS.get(state.entry_phase or "")
 
 
 def parse_report(raw: bytes) -> Report:

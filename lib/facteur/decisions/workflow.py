@@ -142,6 +142,9 @@ class WorkflowState:
     started_at: str | None
     finished_at: str | None
     message: str | None
+    # The entrypoint node's phase (its ID is the workflow's name). While the exit handler runs,
+    # the workflow is still Running and this is what {{workflow.status}} reports.
+    entry_phase: str | None = None
 
     @property
     def duration(self) -> float | None:

@@ -1,10 +1,12 @@
 """status_callback's flow: report each run's final status to its user exactly once.
 
 Outcomes arrive from Argo exit handlers, and from reconciliation ticks that ask Argo directly,
-because Argo runs no exit handler for a terminated or deleted workflow. Both paths claim the
-same key per final status, so a tick racing a callback posts once. Nothing here fails the
-caller's exit handler for facteur's own trouble: what cannot be delivered now stays pending and
-the next tick retries it.
+because Argo runs no exit handler for a terminated or deleted workflow. A callback is only a
+hint: with an Argo server configured, the status is posted only once Argo itself shows it, so
+whoever holds the callback token cannot make facteur say what Argo does not. Both paths claim
+one key per attempt of a run, so a run has one outcome per attempt, and a tick racing a callback
+posts once. Nothing here fails the caller's exit handler for facteur's own trouble: what cannot
+be delivered now stays pending and the next tick retries it.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from facteur import logs, telemetry
 from facteur.decisions import render
-from facteur.decisions.callback import FINAL_STATUSES, Report
+from facteur.decisions.callback import FINAL_STATUSES, Report, status_in_argo
 from facteur.decisions.journey import DispatchResult, ReplyTo
 from facteur.errors import ArgoError, DiscordError, SessionStoreError
 from facteur.flows.effects import quietly
@@ -46,9 +48,17 @@ class Reporter:
     ui_url: str
     token_ttl_seconds: int
     argo: Argo | None = None
+    # Confirm each callback against Argo: on whenever argo is a real server, not a dry run.
+    confirm: bool = False
+    # Argo hands the exit handler its task before it saves the entrypoint's phase
+    # (workflow/controller/operator.go: taskSetReconciliation inside operate, persistUpdates
+    # deferred after it), so a quick callback may find the run not ended yet: read again briefly.
+    confirm_attempts: int = 3
+    confirm_delay_seconds: float = 0.5
     tick_batch: int = 50
     tick_seconds: float = 20.0
     clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
 
     def report(self, report: Report) -> Answer:
         started = time.perf_counter()
@@ -69,7 +79,37 @@ class Reporter:
             return _accepted(
                 "ignored", "facteur did not submit this workflow or no longer knows it"
             )
+        if self.confirm and self.argo is not None:
+            confirmed = self._confirm(self.argo, report)
+            if isinstance(confirmed, Answer):
+                return confirmed
+            report = confirmed
         return self._deliver(session, report)
+
+    def _confirm(self, argo: Argo, report: Report) -> Report | Answer:
+        """The report once Argo shows its status, or why it is left to the next tick."""
+        shown: str | None = None
+        for attempt in range(max(1, self.confirm_attempts)):
+            if attempt:
+                self.sleep(self.confirm_delay_seconds)
+            try:
+                state = argo.get_workflow(report.namespace, report.name)
+            except ArgoError as err:
+                logs.audit("callback.unconfirmed", claimed=report.status, argo=err.reason)
+                return _accepted("deferred", "Argo cannot confirm it now; reconciliation will")
+            shown = status_in_argo(state)
+            if shown is not None or state is None:
+                break
+        if shown != report.status:
+            logs.audit("callback.unconfirmed", claimed=report.status, argo=shown or "no outcome")
+            return _accepted(
+                "unconfirmed",
+                "Argo does not show this status; reconciliation reports what it shows",
+            )
+        # Argo's word on how long it took once the run has ended; before, the handler's own.
+        if state is not None and state.duration is not None:
+            return replace(report, duration=state.duration)
+        return report
 
     def _deliver(self, session: DispatchResult, report: Report) -> Answer:
         with logs.bound(
@@ -83,7 +123,8 @@ class Reporter:
 
     def _post(self, session: DispatchResult, report: Report) -> Answer:
 
-        key = (report.namespace, report.name, f"{report.status}#{session.attempt}")
+        # One outcome per attempt: a later report of another status for it is a duplicate.
+        key = (report.namespace, report.name, session.attempt)
         try:
             if not self.store.claim_report(*key):
                 return Answer(200, {"result": "duplicate", "status": report.status})
