@@ -714,14 +714,32 @@ def test_callback_minimal_body_and_a_refusal(env, capsys, status_callback) -> No
     assert parse_report(raw).status == "Succeeded"
 
 
-def test_callback_needs_the_callback_token(env, capsys) -> None:
-    env(base_env(FACTEUR_CALLBACK_TOKEN=""))
+def test_callback_needs_the_callback_token(env, capsys, tmp_path) -> None:
+    config = tmp_path / "facteur.yaml"
+    config.write_text("callback: {}\n")
+    env(base_env(FACTEUR_CALLBACK_TOKEN="", FACTEUR_CONFIG_FILE=str(config)))
     code, _, err = run(capsys, "callback", "run-1", "--status", "Error", "--url", "http://x.test/")
     assert code == 2
     assert one_line(err) == (
         "facteur callback: configuration error: "
         "callback.token (FACTEUR_CALLBACK_TOKEN): required but not set"
     )
+
+
+def test_the_play_commands_read_the_local_loops_config_by_default(
+    env, capsys, status_callback
+) -> None:
+    # From another terminal, with nothing exported, `facteur callback` plays against
+    # ./scripts/dev: it carries config/local.yaml's callback token.
+    env({})
+    status_callback.answer = (200, b'{"result": "reported"}')
+    code, _, err = run(
+        capsys, "callback", "run-1", "--status", "Error", "--url", status_callback.url
+    )
+    assert code == 0, err
+    [(headers, _)] = status_callback.received
+    local = yaml.safe_load((ROOT / "config/local.yaml").read_text())
+    assert headers["Authorization"] == f"Bearer {local['callback']['token']}"
 
 
 def test_a_malformed_dev_key_seed_is_one_line_not_a_traceback(env, capsys) -> None:

@@ -6,18 +6,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from facteur.cli import interactions
 from facteur.cli.plumbing import PROG, CliError, post, report, say
 from facteur.cli.slash import parse_command_line, typed_options
-from facteur.config import Settings, load_catalog, load_settings
+from facteur.config import CONFIG_FILE_ENV, REPO_ROOT, Settings, load_catalog, load_settings
 from facteur.decisions import ids
+
+# ./scripts/dev's own default: from another terminal, these commands play against it unaided.
+LOCAL_CONFIG_FILE = REPO_ROOT / "config" / "local.yaml"
+
+
+def _settings(required: Iterable[str] = ()) -> Settings:
+    env: dict[str, str] = dict(os.environ)
+    if not env.get(CONFIG_FILE_ENV) and LOCAL_CONFIG_FILE.is_file():
+        env[CONFIG_FILE_ENV] = str(LOCAL_CONFIG_FILE)
+    return load_settings(required, env)
 
 
 def send(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = _settings()
     line = " ".join(args.line).strip()
     if line == "ping":
         interaction: dict[str, Any] = {"type": 1}
@@ -35,7 +47,7 @@ def send(args: argparse.Namespace) -> int:
 
 def click(args: argparse.Namespace) -> int:
     custom = button_custom_id(args.action, args.ref)
-    settings = load_settings()
+    settings = _settings()
     return _sign_and_post(
         args, settings, interactions.button_click(custom, **_caller(settings, args))
     )
@@ -89,7 +101,7 @@ def _sign_and_post(
 
 
 def callback(args: argparse.Namespace) -> int:
-    settings = load_settings(("callback.token",))
+    settings = _settings(("callback.token",))
     token = settings.callback.token.get_secret_value() if settings.callback.token else ""
     # The body as kubernetes/argo's exit handler renders it: every value a JSON string.
     body: dict[str, Any] = {

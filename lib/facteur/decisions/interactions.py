@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import types
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from facteur.decisions import ids
 from facteur.errors import InvalidInteraction
@@ -31,6 +35,8 @@ EPHEMERAL = 64
 CONTENT_LIMIT = 2000
 # User text in our messages must never ping anyone.
 NO_MENTIONS: dict[str, list[str]] = {"parse": []}
+
+T = TypeVar("T")
 
 _SUBCOMMAND_TYPES = (1, 2)
 # Application command types: only slash commands run; user and message context-menu commands
@@ -94,24 +100,50 @@ def read_click(body: dict[str, Any]) -> Click | None:
     )
 
 
-def click_from_event(data: dict[str, Any]) -> Click:
+@functools.cache
+def _hints(record: type) -> dict[str, Any]:
+    return typing.get_type_hints(record)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """isinstance for the few field types these records use: str, int, list[...], X | None."""
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in typing.get_args(hint))
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_fits(element, item) for element in value)
+    return isinstance(value, hint)
+
+
+def _from_event(record: Callable[..., T], data: dict[str, Any], what: str) -> T:
+    """A record that interaction_verify put into a (signed) event, of exactly the types it
+    sends: a later hop reads nothing verify could not have sent. A field with a default may be
+    absent: events sealed before it existed lack it."""
+    hints = _hints(record)
+    names = [f.name for f in fields(record)]  # type: ignore[arg-type]
+    found = {name: data[name] for name in names if name in data}
+    if not all(_fits(value, hints[name]) for name, value in found.items()):
+        raise InvalidInteraction(f"event data does not describe {what}")
     try:
-        return Click(**{f.name: data[f.name] for f in fields(Click)})
-    except (KeyError, TypeError):
-        raise InvalidInteraction("event data does not describe a click") from None
+        return record(**found)
+    except TypeError:
+        raise InvalidInteraction(f"event data does not describe {what}") from None
+
+
+def click_from_event(data: dict[str, Any]) -> Click:
+    return _from_event(Click, data, "a click")
 
 
 def invocation_from_event(data: dict[str, Any]) -> Invocation:
     """The Invocation that interaction_verify put into a (signed) event."""
-    try:
-        # Events sealed before command_type existed lack it; they were read as slash commands.
-        found = {f.name: data[f.name] for f in fields(Invocation) if f.name in data}
-        call = Invocation(**found)
-    except TypeError:
-        raise InvalidInteraction("event data does not describe a command") from None
-    if not isinstance(call.command_type, int) or not isinstance(call.options, list):
-        raise InvalidInteraction("event data does not describe a command")
-    return call
+    return _from_event(Invocation, data, "a command")
 
 
 def _text(value: Any, what: str, limit: int = 256) -> str:

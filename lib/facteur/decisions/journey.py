@@ -34,15 +34,21 @@ class Journey:
         if not isinstance(correlation_id, str) or not isinstance(received_at, int | float):
             raise InvalidInteraction("event data lacks correlation_id or received_at")
         parameters = data.get("parameters") or {}
-        if not isinstance(parameters, dict):
+        # Exactly what command_route sends: a later hop coerces nothing into shape.
+        if not isinstance(parameters, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in parameters.items()
+        ):
             raise InvalidInteraction("event parameters are malformed")
+        template, last = data.get("workflow_template"), data.get("last_correlation_id")
+        if not all(value is None or isinstance(value, str) for value in (template, last)):
+            raise InvalidInteraction("event data is malformed")
         return cls(
             call=invocation_from_event(data),
             correlation_id=correlation_id,
             received_at=float(received_at),
-            parameters={str(k): str(v) for k, v in parameters.items()},
-            workflow_template=data.get("workflow_template"),
-            last_correlation_id=data.get("last_correlation_id"),
+            parameters=parameters,
+            workflow_template=template,
+            last_correlation_id=last,
         )
 
     def to_event(self) -> dict[str, Any]:
