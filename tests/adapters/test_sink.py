@@ -216,6 +216,14 @@ def test_the_answer_decides_whether_the_connection_is_kept(
         assert b"content-type: application/cloudevents+json" in first
 
 
+def test_a_password_in_k_sink_never_goes_out(hand: Hand) -> None:
+    with ScriptedSink([OK]) as sink:
+        hand(sink.url.replace("http://", "http://facteur:s3cret-sink-pass@"), 1, 2)
+        [sent] = sink.requests
+        assert b"s3cret-sink-pass" not in sent
+        assert b"\r\nHost: 127.0.0.1:" in sent
+
+
 def test_an_answer_that_trickles_in_is_read_whole(hand: Hand) -> None:
     answer = b"HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nhello"
     with ScriptedSink([answer, OK], trickle=True) as sink:

@@ -52,7 +52,8 @@ def _request(parts: SplitResult, headers: dict[str, str], body: bytes) -> bytes:
     # One buffer, one send: headers and body in separate writes cost a syscall and can meet
     # Nagle's algorithm. Header names and values are facteur's own constants, never user text.
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    lines = [f"POST {target} HTTP/1.1", f"Host: {parts.netloc}"]
+    # Host never carries a userinfo: a K_SINK holding user:password@ must not send it.
+    lines = [f"POST {target} HTTP/1.1", f"Host: {parts.netloc.rpartition('@')[2]}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
