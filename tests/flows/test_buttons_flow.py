@@ -8,6 +8,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from facteur.decisions import render
 from facteur.decisions.callback import Report
@@ -270,3 +272,32 @@ def test_without_argo_every_click_is_told_why(world: World) -> None:
     for _ in range(2):
         buttons.click(click("cancel", run.ref))
     assert world.discord.whispers == [render.no_argo_configured()] * 2
+
+
+_ROLES = st.sampled_from([GUILD, ROLE_PLANNER, ROLE_OTHER])
+_RULES = st.dictionaries(
+    st.sampled_from(["plan", "plan:cancel", "plan:retry", "implement:cancel"]),
+    st.lists(_ROLES, min_size=1, max_size=2, unique=True),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    role_map=_RULES,
+    action=st.sampled_from(["cancel", "retry"]),
+    where=st.sampled_from(["own", "other", "dm"]),
+    roles=st.lists(st.sampled_from([ROLE_PLANNER, ROLE_OTHER]), max_size=2, unique=True),
+)
+def test_no_click_acts_without_its_server_and_its_rule(
+    role_map: dict[str, list[str]], action: str, where: str, roles: list[str]
+) -> None:
+    world = World()
+    run = _failed(world) if action == "retry" else world.recorded_run()
+    pressed = click(action, run.ref, roles=roles, dm=where == "dm")
+    if where == "other":
+        pressed = replace(pressed, guild_id="100000000000000777")
+    outcome = world.buttons(role_map=role_map).click(pressed)
+    rule = role_map.get(f"plan:{action}", role_map.get("plan", []))
+    allowed = where == "own" and (GUILD in rule or any(role in rule for role in roles))
+    assert (outcome.result == action) is allowed
+    assert bool(world.argo.actions) is allowed
