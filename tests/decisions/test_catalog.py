@@ -204,3 +204,26 @@ def test_check_options_choices() -> None:
         command,
         [{"name": "env", "type": 3, "value": "prod"}, {"name": "ratio", "type": 10, "value": True}],
     )[1] == ["`ratio` has the wrong type"]
+
+
+@pytest.mark.parametrize(
+    ("value", "problems"),
+    [
+        ("800000000000000100", []),
+        ("{{workflow.name}}", ["`who` is not an ID"]),
+        ("ada", ["`who` is not an ID"]),
+        ("0123", ["`who` is not an ID"]),
+    ],
+)
+def test_user_channel_and_role_options_must_be_ids(value: str, problems: list[str]) -> None:
+    command = parse_catalog(_catalog(options=[_option("who", type="user")])).commands[0]
+    assert check_options(command, [{"name": "who", "type": 6, "value": value}])[1] == problems
+
+
+def test_parameter_encoding_is_text_or_base64() -> None:
+    assert parse_catalog(_catalog()).commands[0].parameter_encoding == "text"
+    assert parse_catalog(_catalog(parameter_encoding="base64")).commands[0].parameter_encoding == (
+        "base64"
+    )
+    with pytest.raises(CatalogError, match="parameter_encoding"):
+        parse_catalog(_catalog(parameter_encoding="rot13"))
