@@ -2,9 +2,8 @@
 
 A click acts only on a run of the server it was made in, and is checked against the role
 policy of the command that started the run, with the keys `<command>:cancel` and
-`<command>:retry` falling back to the command's own rule. Each action
-happens once per attempt of a run, however often it is clicked; a refusal is an ephemeral
-answer that changes nothing.
+`<command>:retry` falling back to the command's own rule. Each action happens once per attempt
+of a run, however often it is clicked; a refusal is an ephemeral answer that changes nothing.
 """
 
 from __future__ import annotations
