@@ -167,15 +167,17 @@ def test_a_click_from_another_server_acts_on_nothing(world: World, action: str) 
     other_guild = "100000000000000777"
     run = _failed(world) if action == "retry" else world.recorded_run()
     role_map = {"plan": [GUILD, other_guild]}
+    # A multi-guild setup: no discord.guild_id confines facteur to one server.
+    buttons = world.buttons(role_map=role_map, guild_id=None)
     foreign = replace(click(action, run.ref, roles=[ROLE_PLANNER]), guild_id=other_guild)
-    outcome = world.buttons(role_map=role_map).click(foreign)
+    outcome = buttons.click(foreign)
     assert (outcome.status, outcome.result) == (200, "refused")
     # Told the run is unknown, as for a made-up reference, so it learns nothing.
     assert world.discord.whispers == [render.run_unknown()]
     assert world.argo.calls == []
     assert _session(world, run) == run
     # The same click from the run's own server acts.
-    assert world.buttons(role_map=role_map).click(click(action, run.ref)).result == action
+    assert buttons.click(click(action, run.ref)).result == action
 
 
 @pytest.mark.parametrize(
@@ -274,7 +276,8 @@ def test_without_argo_every_click_is_told_why(world: World) -> None:
     assert world.discord.whispers == [render.no_argo_configured()] * 2
 
 
-_ROLES = st.sampled_from([GUILD, ROLE_PLANNER, ROLE_OTHER])
+_OTHER_GUILD = "100000000000000777"
+_ROLES = st.sampled_from([GUILD, _OTHER_GUILD, ROLE_PLANNER, ROLE_OTHER])
 _RULES = st.dictionaries(
     st.sampled_from(["plan", "plan:cancel", "plan:retry", "implement:cancel"]),
     st.lists(_ROLES, min_size=1, max_size=2, unique=True),
@@ -295,9 +298,11 @@ def test_no_click_acts_without_its_server_and_its_rule(
     run = _failed(world) if action == "retry" else world.recorded_run()
     pressed = click(action, run.ref, roles=roles, dm=where == "dm")
     if where == "other":
-        pressed = replace(pressed, guild_id="100000000000000777")
-    outcome = world.buttons(role_map=role_map).click(pressed)
+        pressed = replace(pressed, guild_id=_OTHER_GUILD)
+    # No discord.guild_id: facteur serves every server its role map names.
+    outcome = world.buttons(role_map=role_map, guild_id=None).click(pressed)
     rule = role_map.get(f"plan:{action}", role_map.get("plan", []))
+    # The clicker's server opens the rule to everyone in it: GUILD at home, _OTHER_GUILD abroad.
     allowed = where == "own" and (GUILD in rule or any(role in rule for role in roles))
     assert (outcome.result == action) is allowed
     assert bool(world.argo.actions) is allowed
