@@ -117,3 +117,25 @@ def test_release_lets_a_redelivery_through(store: SessionStore) -> None:
     assert store.claim(interaction)
     store.release(interaction)
     assert store.claim(interaction)
+
+
+def test_a_lease_is_taken_by_one_of_many_at_once(store: SessionStore) -> None:
+    import threading
+
+    from facteur.decisions.claims import Claim
+
+    results: list[Claim] = []
+    start = threading.Barrier(8)
+
+    def take() -> None:
+        start.wait()
+        results.append(store.take("seen", "1200000000000000001"))
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.value for r in results) == ["busy"] * 7 + ["taken"]
+    store.finish("seen", "1200000000000000001")
+    assert store.take("seen", "1200000000000000001") is Claim.DONE

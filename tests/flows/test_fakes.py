@@ -136,6 +136,14 @@ def _transcript(store: Any) -> list[Any]:
     say(store.claim_action(late.correlation_id, "retry", 1))
     store.release_action(late.correlation_id, "cancel", 1)
     say(store.claim_action(late.correlation_id, "cancel", 1))
+    # Leases: taken, held, done; released; and expired, then taken over.
+    say([store.take("sent", "a"), store.take("sent", "a")])
+    store.finish("sent", "a")
+    say([store.take("sent", "a"), store.claim_once("sent", "a")])
+    store.release_once("sent", "a")
+    say(store.take("sent", "a", 0.05))
+    time.sleep(0.1)
+    say([store.take("sent", "a"), store.take("replied", "900")])
     say(store.ping())
     return seen
 

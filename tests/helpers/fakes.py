@@ -25,6 +25,7 @@ from facteur.adapters.argo import RETRY_STATUSES
 from facteur.adapters.signature import Verifier
 from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
 from facteur.decisions.catalog import Catalog
+from facteur.decisions.claims import LEASE_SECONDS, Claim
 from facteur.decisions.ids import custom_id
 from facteur.decisions.interactions import EPHEMERAL, Click, read_click
 from facteur.decisions.journey import (
@@ -207,6 +208,21 @@ class MemoryStore:
         self._enter("token")
         with self._lock:
             return self._read(f"token:{correlation_id}")
+
+    def take(self, kind: str, ident: str, lease_seconds: float = LEASE_SECONDS) -> Claim:
+        self._enter("take")
+        key = f"{kind}:{ident}"
+        with self._lock:
+            held = self._read(key)
+            if held is None:
+                self._values[key] = ("busy", self._clock() + lease_seconds)
+                return Claim.TAKEN
+            return Claim.BUSY if held == "busy" else Claim.DONE
+
+    def finish(self, kind: str, ident: str) -> None:
+        self._enter("finish")
+        with self._lock:
+            self._write(f"{kind}:{ident}", "done", self._ttl)
 
     def claim_once(self, kind: str, ident: str, ttl_seconds: int | None = None) -> bool:
         self._enter("claim_once")

@@ -5,7 +5,8 @@ Keys (all under `facteur:`):
 - `workflow:<namespace>/<name>`: the correlation ID of a submitted workflow (same TTL);
 - `user:<user_id>:last`: that user's last dispatch, for redis.last_dispatch_ttl_seconds;
 - `token:<correlation_id>`: the interaction token, expiring when Discord stops honouring it;
-- `seen:<interaction_id>`: set once, atomically, to suppress duplicate deliveries;
+- `seen:<interaction_id>`, `replied:<interaction_id>` and the other claims: "busy" while a
+  delivery holds the claim's lease, "done" once its effect happened (decisions/claims.py);
 - `pending`: a sorted set of runs submitted but not yet reported, oldest first;
 - `reported:<namespace>/<name>#<attempt>`: set once per attempt, by the one outcome reported;
 - `ref:<ref>`: the correlation ID behind a button's opaque reference;
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from facteur.decisions.claims import LEASE_SECONDS, Claim
 from facteur.decisions.journey import DispatchResult
 from facteur.errors import SessionStoreError
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
 PREFIX = "facteur:"
 _PENDING = f"{PREFIX}pending"
+_BUSY, _DONE = b"busy", b"done"
 
 
 @contextmanager
@@ -112,6 +115,26 @@ class SessionStore:
         with _guard("reading a token"):
             raw = self._redis.get(f"{PREFIX}token:{correlation_id}")
         return None if raw is None else _text(raw)
+
+    def take(self, kind: str, ident: str, lease_seconds: float = LEASE_SECONDS) -> Claim:
+        """Take (kind, ident) in progress for a lease, unless it is done or held (decisions/
+        claims.py). Atomic: of concurrent takers, one gets TAKEN."""
+        key = f"{PREFIX}{kind}:{ident}"
+        with _guard(f"claiming {kind}"):
+            # Twice: the holder's lease may end between the SET and the GET.
+            for _ in range(2):
+                if self._redis.set(key, _BUSY, nx=True, px=max(1, int(lease_seconds * 1000))):
+                    return Claim.TAKEN
+                held = self._redis.get(key)
+                if held is not None:
+                    # Anything but a live lease is done, the "1" of claim_once included.
+                    return Claim.BUSY if held == _BUSY else Claim.DONE
+            return Claim.BUSY
+
+    def finish(self, kind: str, ident: str) -> None:
+        """Mark (kind, ident) done: its effect happened, and every later take is a duplicate."""
+        with _guard(f"finishing {kind}"):
+            self._redis.set(f"{PREFIX}{kind}:{ident}", _DONE, ex=self._ttl)
 
     def claim_once(self, kind: str, ident: str, ttl_seconds: int | None = None) -> bool:
         """True the first time (kind, ident) is claimed; False for every later claim. Atomic."""

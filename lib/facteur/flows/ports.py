@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from facteur.decisions.claims import LEASE_SECONDS, Claim
 from facteur.decisions.journey import Delivered, DispatchResult, ReplyTo
 from facteur.decisions.workflow import Submitted, WorkflowRequest, WorkflowState
 
@@ -67,6 +68,10 @@ class SessionStore(Protocol):
     def by_ref(self, ref: str) -> DispatchResult | None: ...
 
     def token(self, correlation_id: str) -> str | None: ...
+
+    def take(self, kind: str, ident: str, lease_seconds: float = LEASE_SECONDS) -> Claim: ...
+
+    def finish(self, kind: str, ident: str) -> None: ...
 
     def claim_once(self, kind: str, ident: str, ttl_seconds: int | None = None) -> bool: ...
 
