@@ -20,6 +20,7 @@ from typing import Any
 from facteur import logs, telemetry
 from facteur.decisions import render
 from facteur.decisions.callback import FINAL_STATUSES, Report, status_in_argo
+from facteur.decisions.claims import Claim
 from facteur.decisions.journey import DispatchResult, ReplyTo
 from facteur.errors import ArgoError, DiscordError, SessionStoreError
 from facteur.flows.effects import quietly
@@ -123,14 +124,23 @@ class Reporter:
 
     def _post(self, session: DispatchResult, report: Report) -> Answer:
 
-        # One outcome per attempt: a later report of another status for it is a duplicate.
-        key = (report.namespace, report.name, session.attempt)
+        # One outcome per attempt: a later report of another status for it is a duplicate. The
+        # claim is a lease until the post is made, so a crash in between leaves it to a tick.
+        key = ("reported", f"{report.namespace}/{report.name}#{session.attempt}")
         try:
-            if not self.store.claim_report(*key):
-                return Answer(200, {"result": "duplicate", "status": report.status})
-            token = self.store.token(session.correlation_id)
+            claim = self.store.take(*key)
         except SessionStoreError as err:
             log.error("cannot claim the report of %s/%s: %s", report.namespace, report.name, err)
+            return _accepted("deferred", "session store unavailable; reconciliation will retry")
+        if claim is Claim.DONE:
+            return Answer(200, {"result": "duplicate", "status": report.status})
+        if claim is Claim.BUSY:
+            return _accepted("deferred", "another delivery is reporting it now")
+        try:
+            token = self.store.token(session.correlation_id)
+        except SessionStoreError as err:
+            log.error("cannot read the token of %s: %s", report.name, err)
+            quietly(log, "could not release the report claim", self.store.release_once, *key)
             return _accepted("deferred", "session store unavailable; reconciliation will retry")
         message = render.final_status(
             command=session.command,
@@ -149,8 +159,9 @@ class Reporter:
             delivered = self.discord.reply(to, message)
         except DiscordError as err:
             log.error("could not report %s/%s: %s", report.namespace, report.name, err.reason)
-            quietly(log, "could not release the report claim", self.store.release_report, *key)
+            quietly(log, "could not release the report claim", self.store.release_once, *key)
             return _accepted("deferred", "Discord unavailable; reconciliation will retry")
+        quietly(log, f"reported {report.name} but could not mark it done", self.store.finish, *key)
         finished = session.model_copy(update={"status": report.status, "finished_at": self.clock()})
         quietly(log, f"reported {report.name} but could not record it", self.store.save, finished)
         logs.audit("workflow.reported", status=report.status, via=delivered.via)
