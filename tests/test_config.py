@@ -223,6 +223,69 @@ def test_secrets_never_appear_in_repr() -> None:
     assert secret not in str(settings.model_dump())
 
 
+# -- Redis: the password setting and Sentinel URLs ------------------------------------------------
+
+REDIS_PASSWORD = "r3dis-password-0123456789abcdef-XYZ"
+
+
+def test_the_redis_password_is_a_secret() -> None:
+    from facteur.config import secret_values
+
+    settings = load_settings(environ={"FACTEUR_REDIS_PASSWORD": REDIS_PASSWORD})
+    assert settings.redis.password is not None
+    assert settings.redis.password.get_secret_value() == REDIS_PASSWORD
+    assert REDIS_PASSWORD not in repr(settings)
+    assert REDIS_PASSWORD not in str(settings.model_dump())
+    # So the log scrubber removes it from every line (bootstrap hands secret_values to logs).
+    assert REDIS_PASSWORD in secret_values(settings)
+
+
+def test_a_short_redis_password_is_refused_without_being_echoed() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ={"FACTEUR_REDIS_PASSWORD": "hunter2"})
+    assert str(err.value) == (
+        "redis.password (FACTEUR_REDIS_PASSWORD): must be at least 32 characters "
+        "(try: openssl rand -hex 32)"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://redis-sentinel.facteur.svc.cluster.local:26379/facteur/0",
+        "redis+sentinel://:pw@10.0.0.1,10.0.0.2:26380,[::1]/mymaster",
+    ],
+)
+def test_sentinel_urls_are_accepted(url: str) -> None:
+    assert load_settings(environ={"FACTEUR_REDIS_URL": url}).redis.url == url
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "redis+sentinel://:s3cretpassword@h1:99999/facteur/0",
+        "redis+sentinel://:s3cretpassword@h1,,h2/facteur/0",
+        "redis+sentinel://:s3cret/password@h1/facteur/0",  # an unencoded / ends the hosts early
+        "redis+sentinel://:s3cretpassword@h1",
+        "redis+sentinel://:s3cretpassword@h1/facteur/0?db=1",
+    ],
+)
+def test_a_malformed_sentinel_url_is_refused_in_one_line_without_its_password(value: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ={"FACTEUR_REDIS_URL": value})
+    assert str(err.value).startswith("redis.url (FACTEUR_REDIS_URL): ")
+    assert "s3cret" not in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_the_password_of_a_sentinel_url_is_redacted_and_scrubbed() -> None:
+    from facteur.config import secret_values
+
+    url = "redis+sentinel://:hunter2@h1:26379,h2:26379/facteur/0"
+    assert redact_url(url) == "redis+sentinel://:***@h1:26379,h2:26379/facteur/0"
+    assert "hunter2" in secret_values(load_settings(environ={"FACTEUR_REDIS_URL": url}))
+
+
 def test_loopback_http_allowed_for_discord_base() -> None:
     settings = load_settings(environ={"FACTEUR_DISCORD_API_BASE_URL": "http://127.0.0.1:9/api/"})
     assert settings.discord.api_base_url == "http://127.0.0.1:9/api"

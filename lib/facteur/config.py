@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from urllib.parse import unquote, urlsplit
 
 from pydantic import (
@@ -28,6 +28,7 @@ from pydantic import (
 
 from facteur.decisions import ids
 from facteur.decisions.catalog import Catalog, parse_catalog
+from facteur.decisions.redis_url import SENTINEL_SCHEME, is_sentinel_url, parse_sentinel_url
 from facteur.errors import CatalogError, ConfigError
 
 CONFIG_FILE_ENV = "FACTEUR_CONFIG_FILE"
@@ -144,6 +145,18 @@ def _role_map(value: dict[str, list[str]]) -> dict[str, list[str]]:
 RoleMap = Annotated[dict[str, list[Snowflake]], AfterValidator(_role_map)]
 
 
+def _ca_bundle(path: Path) -> Path:
+    # Read now, so a wrong path stops start-up instead of failing every request to Argo.
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read()
+    except OSError as err:
+        raise ValueError(f"cannot read {path} ({err.strerror})") from None
+    if b"-----BEGIN CERTIFICATE-----" not in text:
+        raise ValueError(f"{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+    return path
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -161,8 +174,22 @@ class DiscordSettings(_Section):
     max_body_bytes: int = Field(1_048_576, ge=1024, le=16_777_216)
 
 
+# The sentinel scheme is listed for the message only: _redis_url reads those URLs itself.
+_plain_redis_url = cast(Callable[[str], str], _url("redis", "rediss", "unix", SENTINEL_SCHEME).func)
+
+
+def _redis_url(value: str) -> str:
+    # redis+sentinel:// lists several hosts, which urlsplit cannot read: decisions/redis_url.py.
+    if is_sentinel_url(value):
+        parse_sentinel_url(value)
+        return value.rstrip("/")
+    return _plain_redis_url(value)
+
+
 class RedisSettings(_Section):
-    url: Annotated[str, _url("redis", "rediss", "unix")] | None = None
+    url: Annotated[str, AfterValidator(_redis_url)] | None = None
+    # Sent to Redis (and to its Sentinels) instead of any password in url; from the Secret.
+    password: StrongSecret | None = None
     # workflow -> session, kept for status callbacks of long runs.
     session_ttl_seconds: int = Field(604_800, ge=60)
     # A user's last dispatch, for /status and /review's last_correlation_id (the seed's 15 min).
@@ -178,8 +205,10 @@ class ArgoSettings(_Section):
     parameters: dict[str, str] = Field(default_factory=dict)
     # Links in Discord point here; defaults to server_url.
     ui_url: Annotated[str, _url("https", "http")] | None = None
+    # Off trusts whoever answers (logged loudly at start-up); ca_file, when set, verifies anyway.
     verify_tls: bool = True
-    ca_file: Path | None = None
+    # A PEM bundle to trust for server_url instead of the public CAs, e.g. argo-server's own.
+    ca_file: Annotated[Path, AfterValidator(_ca_bundle)] | None = None
     timeout_seconds: float = Field(10.0, gt=0, le=60)
     # Cancel: "stop" still runs exit handlers (the outcome is reported); "terminate" does not
     # (reconciliation reports it).

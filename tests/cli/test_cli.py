@@ -104,7 +104,21 @@ def test_secret_keys_are_found_from_the_model() -> None:
         "callback.token",
         "discord.bot_token",
         "events.signing_key",
+        "redis.password",
     ]
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_check_config_redacts_the_redis_password_and_a_sentinel_urls(env, capsys, fmt: str) -> None:
+    password = "r3dis-SECRET-password-0123456789abcdef"
+    url = "redis+sentinel://:url-SECRET-pw@h1:26379,h2:26379/facteur/0"
+    env(base_env(FACTEUR_REDIS_PASSWORD=password, FACTEUR_REDIS_URL=url))
+    code, out, err = run(capsys, "check-config", "--format", fmt)
+    assert code == 0, err
+    assert password not in out + err and "url-SECRET-pw" not in out + err
+    data = json.loads(out) if fmt == "json" else yaml.safe_load(out)
+    assert data["redis"]["password"] == "***"
+    assert data["redis"]["url"] == "redis+sentinel://:***@h1:26379,h2:26379/facteur/0"
 
 
 @pytest.mark.parametrize("fmt", ["yaml", "json"])

@@ -1,7 +1,7 @@
 """Who can read callback.token: only the Argo agent, never the user's step containers.
 
 The exit handler's Authorization header (the Secret facteur-callback) lets its bearer report any
-workflow's outcome to status_callback, so the rendered kubernetes/argo and both overlays are
+workflow's outcome to status_callback, so the rendered kubernetes/argo and every overlay are
 checked for how Argo hands out Kubernetes credentials (argoproj/argo-workflows @ f016ad89eb,
 cited in kubernetes/README.md, "Who can read the callback token"):
 
@@ -36,6 +36,7 @@ RENDERED = [
     KUBERNETES / "argo",
     KUBERNETES / "overlays" / "production",
     KUBERNETES / "overlays" / "dev",
+    KUBERNETES / "overlays" / "production-sentinel",
 ]
 CALLBACK_SECRET = "facteur-callback"
 SA_TOKEN = "kubernetes.io/service-account-token"
