@@ -45,6 +45,11 @@ class InvalidReport(FacteurError):
     """A status callback body breaks the contract; the reason names the problem."""
 
 
+class NotRecoverable(FacteurError):
+    """A workflow lacks facteur's labels and annotations, or carries them malformed, so no
+    session can be rebuilt from it; the reason names what is wrong (never a value)."""
+
+
 class EventRejected(FacteurError):
     """An incoming event is unauthenticated or not one we handle. Carries the HTTP status."""
 
@@ -59,6 +64,9 @@ class EventRejected(FacteurError):
 class ArgoError(FacteurError):
     """A call to Argo failed. `transient` says whether a later attempt may succeed."""
 
+    # True on ArgoTLSError: facteur's own TLS settings are wrong, Argo refused nothing.
+    tls_misconfigured = False
+
     def __init__(self, reason: str, *, status: int | None = None, transient: bool = False) -> None:
         super().__init__(reason)
         self.status = status
@@ -67,6 +75,13 @@ class ArgoError(FacteurError):
     def __str__(self) -> str:
         where = f"HTTP {self.status}: " if self.status is not None else ""
         return f"argo: {where}{self.reason}"
+
+
+class ArgoTLSError(ArgoError):
+    """No TLS session with the Argo Server: its certificate is not trusted, or the handshake
+    failed. An operator's fix (argo.ca_file, argo.server_url), never transient."""
+
+    tls_misconfigured = True
 
 
 class DiscordError(FacteurError):

@@ -3,30 +3,71 @@ dependencies answer, and reports only true or false per dependency, never config
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import ssl
 
 Check = Callable[[], bool]
 
+log = logging.getLogger("facteur.health")
 
-def reachable(url: str | None, timeout: float = 0.5) -> Check:
-    """A TCP connect to the URL's host and port: cheap, and needs no credentials."""
+
+def reachable(url: str | None, timeout: float = 0.5, *, tls: bool | str | None = None) -> Check:
+    """A TCP connect to the URL's host and port: cheap, and needs no credentials.
+
+    With `tls` (a CA bundle's path, False to trust anything, True for the system's store) and an
+    https URL, the TLS handshake too; given the client's own trust, a certificate the client
+    would refuse makes the check false. Nothing is sent after the handshake.
+    """
+    contexts: list[ssl.SSLContext] = []  # built on first use, then kept
+    failing = False
 
     def check() -> bool:
+        nonlocal failing
         if not url:
             return False
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme in ("https", "rediss") else 80)
+        handshake = tls is not None and parts.scheme == "https"
         try:
-            with socket.create_connection((parts.hostname or "", port), timeout=timeout):
-                return True
-        except OSError:
+            with socket.create_connection((parts.hostname or "", port), timeout=timeout) as sock:
+                if handshake:
+                    if not contexts:
+                        contexts.append(_tls_context(tls))
+                    with contexts[0].wrap_socket(sock, server_hostname=parts.hostname):
+                        pass
+        except (OSError, ValueError) as err:
+            # ssl's errors are OSErrors; a certificate refused is worth one line, not one a probe.
+            detail = getattr(err, "verify_message", None) or getattr(err, "reason", None)
+            if handshake and detail and not failing:
+                log.warning(
+                    "readiness: TLS handshake with %s:%d failed: %s", parts.hostname, port, detail
+                )
+            failing = bool(handshake and detail)
             return False
+        failing = False
+        return True
 
     return check
+
+
+def _tls_context(verify: bool | str | None) -> ssl.SSLContext:
+    """Trust a CA bundle's path, nothing (False), or the system's store (True)."""
+    import ssl
+
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
 
 
 class _Probe:
