@@ -71,11 +71,21 @@ def install_error_handlers(app: flask.Flask | None = None) -> None:
         if flask.request.endpoint == "cloudevent" and not flask.g.get("facteur_reached"):
             # Failed inside functions-framework's CloudEvent parsing, before our code ran.
             return error(400, "body is not a valid CloudEvent")
-        log.error("unhandled %s in %s", type(exc).__name__, flask.request.path)
+        # Its class and message for the logs (every line is scrubbed of configured secrets);
+        # the caller learns nothing of it.
+        log.error("unhandled %s in %s", described(exc), flask.request.path)
         return error(500, "internal error")
 
     target.register_error_handler(HTTPException, on_http)
     target.register_error_handler(Exception, on_exception)
+
+
+def described(exc: BaseException, limit: int = 500) -> str:
+    """`ClassName: message` (the class alone when there is none), for a log line only."""
+    text = str(exc)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def limit_body(max_body: int = EVENT_MAX_BYTES, app: flask.Flask | None = None) -> None:
@@ -129,6 +139,14 @@ def parsed(parse: Callable[[dict[str, Any]], T], data: dict[str, Any]) -> T:
         return parse(data)
     except InvalidInteraction as err:
         abort(400, str(err))
+
+
+DEAD_LETTER_PATH = "/dead-letter"
+
+
+def dead_letter() -> bool:
+    """Whether Knative sent this event to the dead-letter path (the Triggers' deadLetterSink)."""
+    return flask.request.path.rstrip("/") == DEAD_LETTER_PATH
 
 
 def finish(status: int, result: str) -> None:

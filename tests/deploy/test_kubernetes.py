@@ -9,18 +9,16 @@ Against real schemas (from the specs folder or kubernetes-validate; never copied
   strict field validation closes them, and also where these CRDs preserve unknown fields (the
   whole Trigger spec, every `delivery`), so that a misspelt field fails (k8s_schemas.structural).
 - The WorkflowTemplate: Argo's CRD, through the helper test_exit_handler uses.
+- Redis, RedisReplication and RedisSentinel (redis.redis.opstreelabs.in/v1beta2): the
+  OT-CONTAINER-KIT redis-operator's CRDs (redis-operator/, v0.26.0), closed the same way; they
+  embed Kubernetes' own types (resources, security contexts, affinity, the volume claim).
 - Built-in kinds (ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding):
   kubernetes-validate, strict. The metadata of every custom resource: Kubernetes' ObjectMeta.
 
-Against HAND-WRITTEN expectations, NOT the real schema (the specs folder has no CRD for them):
+Against HAND-WRITTEN expectations, NOT the real schema:
 - PingSource (sources.knative.dev/v1): the fields of Knative's PingSource reference
   (knative.dev/docs/eventing/sources/ping-source/reference): spec.sink required (a ref or a uri),
   schedule, timezone, contentType, data or dataBase64 (not both), ceOverrides; nothing else.
-- Redis (redis.redis.opstreelabs.in/v1beta2): the field names of the operator's RedisSpec,
-  KubernetesConfig, Storage and RedisExporter (OT-CONTAINER-KIT/redis-operator,
-  api/v1beta2/redis_types.go and api/common/v1beta2/common_types.go), with spec.kubernetesConfig
-  and its image required; the Kubernetes types it embeds (resources, security contexts, the
-  volume claim) are checked against Kubernetes' own definitions.
 - Knative Serving's admission rules that its CRD does not express (reserved paths, variables and
   ports, read-only mounts): from its webhook's source, pkg/apis/serving/k8s_validation.go.
 There is no SinkBinding: K_SINK is set explicitly (base/configmap-facteur-env.yaml says why).
@@ -50,7 +48,16 @@ from facteur import bootstrap, callers
 from facteur.adapters.argo import RETRY_AFTER_MAX_SECONDS, ArgoClient
 from facteur.adapters.discord import DiscordClient
 from facteur.config import ArgoSettings, DiscordSettings, EventsSettings, env_var, load_settings
+from facteur.decisions.claims import LEASE_SECONDS
+from facteur.decisions.delivery import (
+    BACKOFF_POLICY,
+    RETRIES,
+    backoff_delay,
+    budget_seconds,
+    waits,
+)
 from facteur.decisions.journey import COMMAND_RECEIVED, COMPONENT_CLICKED, WORKFLOW_REQUESTED
+from facteur.decisions.redis_url import parse_sentinel_url
 from facteur.errors import ConfigError
 from tests.helpers.contracts import specs_path
 from tests.helpers.k8s_schemas import (
@@ -76,6 +83,8 @@ KUBERNETES = ROOT / "kubernetes"
 BASE = KUBERNETES / "base"
 PRODUCTION = KUBERNETES / "overlays" / "production"
 DEV = KUBERNETES / "overlays" / "dev"
+SENTINEL = KUBERNETES / "overlays" / "production-sentinel"
+OVERLAYS = (PRODUCTION, DEV, SENTINEL)
 # Manifests deliberately outside every kustomization (applying must never overwrite the real one).
 TEMPLATES = {BASE / "secret-facteur.template.yaml"}
 SECRET_TEMPLATE = BASE / "secret-facteur.template.yaml"
@@ -102,6 +111,7 @@ SECRET_SETTINGS = (
     "callback.token",
     "callback.tick_token",
     "events.signing_key",
+    "redis.password",
 )
 
 
@@ -223,102 +233,25 @@ PING_SOURCE = {
 }
 
 
-def _closed(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": required or [],
-        "properties": properties,
-    }
-
-
-# HAND-WRITTEN from the operator's Go types, not from its CRD (see the module docstring). Only the
-# field names and required fields; the Kubernetes types inside are checked in _redis_errors.
-_ANY: dict[str, Any] = {}
-REDIS = _closed(
-    {
-        "apiVersion": {"const": "redis.redis.opstreelabs.in/v1beta2"},
-        "kind": {"const": "Redis"},
-        "metadata": {"type": "object", "required": ["name"]},
-        "spec": _closed(
-            {
-                "kubernetesConfig": _closed(
-                    {
-                        "image": {"type": "string", "minLength": 1},
-                        "imagePullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
-                        "resources": _ANY,
-                        "redisSecret": _closed({"name": _ANY, "key": _ANY}),
-                        "imagePullSecrets": _ANY,
-                        "updateStrategy": _ANY,
-                        "persistentVolumeClaimRetentionPolicy": _ANY,
-                        "service": _ANY,
-                        "ignoreAnnotations": _ANY,
-                        "minReadySeconds": {"type": "integer"},
-                    },
-                    ["image"],
-                ),
-                "redisExporter": _closed(
-                    {
-                        "enabled": {"type": "boolean"},
-                        "port": {"type": "integer"},
-                        "image": {"type": "string"},
-                        "resources": _ANY,
-                        "imagePullPolicy": _ANY,
-                        "env": _ANY,
-                        "securityContext": _ANY,
-                    },
-                    ["image"],
-                ),
-                "redisConfig": _ANY,
-                "storage": _closed(
-                    {"keepAfterDelete": _ANY, "volumeClaimTemplate": _ANY, "volumeMount": _ANY}
-                ),
-                "nodeSelector": _ANY,
-                "podSecurityContext": _ANY,
-                "securityContext": _ANY,
-                "priorityClassName": _ANY,
-                "affinity": _ANY,
-                "tolerations": _ANY,
-                "TLS": _ANY,
-                "acl": _ANY,
-                "readinessProbe": _ANY,
-                "livenessProbe": _ANY,
-                "initContainer": _ANY,
-                "sidecars": _ANY,
-                "serviceAccountName": _ANY,
-                "terminationGracePeriodSeconds": _ANY,
-                "env": _ANY,
-            },
-            ["kubernetesConfig"],
-        ),
-    },
-    ["apiVersion", "kind", "metadata", "spec"],
-)
-# Where the operator embeds Kubernetes types: checked against Kubernetes' own definitions.
-_REDIS_CORE_FIELDS = {
-    ("kubernetesConfig", "resources"): "io.k8s.api.core.v1.ResourceRequirements",
-    ("podSecurityContext",): "io.k8s.api.core.v1.PodSecurityContext",
-    ("securityContext",): "io.k8s.api.core.v1.SecurityContext",
-    ("storage", "volumeClaimTemplate"): "io.k8s.api.core.v1.PersistentVolumeClaim",
-    ("affinity",): "io.k8s.api.core.v1.Affinity",
-}
-
-
 def _hand_written(schema: dict[str, Any]) -> Callable[[Manifest], list[str]]:
     validator = Draft202012Validator(schema)
     return lambda document: errors(validator, document)
 
 
-def _redis_errors(document: Manifest) -> list[str]:
-    problems = errors(Draft202012Validator(REDIS), document)
-    for path, definition in _REDIS_CORE_FIELDS.items():
-        value: Any = document.get("spec") or {}
-        for part in path:
-            value = value.get(part) if isinstance(value, dict) else None
-        if value is not None:
-            where = ".".join(("spec", *path))
-            problems += [f"{where}{e}" for e in core_definition_errors(value, definition)]
-    return problems
+# The OT-CONTAINER-KIT redis-operator's CRDs (redis-operator/ in the specs folder, v0.26.0).
+REDIS_CRDS = {
+    "Redis": "redis.redis.opstreelabs.in_redis.yaml",
+    "RedisReplication": "redis.redis.opstreelabs.in_redisreplications.yaml",
+    "RedisSentinel": "redis.redis.opstreelabs.in_redissentinels.yaml",
+}
+
+
+def _redis_errors(kind: str) -> Callable[[Manifest], list[str]]:
+    def check(document: Manifest) -> list[str]:
+        validator = crd_validator(specs_path("redis-operator", REDIS_CRDS[kind]), "v1beta2")
+        return errors(validator, document)
+
+    return check
 
 
 CUSTOM: dict[tuple[str, str], Callable[[Manifest], list[str]]] = {
@@ -327,7 +260,7 @@ CUSTOM: dict[tuple[str, str], Callable[[Manifest], list[str]]] = {
     ("eventing.knative.dev/v1", "Trigger"): _knative_errors("eventing-trigger.yaml"),
     ("argoproj.io/v1alpha1", "WorkflowTemplate"): _workflow_template_errors,
     ("sources.knative.dev/v1", "PingSource"): _hand_written(PING_SOURCE),
-    ("redis.redis.opstreelabs.in/v1beta2", "Redis"): _redis_errors,
+    **{("redis.redis.opstreelabs.in/v1beta2", kind): _redis_errors(kind) for kind in REDIS_CRDS},
 }
 
 
@@ -737,9 +670,9 @@ def _required(target: str) -> tuple[str, ...]:
 
 
 def _function_environments(
-    tmp_path: Path, secret: dict[str, str]
+    tmp_path: Path, secret: dict[str, str], overlay: Path = PRODUCTION
 ) -> Iterator[tuple[str, dict[str, str]]]:
-    objects = kustomize(PRODUCTION)
+    objects = kustomize(overlay)
     for name, service in _functions(objects).items():
         key, text = _config_file(objects, service)
         config_path = tmp_path / name / key
@@ -846,13 +779,130 @@ SA_TOKEN = "kubernetes.io/service-account-token"
 
 def test_no_overlay_renders_a_secret() -> None:
     # The real Secrets are created out of band; applying an overlay must never overwrite them.
-    for overlay in (PRODUCTION, DEV):
+    for overlay in OVERLAYS:
         rendered = kustomize(overlay)
         valued = [d for d in rendered if d["kind"] == "Secret" and d.get("type") != SA_TOKEN]
         assert [object_id(d) for d in valued] == []
         # A service-account token Secret holds no value of ours: Kubernetes fills it in.
         for secret in [d for d in rendered if d["kind"] == "Secret"]:
             assert "data" not in secret and "stringData" not in secret
+
+
+# --- Redis --------------------------------------------------------------------------------------
+
+REDIS_GROUP = "redis.redis.opstreelabs.in/v1beta2"
+# What the operator's image includes last (kubernetes/base/configmap-redis-config.yaml says where
+# this comes from), and where the operator mounts the volume.
+REDIS_EXTRA_CONFIG_KEY = "redis-additional.conf"
+REDIS_DATA_DIR = "/data"
+
+
+def _redis_objects(objects: list[Manifest]) -> list[Manifest]:
+    return [d for d in objects if d["apiVersion"] == REDIS_GROUP]
+
+
+def _redis_config_lines(objects: list[Manifest], server: Manifest) -> dict[str, str]:
+    name = server["spec"]["redisConfig"]["additionalRedisConfig"]
+    text = _one(objects, "ConfigMap", name)["data"][REDIS_EXTRA_CONFIG_KEY]
+    lines = [line.split(None, 1) for line in text.splitlines() if line.strip()]
+    return {words[0]: words[1] for words in lines if not words[0].startswith("#")}
+
+
+@pytest.mark.parametrize("overlay", [BASE, *OVERLAYS], ids=_label)
+def test_redis_keeps_an_append_only_file_on_its_volume(overlay: Path) -> None:
+    objects = kustomize(overlay)
+    servers = [d for d in _redis_objects(objects) if d["kind"] in {"Redis", "RedisReplication"}]
+    assert len(servers) == 1
+    for server in servers:
+        assert _redis_config_lines(objects, server) == {
+            "appendonly": "yes",
+            "appendfsync": "everysec",
+            "dir": REDIS_DATA_DIR,
+        }
+        claim = server["spec"]["storage"]["volumeClaimTemplate"]["spec"]
+        assert claim["accessModes"] == ["ReadWriteOnce"]
+        assert _quantity(claim["resources"]["requests"]["storage"]) >= _quantity("1Gi")
+
+
+@pytest.mark.parametrize("overlay", [BASE, *OVERLAYS], ids=_label)
+def test_redis_takes_its_password_from_the_secret_the_functions_read(overlay: Path) -> None:
+    objects = kustomize(overlay)
+    secret = {"name": _secret_template()["metadata"]["name"], "key": env_var("redis.password")}
+    assert secret["key"] in _stringdata()
+    redis_objects = _redis_objects(objects)
+    assert redis_objects
+    for document in redis_objects:
+        # requirepass (and masterauth) on every server, the Sentinels' own requirepass too.
+        assert document["spec"]["kubernetesConfig"]["redisSecret"] == secret, object_id(document)
+        if document["kind"] == "RedisSentinel":
+            # `sentinel auth-pass`: how the Sentinels log in to the servers.
+            reference = document["spec"]["redisSentinelConfig"]["redisReplicationPassword"]
+            assert reference == {"secretKeyRef": secret}
+
+
+def test_the_functions_that_keep_sessions_get_the_redis_password(tmp_path: Path) -> None:
+    filled = _filled_secret()
+    for overlay in OVERLAYS:
+        for name, environment in _function_environments(tmp_path / overlay.name, filled, overlay):
+            uses_redis = "redis.url" in _required(FUNCTIONS[name])
+            password = environment.get(env_var("redis.password"))
+            assert password == (filled[env_var("redis.password")] if uses_redis else None), name
+
+
+def test_production_sentinel_swaps_the_redis_for_a_replication_and_its_sentinels() -> None:
+    production, sentinel = kustomize(PRODUCTION), kustomize(SENTINEL)
+    (single,) = _redis_objects(production)
+    replication, sentinels = _one(sentinel, "RedisReplication"), _one(sentinel, "RedisSentinel")
+    assert not [d for d in sentinel if d["kind"] == "Redis"]
+    # Everything else is production's, object for object, but facteur-env (redis.url).
+    rest = {object_id(d) for d in sentinel} - {object_id(replication), object_id(sentinels)}
+    assert rest == {object_id(d) for d in production} - {object_id(single)}
+    by_id = {object_id(d): d for d in production}
+    changed = [key for key in rest if by_id[key] != _one(sentinel, key[1], key[3])]
+    assert changed == [object_id(_one(production, "ConfigMap", "facteur-env"))]
+    # A primary and at least one replica, each with the single Redis's image and resources.
+    assert replication["spec"]["clusterSize"] >= 2
+    ours, theirs = replication["spec"]["kubernetesConfig"], single["spec"]["kubernetesConfig"]
+    for field in ("image", "resources"):
+        assert ours[field] == theirs[field], field
+    # Sentinels that can agree: an odd number, a majority for quorum, watching this replication.
+    config = sentinels["spec"]["redisSentinelConfig"]
+    size = sentinels["spec"]["clusterSize"]
+    assert size >= 3 and size % 2 == 1
+    assert size // 2 < int(config["quorum"]) <= size
+    assert config["redisReplicationName"] == replication["metadata"]["name"]
+    assert config["redisPort"] == "6379"
+    assert int(config["downAfterMilliseconds"]) < int(config["failoverTimeout"])
+    for resources in (sentinels["spec"]["kubernetesConfig"]["resources"],):
+        for kind in ("cpu", "memory"):
+            assert _quantity(resources["requests"][kind]) <= _quantity(resources["limits"][kind])
+
+
+def test_production_sentinel_points_facteur_at_the_sentinels(tmp_path: Path) -> None:
+    objects = kustomize(SENTINEL)
+    sentinels = _one(objects, "RedisSentinel")
+    namespace = sentinels["metadata"]["namespace"]
+    for name, environment in _function_environments(tmp_path, _filled_secret(), SENTINEL):
+        if "redis.url" not in _required(FUNCTIONS[name]):
+            continue
+        settings = load_settings(_required(FUNCTIONS[name]), environ=environment)
+        address = parse_sentinel_url(settings.redis.url or "")
+        # The operator's Service for the Sentinels: <name>-sentinel, port 26379.
+        service = f"{sentinels['metadata']['name']}-sentinel.{namespace}.svc.cluster.local"
+        assert address.sentinels == ((service, 26379),), name
+        assert address.service_name == sentinels["spec"]["redisSentinelConfig"]["masterGroupName"]
+        # The password is the Secret's (redis.password), never written in the URL.
+        assert address.password is None and settings.redis.password is not None
+
+
+def test_the_redis_operator_crds_bite() -> None:
+    sentinels = copy.deepcopy(_one(kustomize(SENTINEL), "RedisSentinel"))
+    assert validate(sentinels) == []
+    sentinels["spec"]["redisSentinelConfig"]["quorom"] = "2"
+    assert any("quorom" in problem for problem in validate(sentinels))
+    replication = copy.deepcopy(_one(kustomize(SENTINEL), "RedisReplication"))
+    del replication["spec"]["clusterSize"]
+    assert any("clusterSize" in problem for problem in validate(replication))
 
 
 # --- Eventing -----------------------------------------------------------------------------------
@@ -891,22 +941,28 @@ def _seconds(duration: str) -> float:
 
 def test_delivery_retries_then_dead_letters() -> None:
     objects = kustomize(BASE)
-    services = _services(objects)
     for owner in [_one(objects, "Broker"), *[d for d in objects if d["kind"] == "Trigger"]]:
         delivery = owner["spec"]["delivery"]
-        assert delivery["retry"] >= 1
-        assert delivery["backoffPolicy"] == "exponential"
-        # All retries end while the interaction token can still edit the reply.
-        total = sum(
-            _seconds(delivery["backoffDelay"]) * 2**n for n in range(1, delivery["retry"] + 1)
-        )
-        assert total < DiscordSettings().interaction_token_ttl_seconds
-        sink = delivery["deadLetterSink"]["ref"]
-        assert (sink["apiVersion"], sink["kind"]) == ("serving.knative.dev/v1", "Service")
-        assert sink["name"] in services and sink["name"] not in FUNCTIONS
+        # The one budget (decisions/delivery.py) that users are told about.
+        assert delivery["retry"] == RETRIES
+        assert delivery["backoffPolicy"] == BACKOFF_POLICY
+        assert delivery["backoffDelay"] == backoff_delay()
+        # All retries end while the interaction token can still edit the reply, and a claim's
+        # lease ends while redeliveries remain, so one that crashed holding it is taken over.
+        low, high = budget_seconds()
+        assert high < DiscordSettings().interaction_token_ttl_seconds
+        assert low - waits(0)[-1] > LEASE_SECONDS
+        # What Knative gives up on goes to command_route's dead-letter path.
+        sink = delivery["deadLetterSink"]
+        assert sink["ref"] == {
+            "apiVersion": "serving.knative.dev/v1",
+            "kind": "Service",
+            "name": "command-route",
+        }
+        assert sink["uri"] == "/dead-letter"
 
 
-@pytest.mark.parametrize("overlay", [BASE, PRODUCTION, DEV], ids=_label)
+@pytest.mark.parametrize("overlay", [BASE, *OVERLAYS], ids=_label)
 def test_k_sink_is_the_brokers_ingress(overlay: Path) -> None:
     objects = kustomize(overlay)
     broker = _one(objects, "Broker")
@@ -980,13 +1036,13 @@ def test_production_applies_everything() -> None:
         ("Namespace", "", "facteur"),
         ("ConfigMap", "facteur", "facteur-config"),
         ("ConfigMap", "facteur", "facteur-env"),
+        ("ConfigMap", "facteur", "redis-config"),
         ("Redis", "facteur", "redis"),
         ("Broker", "facteur", "facteur"),
         ("Trigger", "facteur", "facteur-command-received"),
         ("Trigger", "facteur", "facteur-workflow-requested"),
         ("Trigger", "facteur", "facteur-component-clicked"),
         ("PingSource", "facteur", "facteur-reconcile"),
-        ("Service", "facteur", "facteur-dead-letters"),
         *{("Service", "facteur", name) for name in FUNCTIONS},
     }
     agents = {
@@ -1008,7 +1064,7 @@ def test_production_applies_everything() -> None:
     assert found == facteur | agents
 
 
-@pytest.mark.parametrize("overlay", [PRODUCTION, DEV], ids=_label)
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=_label)
 def test_overlays_keep_the_argo_side_in_the_workflow_namespace(overlay: Path) -> None:
     # The base's namespace transformer must not reach ../argo's objects.
     argo_ids = {(d["kind"], d["metadata"]["name"]) for d in kustomize(KUBERNETES / "argo")}

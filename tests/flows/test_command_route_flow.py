@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from facteur.decisions import render
+from facteur.decisions.claims import LEASE_SECONDS
 from facteur.decisions.journey import WORKFLOW_REQUESTED
 from tests.helpers.chain import journey
-from tests.helpers.fakes import NAMESPACE, REVIEW, STATIC, TEMPLATE, UI, World
+from tests.helpers.fakes import NAMESPACE, REVIEW, STATIC, TEMPLATE, UI, MemoryStore, World
 from tests.helpers.support import GUILD, ROLE_OTHER, ROLE_PLANNER, USER
 
 OBJECTIVE = [{"name": "objective", "type": 3, "value": "ship it"}]
@@ -77,8 +78,9 @@ def test_refusals_tell_the_user_and_start_nothing(
     assert edit.token == trip.call.token
     assert world.sink.events == []
     assert world.argo.calls == []
-    # Refused before the duplicate check: nothing was claimed.
-    assert not world.store.claimed("seen", trip.call.interaction_id)
+    # The refusal was said, so a redelivery of it is a duplicate: said once.
+    assert world.router().handle(trip).result == "duplicate"
+    assert len(world.discord.edits) == 1
 
 
 def test_a_refusal_discord_cannot_hear_is_redelivered(world: World) -> None:
@@ -129,15 +131,34 @@ def test_when_discord_cannot_hear_either_the_claim_is_released(world: World) -> 
     assert len(world.sink.events) == 1
 
 
-def test_a_claim_that_cannot_be_released_leaves_redeliveries_as_duplicates(world: World) -> None:
-    # Logged, not raised: the claim expires with redis.session_ttl_seconds.
+def test_a_claim_that_cannot_be_released_is_taken_over_when_its_lease_ends() -> None:
+    # Logged, not raised: the claim stays "in progress" until its lease ends, then a redelivery
+    # takes over. (It used to stay claimed, and every redelivery was a silent duplicate.)
+    now = [1000.0]
+    world = World(store=MemoryStore(clock=lambda: now[0]))
     world.sink.down = world.discord.down = True
-    world.store.fail("release")
+    world.store.fail("release_once")
     trip, router = journey(), world.router()
     assert router.handle(trip).status == 503
     world.store.recover()
     world.sink.down = world.discord.down = False
+    assert (router.handle(trip).status, router.handle(trip).result) == (503, "in-progress")
+    now[0] += LEASE_SECONDS + 1
+    assert router.handle(trip).result == "requested"
     assert router.handle(trip).result == "duplicate"
+    assert len(world.sink.events) == 1
+
+
+def test_a_route_that_died_holding_its_claim_is_taken_over() -> None:
+    # A crash after the claim and before the hand-off: the redelivery must not be a duplicate.
+    now = [1000.0]
+    world = World(store=MemoryStore(clock=lambda: now[0]))
+    trip = journey()
+    assert world.store.take("seen", trip.call.interaction_id).value == "taken"  # then it died
+    assert world.router().handle(trip).status == 503
+    now[0] += LEASE_SECONDS + 1
+    assert world.router().handle(trip).result == "requested"
+    assert len(world.sink.events) == 1
 
 
 def test_redis_down_still_starts_exactly_one_workflow(world: World) -> None:
@@ -280,4 +301,4 @@ def test_no_path_lets_a_store_error_escape(world: World) -> None:
     router = world.router()
     trips = [journey(), _status(), journey("review", REVIEW), journey("help", [], roles=[])]
     assert [router.handle(trip).status for trip in trips] == [200] * 4
-    assert world.store.calls.count("claim") == 4
+    assert world.store.calls.count("take") == 4

@@ -10,6 +10,7 @@ import requests
 
 from facteur.adapters.argo import ArgoClient
 from facteur.adapters.sessions import SessionStore
+from facteur.decisions import render
 from tests.helpers.chain import CHANNEL_POST, NAMESPACE, UI, Chain, journey
 from tests.helpers.servers import free_port
 from tests.helpers.support import ROLE_OTHER, USER
@@ -81,11 +82,12 @@ def test_missing_template_fails_once_and_says_why(chain: Chain, status: int) -> 
     assert "facteur-dispatch" in edit["content"]
 
 
-def test_argo_down_tells_the_user(chain: Chain) -> None:
+def test_argo_down_asks_for_redelivery_and_tells_the_user_once(chain: Chain) -> None:
     chain.argo.queue("POST", 503, times=None)
     _, submit = chain.run(journey())
-    assert submit.result == "failed"
-    assert "Argo server is unavailable" in chain.edits()[0]["content"]
+    assert (submit.status, submit.result) == (503, "retrying")
+    [edit] = chain.edits()
+    assert edit["content"] == render.still_trying("plan", render.ARGO_DOWN)
     assert chain.argo.workflows == {}
 
 
@@ -260,8 +262,16 @@ def test_concurrent_copies_at_submit_reply_once(chain: Chain) -> None:
     [event] = chain.sent
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = list(pool.map(lambda _: chain.submit(event), range(4)))
-    assert {o.result for o in outcomes} <= {"submitted", "already-submitted"}
+    # A copy that meets another's live claim answers 503, for Knative to bring it back later.
+    assert {(o.status, o.result) for o in outcomes} <= {
+        (200, "submitted"),
+        (200, "already-submitted"),
+        (503, "in-progress"),
+    }
     assert len(chain.argo.workflows) == 1
+    assert len(chain.edits()) == 1
+    # Redelivered once the first copy is done, they are duplicates.
+    assert chain.submit(event).result == "already-submitted"
     assert len(chain.edits()) == 1
 
 

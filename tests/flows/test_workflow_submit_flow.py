@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from facteur.decisions import render
+from facteur.decisions.claims import LEASE_SECONDS
 from facteur.decisions.journey import Journey
 from facteur.errors import DiscordError
 from tests.helpers.chain import journey
@@ -22,6 +23,7 @@ from tests.helpers.fakes import (
     TEMPLATE,
     UI,
     MemoryArgo,
+    MemoryStore,
     World,
 )
 from tests.helpers.support import CHANNEL, GUILD, USER
@@ -100,9 +102,10 @@ def test_concurrent_copies_reply_once(world: World) -> None:
 @pytest.mark.parametrize(
     ("script", "result", "said", "looked"),
     [
-        # A create that timed out: Argo may have created it all the same, so facteur looks.
-        ({"status": 503}, "failed", render.ARGO_UNAVAILABLE, True),
-        ({"status": None}, "failed", render.ARGO_UNAVAILABLE, True),
+        # A create that timed out: Argo may have created it all the same, so facteur looks;
+        # if not, Knative redelivers (503) and the user hears once that facteur keeps trying.
+        ({"status": 503}, "retrying", render.still_trying("plan", render.ARGO_DOWN), True),
+        ({"status": None}, "retrying", render.still_trying("plan", render.ARGO_DOWN), True),
         ({"status": None, "done": True}, "already-submitted", "Started `/plan`", True),
         ({"status": 503, "done": True}, "already-submitted", "Started `/plan`", True),
         # A refusal is final: no second look, and the user reads Argo's reason.
@@ -117,22 +120,55 @@ def test_argo_failures(
     trip = _requested(world)
     world.argo.fail("submit", **script)
     outcome = world.submitter().handle(trip)
-    assert (outcome.status, outcome.result) == (200, result)
+    assert (outcome.status, outcome.result) == (503 if result == "retrying" else 200, result)
     assert said in world.discord.last.content
-    assert [op for op, _, _ in world.argo.calls].count("get_workflow") == int(looked)
-    started = result != "failed"
+    # And a run an earlier attempt created is read once more, for its button reference label.
+    reads = int(looked) + int(result == "already-submitted")
+    assert [op for op, _, _ in world.argo.calls].count("get_workflow") == reads
+    started = result not in ("failed", "retrying")
     assert len(world.argo.workflows) == int(started)
     # Only a run that exists is recorded, so no tick or button ever chases a phantom.
     assert (world.store.find_workflow(NAMESPACE, _name(trip)) is not None) is started
     assert world.store.pending(10) == ([trip.correlation_id] if started else [])
 
 
-def test_argo_down_for_the_second_look_too_says_unavailable(world: World) -> None:
+def test_argo_down_for_the_second_look_too_is_retried_later(world: World) -> None:
     trip = _requested(world)
     world.argo.fail("*", status=None, times=None)
-    assert world.submitter().handle(trip).result == "failed"
-    assert render.ARGO_UNAVAILABLE in world.discord.last.content
+    assert world.submitter().handle(trip).status == 503
+    assert world.discord.last.content == render.still_trying("plan", render.ARGO_DOWN)
     assert world.argo.actions == [("submit", _name(trip))]
+
+
+def test_argo_down_for_a_while_is_said_once_and_started_when_it_returns(world: World) -> None:
+    # Argo restarting (a rolling upgrade): every redelivery fails until it is back.
+    trip, submitter = _requested(world), world.submitter()
+    world.argo.fail("*", status=503, times=None)
+    assert [submitter.handle(trip).status for _ in range(4)] == [503] * 4
+    assert [sent.content for sent in world.discord.sent] == [
+        render.still_trying("plan", render.ARGO_DOWN)
+    ]
+    world.argo.recover()
+    assert submitter.handle(trip).result == "submitted"
+    assert world.discord.last.content.startswith("Started `/plan`")
+    assert len(world.argo.workflows) == 1
+    # Nothing said "not started" on the way.
+    assert not any("was not started" in sent.content for sent in world.discord.sent)
+
+
+def test_a_submit_that_died_before_its_reply_is_taken_over() -> None:
+    # A crash after the reply claim and before the reply: a redelivery must reply, not skip.
+    now = [1000.0]
+    world = World(store=MemoryStore(clock=lambda: now[0]))
+    trip = _requested(world)
+    assert world.store.take("replied", trip.call.interaction_id).value == "taken"  # then it died
+    assert world.submitter().handle(trip).status == 503
+    assert world.discord.sent == []
+    now[0] += LEASE_SECONDS + 1
+    assert world.submitter().handle(trip).result == "already-submitted"
+    assert world.discord.last.content.startswith("Started `/plan`")
+    assert world.submitter().handle(trip).result == "already-submitted"
+    assert len(world.discord.sent) == 1
 
 
 def test_a_missing_template_is_argos_refusal(world: World) -> None:
@@ -221,10 +257,35 @@ def test_a_run_that_cannot_be_recorded_is_still_announced(
 
 def test_without_the_reply_claim_each_copy_replies(world: World) -> None:
     trip, submitter = _requested(world), world.submitter()
-    world.store.fail("claim_once")
+    world.store.fail("take")
     assert [submitter.handle(trip).result for _ in range(2)] == ["submitted", "already-submitted"]
     assert len(world.discord.sent) == 2
     assert len(world.argo.workflows) == 1
+
+
+def test_copies_past_redis_after_the_token_expired_make_one_channel_message(
+    world: World,
+) -> None:
+    trip, submitter = _requested(world, received_at=time.time() - 900), world.submitter()
+    world.store.down = True  # no reply claim: every copy replies, in the channel
+    assert [submitter.handle(trip).status for _ in range(3)] == [200] * 3
+    # Discord took one message: the copies carried the same nonce (what is said is the same).
+    [post] = world.discord.posts
+    assert post.content.startswith("Started `/plan`") and post.nonce
+    assert [kept.message_id for kept in world.discord.collapsed] == [post.message_id] * 2
+    [key] = {reply.dedupe_key for reply in world.discord.replies}
+    assert key and key.startswith(f"reply:{trip.call.interaction_id}:")
+
+
+def test_a_different_reply_to_the_same_interaction_is_its_own_message(world: World) -> None:
+    trip = _requested(world, received_at=time.time() - 900)
+    world.store.down = True
+    world.argo.fail("submit", status=403, reason="forbidden")
+    assert world.submitter().handle(trip).result == "failed"
+    assert world.submitter().handle(trip).result == "submitted"
+    # "Not started", then "Started": not copies of one reply, so Discord keeps both.
+    first, second = world.discord.posts
+    assert first.nonce != second.nonce and world.discord.collapsed == []
 
 
 def test_redis_and_discord_down_still_ask_for_redelivery(world: World) -> None:

@@ -137,3 +137,26 @@ def test_oversized_events_get_413(load_function, name) -> None:
     response = client.post("/", data=body, headers={"Content-Type": "application/cloudevents+json"})
     assert response.status_code == 413
     assert b"exceeds" in response.get_data()
+
+
+def test_the_dead_letter_path_authenticates_like_the_rest(load_function) -> None:
+    client = load_function("command_route", base_env())
+    body = json.dumps(
+        {"specversion": "1.0", "type": WORKFLOW_REQUESTED, "source": "/x", "id": "1", "data": {}}
+    )
+    headers = {"Content-Type": "application/cloudevents+json"}
+    assert client.post("/dead-letter", data=body, headers=headers).status_code == 401
+    forged = seal(
+        "a-different-key-that-is-long-enough",
+        event_type=WORKFLOW_REQUESTED,
+        source="/x",
+        event_id="1",
+        data={},
+    )
+    headers, raw = encode(forged)
+    assert client.post("/dead-letter", data=raw, headers=headers).status_code == 401
+    # Signed, but not a journey: refused for its shape, and nothing is said to anyone.
+    headers, raw = encode(_event(WORKFLOW_REQUESTED))
+    response = client.post("/dead-letter", data=raw, headers=headers)
+    assert response.status_code == 400
+    assert response.get_json()["error"].startswith("event data ")

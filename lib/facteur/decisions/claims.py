@@ -20,6 +20,12 @@ class Claim(Enum):
     DONE = "done"
 
 
+# The claims' kinds: command_route's on an interaction, workflow_submit's on its reply.
+SEEN = "seen"
+REPLIED = "replied"
+# Set once a user was told that facteur keeps trying; a marker, not a lease.
+RETRYING = "retrying"
+
 # Longer than any one hop takes to do its effect, shorter than the delivery budget
 # (decisions/delivery.py), so a crashed holder's lease ends while redeliveries remain.
 LEASE_SECONDS = 30.0

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from facteur.decisions import delivery
 from facteur.decisions.ids import CANCEL, RETRY, custom_id
 from facteur.decisions.interactions import NO_MENTIONS, clip, safe_name
 
@@ -54,6 +55,11 @@ NO_TEMPLATE_CONFIGURED = "no WorkflowTemplate is configured for it"
 NO_TEMPLATE_NAMED = "no WorkflowTemplate was named for it"
 BUILTIN_UNAVAILABLE = "this built-in is not available"
 ARGO_UNAVAILABLE = "the Argo server is unavailable; please try again later"
+# facteur's own TLS settings (ArgoTLSError), not Argo's refusal; the log names the exact fix.
+ARGO_NOT_TRUSTED = (
+    "facteur cannot reach the Argo server securely; "
+    "an operator must fix its TLS settings (argo.ca_file)"
+)
 
 
 def nothing_changed(problem: str) -> str:
@@ -123,6 +129,30 @@ def not_accepted(name: str) -> str:
 
 def not_started(name: str, reason: str) -> str:
     return f"`/{safe_name(name)}` was not started: {clip(reason, 500)}"
+
+
+ARGO_DOWN = "the Argo server is unavailable"
+FACTEUR_DOWN = "facteur could not handle it"
+
+
+def still_trying(name: str, reason: str) -> str:
+    """Said once, after the first failed attempt, while Knative redelivers."""
+    return (
+        f"`/{safe_name(name)}` is not started yet: {reason}. "
+        f"facteur keeps trying for {delivery.budget_text()}."
+    )
+
+
+def gave_up(name: str, reason: str) -> str:
+    """Said once, by the dead-letter path, when the delivery budget is spent."""
+    return (
+        f"`/{safe_name(name)}` was not started: {reason}, and facteur stopped trying after "
+        f"{delivery.budget_text()}. Please try again later."
+    )
+
+
+def click_gave_up(action: str) -> str:
+    return nothing_changed(f"facteur could not carry out the {action} in time")
 
 
 def workflow_url(ui_url: str, namespace: str, name: str) -> str:

@@ -16,6 +16,7 @@ from facteur import logs
 from facteur.decisions import ids, render
 from facteur.decisions.admission import admit
 from facteur.decisions.catalog import Catalog, Command
+from facteur.decisions.claims import SEEN, Claim
 from facteur.decisions.interactions import safe_name
 from facteur.decisions.journey import WORKFLOW_REQUESTED, DispatchResult, Journey
 from facteur.decisions.policy import allowed_commands
@@ -58,30 +59,43 @@ class Router:
 
     def _handle(self, journey: Journey) -> Outcome:
         call = journey.call
-        admission = admit(self.catalog, self.role_map, call, self.guild_id)
-        if admission.refusal is not None or admission.command is None:
-            logs.audit("command.refused", check=admission.check, by=call.user_id)
-            return self._say(journey, render.text(admission.refusal or ""), "refused")
+        # The claim comes first, so that a redelivered refusal is not said twice either.
+        claim = self._take(call.interaction_id)
+        if claim is Claim.DONE:
+            logs.audit("command.duplicate_suppressed")
+            return Outcome(200, "duplicate")
+        if claim is Claim.BUSY:
+            # Another delivery is on it now; if it dies, its lease ends and a later one goes on.
+            return Outcome(503, "in-progress")
+        outcome = self._admitted(journey)
+        if outcome.status >= 500:
+            # The redelivery Knative will make must not be taken for a duplicate.
+            what = f"could not release interaction {call.interaction_id}"
+            quietly(log, what, self.store.release_once, SEEN, call.interaction_id)
+        else:
+            what = f"could not mark interaction {call.interaction_id} done"
+            quietly(log, what, self.store.finish, SEEN, call.interaction_id)
+        return outcome
+
+    def _take(self, interaction_id: str) -> Claim:
         try:
-            first = self.store.claim(call.interaction_id)
+            return self.store.take(SEEN, interaction_id)
         except SessionStoreError as err:
             # Going on is safe: the workflow's name comes from the interaction ID, so Argo's 409
             # still keeps a redelivery to one workflow. Refusing here instead could tell the
             # user "not started" after an earlier copy of this event had started it.
             log.warning("duplicate check unavailable (%s); going on without it", err)
-            first = True
-        if not first:
-            logs.audit("command.duplicate_suppressed")
-            return Outcome(200, "duplicate")
+            return Claim.TAKEN
+
+    def _admitted(self, journey: Journey) -> Outcome:
+        call = journey.call
+        admission = admit(self.catalog, self.role_map, call, self.guild_id)
+        if admission.refusal is not None or admission.command is None:
+            logs.audit("command.refused", check=admission.check, by=call.user_id)
+            return self._say(journey, render.text(admission.refusal or ""), "refused")
         if admission.command.builtin:
-            outcome = self._builtin(journey, admission.command, admission.values)
-        else:
-            outcome = self._request(journey, admission.command, admission.values)
-        if outcome.status >= 500:
-            # The redelivery Knative will make must not be taken for a duplicate.
-            what = f"could not release interaction {call.interaction_id}"
-            quietly(log, what, self.store.release, call.interaction_id)
-        return outcome
+            return self._builtin(journey, admission.command, admission.values)
+        return self._request(journey, admission.command, admission.values)
 
     def _request(self, journey: Journey, command: Command, values: dict[str, Any]) -> Outcome:
         call = journey.call

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 
 from facteur import logs, telemetry
 from facteur.decisions import render
+from facteur.decisions.claims import REPLIED, RETRYING, Claim
+from facteur.decisions.ids import is_ref
 from facteur.decisions.journey import DispatchResult, Journey
 from facteur.decisions.workflow import (
+    REF_LABEL,
     Submitted,
     WorkflowRequest,
     run_annotations,
@@ -66,18 +69,23 @@ class Submitter:
             "interaction_id": call.interaction_id,
             "correlation_id": journey.correlation_id,
         }
+        # The button reference, random and a valid label value (hex), so that a click can find
+        # the run in Argo by it once Redis has forgotten the session.
+        ref = secrets.token_hex(9)
         try:
             request = WorkflowRequest(
                 namespace=self.namespace,
                 name=name,
                 template=journey.workflow_template,
                 parameters=journey.parameters,
-                labels=run_labels(**ids),
+                labels=run_labels(**ids, ref=ref),
                 annotations=run_annotations(
                     **ids,
                     guild_id=call.guild_id,
                     channel_id=call.channel_id,
                     traceparent=telemetry.traceparent(),
+                    application_id=call.application_id,
+                    received_at=journey.received_at,
                 ),
                 service_account=self.service_account,
             )
@@ -92,8 +100,12 @@ class Submitter:
                     reason=err.reason,
                     by=call.user_id,
                 )
+                if err.transient:
+                    return self._retry_later(journey)
                 reason = (
-                    render.ARGO_UNAVAILABLE if err.transient else render.argo_refused(err.reason)
+                    render.ARGO_NOT_TRUSTED
+                    if err.tls_misconfigured
+                    else render.argo_refused(err.reason)
                 )
                 return self._fail(journey, reason)
             submitted = existing
@@ -104,10 +116,15 @@ class Submitter:
             new=submitted.created,
             by=call.user_id,
         )
-        # One reply per interaction, however many copies of the event arrive, even at once.
-        if not self._claim_reply(call.interaction_id):
+        # One reply per interaction, however many copies of the event arrive, even at once. The
+        # claim is a lease until the reply is sent: a crash in between leaves it to a redelivery.
+        claim = self._claim_reply(call.interaction_id)
+        if claim is Claim.DONE:
             return Outcome(200, "already-submitted", submitted.name)
-        session = self._session(journey, submitted.name, submitted.namespace)
+        if claim is Claim.BUSY:
+            return Outcome(503, "in-progress", submitted.name)
+        ref = self._ref_of(submitted, ref)
+        session = self._session(journey, submitted.name, submitted.namespace, ref)
         recorded = self._save(
             session, journey.call.token, journey.received_at + self.token_ttl_seconds
         )
@@ -125,8 +142,11 @@ class Submitter:
         delivered = tell(self.discord, journey, self.token_ttl_seconds, message)
         if delivered is None:
             what = "could not release the reply claim"
-            quietly(log, what, self.store.release_once, "replied", call.interaction_id)
+            quietly(log, what, self.store.release_once, REPLIED, call.interaction_id)
             return Outcome(503, result, submitted.name)
+        quietly(
+            log, "could not mark the reply done", self.store.finish, REPLIED, call.interaction_id
+        )
         if recorded:
             # Which Discord message holds the run; the reply claim is what stops a second reply.
             self._save(session.model_copy(update={"message_id": delivered.message_id or "sent"}))
@@ -143,15 +163,41 @@ class Submitter:
             return None
         return Submitted(name=state.name, namespace=state.namespace, uid=None, created=False)
 
-    def _claim_reply(self, interaction_id: str) -> bool:
+    def _claim_reply(self, interaction_id: str) -> Claim:
         try:
-            return self.store.claim_once("replied", interaction_id)
+            return self.store.take(REPLIED, interaction_id)
         except SessionStoreError as err:
             # Better a second copy of the reply than none at all.
             log.warning("could not claim the reply: %s", err)
-            return True
+            return Claim.TAKEN
 
-    def _session(self, journey: Journey, name: str, namespace: str) -> DispatchResult:
+    def _retry_later(self, journey: Journey) -> Outcome:
+        """Argo is down for longer than the client's own retries: answer 503, so that Knative
+        redelivers within its budget, and tell the user once that facteur keeps trying. The
+        dead-letter path says "not started" if the budget runs out."""
+        call = journey.call
+        try:
+            first = self.store.claim_once(RETRYING, call.interaction_id)
+        except SessionStoreError:
+            first = True  # an edit of the same reply: harmless if said again
+        if first:
+            text = render.still_trying(call.command, render.ARGO_DOWN)
+            tell(self.discord, journey, self.token_ttl_seconds, render.text(text))
+        return Outcome(503, "retrying")
+
+    def _ref_of(self, submitted: Submitted, ref: str) -> str:
+        """The button reference on the workflow: ours, or on a workflow an earlier delivery
+        created, the one its label holds, so that the buttons and the label agree."""
+        if submitted.created:
+            return ref
+        try:
+            state = self.argo.get_workflow(submitted.namespace, submitted.name)
+        except ArgoError:
+            return ref
+        labelled = state.labels.get(REF_LABEL) if state is not None else None
+        return labelled if is_ref(labelled) else ref
+
+    def _session(self, journey: Journey, name: str, namespace: str, ref: str) -> DispatchResult:
         call = journey.call
         return DispatchResult(
             correlation_id=journey.correlation_id,
@@ -165,7 +211,7 @@ class Submitter:
             namespace=namespace,
             received_at=journey.received_at,
             status="Submitted",
-            ref=secrets.token_urlsafe(9),
+            ref=ref,
         )
 
     def _save(
