@@ -18,7 +18,11 @@ raised as AssertionError when the fake closes. The fake's own answers are checke
 Default behaviour: create stores the workflow and answers 200 with it (409 AlreadyExists for a
 name it holds; `templates=` makes it refuse unknown templates), GET answers the stored workflow
 (honouring `fields`) with a phase set by `set_phase`, 404 for unknown names; stop, terminate,
-retry and resubmit act on the stored workflow. `queue()` scripts answers ahead of that.
+retry and resubmit act on the stored workflow. List answers the namespace's workflows that match
+`listOptions.labelSelector` (equality terms, parsed as Kubernetes does: a malformed selector or
+limit is a violation), at most `listOptions.limit`, sorted as Argo sorts them, honouring `fields`;
+`set_phase` keeps the controller's phase and completed labels. `queue()` scripts answers ahead
+of that.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import http.server
 import json
 import re
 import secrets
+import ssl
+import sys
 import threading
 import time
 import uuid
@@ -370,13 +376,20 @@ class FakeArgo:
 
     @classmethod
     @contextmanager
-    def served(cls, **kwargs: Any) -> Iterator[FakeArgo]:
-        """Listen on 127.0.0.1; `fake.base_url` says where."""
+    def served(cls, *, tls: ssl.SSLContext | None = None, **kwargs: Any) -> Iterator[FakeArgo]:
+        """Listen on 127.0.0.1; `fake.base_url` says where. With `tls`, a server-side context
+        holding a certificate for 127.0.0.1, over HTTPS, as a stock argo-server serves."""
         fake = cls(**kwargs)
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = fake
+        if tls is not None:
+            # The handshake happens at the handler thread's first read, not in accept(), so a
+            # client that refuses the certificate (or never speaks) holds up no other.
+            server.socket = tls.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
         with serving(server) as port:
-            fake.base_url = f"http://127.0.0.1:{port}"
+            fake.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
             yield fake
         fake.assert_clean()
 
@@ -436,13 +449,22 @@ class FakeArgo:
             self._scripts.clear()
 
     def add_workflow(
-        self, namespace: str, name: str, phase: str | None = None, **status: Any
+        self,
+        namespace: str,
+        name: str,
+        phase: str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        **status: Any,
     ) -> dict[str, Any]:
-        """Seed a workflow as if facteur had created it earlier."""
-        workflow = {
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"workflowTemplateRef": {"name": "seeded"}},
-        }
+        """Seed a workflow as if facteur had created it earlier (with these labels)."""
+        meta: dict[str, Any] = {"name": name, "namespace": namespace}
+        if labels:
+            meta["labels"] = dict(labels)
+        if annotations:
+            meta["annotations"] = dict(annotations)
+        workflow = {"metadata": meta, "spec": {"workflowTemplateRef": {"name": "seeded"}}}
         with self._lock:
             stored = self._store(namespace, workflow)
         if phase is not None:
@@ -466,11 +488,16 @@ class FakeArgo:
         `set_phase(..., "Running", entry="Failed")` is a run whose exit handler is running.
         """
         with self._lock:
-            status = self.workflows[(namespace, name)].setdefault("status", {})
+            workflow = self.workflows[(namespace, name)]
+            status = workflow.setdefault("status", {})
             if phase is None:
                 status.clear()
                 return
             status["phase"] = phase
+            # The controller's own labels (operator.go markWorkflowPhase): what selectors see.
+            labels = workflow["metadata"].setdefault("labels", {})
+            labels[PHASE_LABEL] = phase
+            labels[COMPLETED_LABEL] = "true" if phase in _TERMINAL else "false"
             root = {"id": name, "name": name, "type": "Steps", "phase": entry or phase}
             status.setdefault("nodes", {})[name] = root
             if phase != "Pending":
@@ -573,6 +600,8 @@ class FakeArgo:
         operation = route.operation_id.removeprefix("WorkflowService_")
         if operation == "CreateWorkflow":
             return self._create(namespace, body["workflow"])
+        if operation == "ListWorkflows":
+            return self._list(namespace, query)
         if operation not in _ON_ONE_WORKFLOW:
             return _error(501, f"fake argo does not implement {route.operation_id}")
         name = route.params["name"]
@@ -605,6 +634,41 @@ class FakeArgo:
         else:  # StopWorkflow, TerminateWorkflow
             stored["spec"]["shutdown"] = "Stop" if operation == "StopWorkflow" else "Terminate"
         return _Answer(payload=copy.deepcopy(stored))
+
+    def _list(self, namespace: str, query: dict[str, str]) -> _Answer:
+        """ListWorkflows: the label selector and limit as Kubernetes reads them, then `fields`."""
+        unsupported = set(query) - {"listOptions.labelSelector", "listOptions.limit", "fields"}
+        if unsupported:
+            return _error(501, f"fake argo does not implement {sorted(unsupported)}")
+        requirements = parse_selector(query.get("listOptions.labelSelector", ""))
+        limit = query.get("listOptions.limit", "0")
+        problems = []
+        if isinstance(requirements, str):
+            problems.append(f"listOptions.labelSelector: {requirements}")
+        if not limit.isdigit():
+            problems.append(f"listOptions.limit {limit!r} is not a number")
+        if problems:
+            self.violations.extend(f"GET /api/v1/workflows/{namespace}: {p}" for p in problems)
+            return _error(400, "; ".join(problems))
+        assert not isinstance(requirements, str)
+        found = [
+            copy.deepcopy(workflow)
+            for (ns, _), workflow in self.workflows.items()
+            if ns == namespace and matches(requirements, workflow["metadata"].get("labels", {}))
+        ]
+        # Argo sorts each page (Workflows.Less): the unfinished first, then the newest first.
+        found.sort(key=lambda w: w["metadata"]["creationTimestamp"], reverse=True)
+        found.sort(key=lambda w: bool(w.get("status", {}).get("finishedAt")))
+        if int(limit):
+            found = found[: int(limit)]
+        answer = _clean_fields({"metadata": {}, "items": found}, query.get("fields", ""))
+        # Go marshals the list after cleaning: required fields come back empty.
+        answer.setdefault("metadata", {})
+        answer.setdefault("items", [])
+        for item in answer["items"]:
+            item.setdefault("metadata", {})
+            item.setdefault("spec", {})
+        return _Answer(payload=answer)
 
     def _create(self, namespace: str, workflow: dict[str, Any]) -> _Answer:
         meta = workflow.get("metadata") or {}
@@ -642,6 +706,55 @@ class FakeArgo:
         workflow.setdefault("status", {})  # the controller fills it in later
         self.workflows[(namespace, meta["name"])] = workflow
         return workflow
+
+
+# -- label selectors, as Kubernetes parses them (apimachinery/pkg/labels) --------------------
+
+PHASE_LABEL = "workflows.argoproj.io/phase"
+COMPLETED_LABEL = "workflows.argoproj.io/completed"
+_NAME_PART = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_PREFIX = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*"
+_LABEL_KEY = re.compile(rf"(?:{_PREFIX}/)?{_NAME_PART}")
+_LABEL_VALUE = re.compile(rf"(?:{_NAME_PART})?")
+_TERM = re.compile(r"(!?)([^=!]+)(?:(==|=|!=)(.*))?")
+
+Requirement = tuple[str, str, str]  # (key, operator: = != exists !exists, value)
+
+
+def parse_selector(selector: str) -> list[Requirement] | str:
+    """The equality-based requirements of a selector, or why it is not one Kubernetes takes.
+    Set-based terms (`in`, `notin`) are refused: facteur never sends them."""
+    found: list[Requirement] = []
+    for term in selector.split(",") if selector else []:
+        parts = _TERM.fullmatch(term)
+        if parts is None:
+            return f"unable to parse requirement {term!r}"
+        negated, key, operator, value = parts[1], parts[2], parts[3], parts[4] or ""
+        if not _LABEL_KEY.fullmatch(key) or len(key.rpartition("/")[2]) > 63:
+            return f"invalid label key {key!r}"
+        if negated and operator:
+            return f"unable to parse requirement {term!r}"
+        if operator is None:
+            found.append((key, "!exists" if negated else "exists", ""))
+            continue
+        if not _LABEL_VALUE.fullmatch(value) or len(value) > 63:
+            return f"invalid label value {value!r}"
+        found.append((key, "!=" if operator == "!=" else "=", value))
+    return found
+
+
+def matches(requirements: list[Requirement], labels: Mapping[str, str]) -> bool:
+    for key, operator, value in requirements:
+        held = labels.get(key)
+        if operator == "=" and held != value:
+            return False
+        if operator == "!=" and held == value:  # a missing label is not equal: it matches
+            return False
+        if operator == "exists" and held is None:
+            return False
+        if operator == "!exists" and held is not None:
+            return False
+    return True
 
 
 def _error(status: int, message: str) -> _Answer:
@@ -687,6 +800,13 @@ def _clean_fields(data: dict[str, Any], fields: str) -> dict[str, Any]:
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     fake: FakeArgo
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that refused the certificate, or hung up after its handshake (readiness):
+        # what the TLS tests provoke, not a fault of the fake.
+        if isinstance(sys.exc_info()[1], ssl.SSLError | ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -9,7 +9,9 @@ already needs. Scale-to-zero functions pay that on every cold start, for five RE
 from __future__ import annotations
 
 import logging
+import os
 import re
+import ssl
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -20,8 +22,15 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from facteur.decisions import ids
-from facteur.decisions.workflow import Submitted, WorkflowRequest, WorkflowState
-from facteur.errors import ArgoError
+from facteur.decisions.workflow import (
+    UNFINISHED_SELECTOR,
+    Submitted,
+    WorkflowRequest,
+    WorkflowState,
+    facteur_metadata,
+    ref_selector,
+)
+from facteur.errors import ArgoError, ArgoTLSError
 
 log = logging.getLogger("facteur.argo")
 
@@ -34,16 +43,24 @@ RETRY_AFTER_MAX_SECONDS = 10.0
 BACKOFF_MAX_SECONDS = 5.0
 REASON_MAX = 300
 # Only what WorkflowState needs, so Argo sends none of status.nodes (often megabytes) but the
-# entrypoint node's phase: Argo's util/fields keeps exactly the dotted paths asked for.
+# entrypoint node's phase: Argo's util/fields keeps exactly the dotted paths asked for. The labels
+# and annotations are what a forgotten session is rebuilt from (decisions/recovery.py).
 GET_FIELDS = (
     "metadata.name",
     "metadata.namespace",
     "metadata.uid",
+    "metadata.creationTimestamp",
+    "metadata.labels",
+    "metadata.annotations",
     "status.phase",
     "status.startedAt",
     "status.finishedAt",
     "status.message",
 )
+# The same of each workflow in a list (ListWorkflows), without the uid and the nodes.
+LIST_FIELDS = ",".join(f"items.{path}" for path in GET_FIELDS if path != "metadata.uid")
+# A button reference is on one run and the runs resubmitted from it: a few at most.
+REF_LIMIT = 20
 
 
 def get_fields(name: str) -> str:
@@ -56,12 +73,65 @@ _TOKEN_RE = re.compile(r"[\x21-\x7e]+")
 
 
 # Failures that a later attempt may not repeat. SSLError subclasses ConnectionError but means
-# bad certificates or CA settings, which only an operator fixes.
+# bad certificates or CA settings, which only an operator fixes: it is caught first, apart.
 _TRANSIENT_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
 )
+
+
+# What an operator sets to fix each TLS failure; the adapter reads no Settings, so it names them.
+TRUST_HINT = (
+    "set argo.ca_file (FACTEUR_ARGO_CA_FILE) to its CA, or argo.verify_tls: false (insecure)"
+)
+HOST_HINT = "set argo.server_url to a host name the certificate covers, or reissue it for that name"
+HANDSHAKE_HINT = "check argo.server_url (https to a plain-HTTP server?) and argo.ca_file"
+
+
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH: trusted, wrong name.
+_HOST_MISMATCH = frozenset({62, 64})
+
+
+def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
+    """The ssl module's error inside requests' and urllib3's wrappers, if there is one."""
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ssl.SSLError):
+            return item
+        # urllib3's MaxRetryError keeps the cause in .reason; requests' errors in args.
+        stack.extend((item.__cause__, item.__context__, getattr(item, "reason", None), *item.args))
+    return None
+
+
+def tls_reason(exc: BaseException) -> str:
+    """One safe line for a failed TLS session with argo-server, naming the setting that fixes it."""
+    cause = _ssl_cause(exc)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        detail = " ".join(str(cause.verify_message or "certificate verify failed").split())
+        if cause.verify_code in _HOST_MISMATCH:
+            return f"TLS certificate of argo-server does not match its host ({detail}): {HOST_HINT}"
+        return f"TLS certificate of argo-server not trusted ({detail}): {TRUST_HINT}"
+    code = getattr(cause, "reason", None) or type(cause or exc).__name__
+    return f"TLS handshake with argo-server failed ({code}): {HANDSHAKE_HINT}"
+
+
+def trusted_bundle(verify: bool | str) -> bool | str:
+    """What requests trusts for `verify`, for a TLS probe to check the same: for True, the bundle
+    it resolves (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, else certifi's), else `verify` itself."""
+    if verify is not True:
+        return verify
+    from requests.utils import DEFAULT_CA_BUNDLE_PATH
+
+    environ = os.environ
+    return (
+        environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE") or DEFAULT_CA_BUNDLE_PATH
+    )
 
 
 class _BoundedRetry(Retry):
@@ -128,6 +198,13 @@ class ArgoClient:
         self._base = server_url.rstrip("/")
         self._token = _clean_token(token)
         self._verify = verify
+        if verify is False and parts.scheme == "https":
+            # Once, at start-up: every request after this one trusts whoever answers.
+            log.warning(
+                "TLS VERIFICATION OFF for argo-server %s (argo.verify_tls: false): anyone on the "
+                "path can read argo.token and forge Argo's answers; set argo.ca_file instead",
+                parts.hostname,
+            )
         self._timeout = timeout
         self._session = session or requests.Session()
         self._retry = self._policy(max_attempts, backoff_factor, replay=True)
@@ -189,17 +266,33 @@ class ArgoClient:
         if response.status_code == 404:
             return None
         self._raise_unless_ok(response)
+        return _state(self._json(response), namespace, name)
+
+    def find_by_ref(self, namespace: str, ref: str) -> list[WorkflowState]:
+        """facteur's runs labelled facteur.dev/ref=<ref>; none for a reference no label carries."""
+        if not ids.is_ref(ref):
+            return []
+        return self._list(namespace, ref_selector(ref), REF_LIMIT)
+
+    def list_unfinished(self, namespace: str, limit: int = 500) -> list[WorkflowState]:
+        """Up to `limit` of facteur's runs without Argo's completed=true label."""
+        return self._list(namespace, UNFINISHED_SELECTOR, limit)
+
+    def _list(self, namespace: str, selector: str, limit: int) -> list[WorkflowState]:
+        _check_namespace(namespace)
+        params = {
+            "listOptions.labelSelector": selector,
+            "listOptions.limit": str(max(1, limit)),
+            "fields": LIST_FIELDS,
+        }
+        response = self._send("GET", [namespace], params=params)
+        self._raise_unless_ok(response)
         data = self._json(response)
-        meta, status = _object(data, "metadata"), _object(data, "status")
-        return WorkflowState(
-            name=_text(meta, "name") or name,
-            namespace=_text(meta, "namespace") or namespace,
-            phase=_text(status, "phase"),
-            started_at=_text(status, "startedAt"),
-            finished_at=_text(status, "finishedAt"),
-            message=_text(status, "message"),
-            entry_phase=_text(_object(_object(status, "nodes"), name), "phase"),
-        )
+        items = data.get("items") if isinstance(data, dict) else None
+        # Go sends an empty list as null; a server that ignores the limit is cut short here.
+        found = [item for item in items or [] if isinstance(item, dict)][: max(1, limit)]
+        states = [_state(item, namespace, "") for item in found]
+        return [state for state in states if state.name]
 
     def stop(self, namespace: str, name: str, message: str | None = None) -> None:
         """Stop: running steps finish, exit handlers run."""
@@ -258,6 +351,7 @@ class ArgoClient:
         started = time.monotonic()
         failure: str | None = None
         transient = True
+        untrusted: str | None = None
         try:
             response = session.request(
                 method,
@@ -269,13 +363,23 @@ class ArgoClient:
                 verify=self._verify,
                 allow_redirects=False,  # a redirect means a proxy or login page, not Argo
             )
+        except requests.exceptions.SSLError as exc:
+            untrusted = tls_reason(exc)
         except requests.RequestException as exc:
             # The class name only: requests' messages embed URLs and, for bad headers, values.
             failure = type(exc).__name__
-            transient = isinstance(exc, _TRANSIENT_ERRORS) and not isinstance(
-                exc, requests.exceptions.SSLError
-            )
-        # Raised outside the except block so the original exception is not chained as context.
+            transient = isinstance(exc, _TRANSIENT_ERRORS)
+        except OSError as exc:
+            # requests' own check that the CA path in `verify` exists (argo.ca_file removed since
+            # start-up); any other OSError is not ours to name.
+            if not isinstance(self._verify, str):
+                raise
+            untrusted = f"argo.ca_file (FACTEUR_ARGO_CA_FILE) cannot be read ({type(exc).__name__})"
+        # Raised outside the except blocks so the original exception is not chained as context.
+        if untrusted is not None:
+            untrusted = untrusted[:REASON_MAX]
+            log.error("argo %s %s failed: %s", method, path, untrusted)
+            raise ArgoTLSError(untrusted)
         if failure is not None:
             log.warning("argo %s %s failed: %s (transient=%s)", method, path, failure, transient)
             raise ArgoError(f"no answer from Argo: {failure}", transient=transient)
@@ -361,6 +465,24 @@ def create_request(request: WorkflowRequest) -> dict[str, Any]:
     if service_account:
         spec["serviceAccountName"] = service_account
     return {"namespace": namespace, "workflow": {"metadata": metadata, "spec": spec}}
+
+
+def _state(data: Any, namespace: str, name: str) -> WorkflowState:
+    """A workflow (or a list's item) as WorkflowState; `name` is the one asked for, if any."""
+    meta, status = _object(data, "metadata"), _object(data, "status")
+    name = _text(meta, "name") or name
+    return WorkflowState(
+        name=name,
+        namespace=_text(meta, "namespace") or namespace,
+        phase=_text(status, "phase"),
+        started_at=_text(status, "startedAt"),
+        finished_at=_text(status, "finishedAt"),
+        message=_text(status, "message"),
+        entry_phase=_text(_object(_object(status, "nodes"), name), "phase"),
+        labels=facteur_metadata(meta.get("labels")),
+        annotations=facteur_metadata(meta.get("annotations")),
+        created_at=_text(meta, "creationTimestamp"),
+    )
 
 
 def _object(data: Any, key: str) -> dict[str, Any]:

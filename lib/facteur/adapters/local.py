@@ -41,6 +41,13 @@ class DryRunArgo:
         # Dry-run workflows never finish on their own; `facteur callback` plays the exit handler.
         return WorkflowState(name, namespace, "Running", None, None, "dry run")
 
+    def find_by_ref(self, namespace: str, ref: str) -> list[WorkflowState]:
+        # A dry run keeps no workflow, so nothing carries a reference: Redis alone resolves it.
+        return []
+
+    def list_unfinished(self, namespace: str, limit: int = 500) -> list[WorkflowState]:
+        return []
+
     def stop(self, namespace: str, name: str, message: str | None = None) -> None:
         self._would(f"PUT /api/v1/workflows/{namespace}/{name}/stop", "stopping", name)
 

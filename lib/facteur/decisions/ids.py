@@ -34,6 +34,14 @@ BUTTON_ACTIONS = (CANCEL, RETRY)
 # Role-map keys: a command (the catalog's name pattern), or a button on its runs.
 ROLE_KEY = re.compile(rf"[-_a-z0-9]{{1,32}}(?::(?:{'|'.join(BUTTON_ACTIONS)}))?")
 CUSTOM_ID = re.compile(rf"{BUTTON_PREFIX}:({'|'.join(BUTTON_ACTIONS)}):([A-Za-z0-9_-]{{8,32}})")
+# A button's reference that is also a Kubernetes label value (alphanumeric at both ends), so
+# that a click can find its run by the label facteur.dev/ref in Argo. workflow_submit makes
+# them from random bytes in hex; older ones (token_urlsafe) only Redis can resolve.
+REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{6,30}[A-Za-z0-9]")
+# What interaction_verify makes a correlation ID of: uuid4().hex.
+CORRELATION_ID = re.compile(r"[0-9a-f]{32}")
+# A command's name, as the catalog allows it (catalog.NAME_PATTERN).
+COMMAND = re.compile(r"[-_a-z0-9]{1,32}")
 
 
 def is_snowflake(value: Any, *, min_digits: int = 1) -> TypeGuard[str]:
@@ -51,6 +59,11 @@ def is_namespace(value: Any) -> TypeGuard[str]:
 
 def is_workflow_name(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and bool(WORKFLOW_NAME.fullmatch(value))
+
+
+def is_ref(value: Any) -> TypeGuard[str]:
+    """A button reference that a label selector may carry (REF)."""
+    return isinstance(value, str) and bool(REF.fullmatch(value))
 
 
 def custom_id(action: str, ref: str) -> str:

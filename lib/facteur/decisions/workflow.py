@@ -12,9 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from facteur.decisions import parameter_text
+from facteur.decisions import ids, parameter_text
 
 LABEL_PREFIX = "facteur.dev/"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "facteur"
+# The button reference, as a label: a click finds its run by it when Redis has forgotten it.
+REF_LABEL = f"{LABEL_PREFIX}ref"
+# Set to "true" by Argo's controller once the workflow has ended (common.LabelKeyCompleted).
+COMPLETED_LABEL = "workflows.argoproj.io/completed"
 ACTION_PARAMETER = "action"
 # Sent only when the options are encoded, so that a template written for plain text never
 # receives a parameter it does not declare.
@@ -72,15 +78,24 @@ def label_value(text: str) -> str:
 
 
 def run_labels(
-    *, command: str, user_id: str, interaction_id: str, correlation_id: str
+    *,
+    command: str,
+    user_id: str,
+    interaction_id: str,
+    correlation_id: str,
+    ref: str | None = None,
 ) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/managed-by": "facteur",
+    """What selectors need: facteur's runs, one run by its correlation ID or button reference."""
+    labels = {
+        MANAGED_BY: MANAGER,
         f"{LABEL_PREFIX}command": label_value(command),
         f"{LABEL_PREFIX}user-id": label_value(user_id),
         f"{LABEL_PREFIX}interaction-id": label_value(interaction_id),
         f"{LABEL_PREFIX}correlation-id": label_value(correlation_id),
     }
+    if ids.is_ref(ref):  # only a reference a selector can carry intact
+        labels[REF_LABEL] = ref
+    return labels
 
 
 def run_annotations(
@@ -92,7 +107,10 @@ def run_annotations(
     guild_id: str | None,
     channel_id: str | None,
     traceparent: str | None = None,
+    application_id: str | None = None,
+    received_at: float | None = None,
 ) -> dict[str, str]:
+    """The IDs exactly, and what it takes to report the run without Redis (never the token)."""
     found = {
         f"{LABEL_PREFIX}command": command,
         f"{LABEL_PREFIX}user-id": user_id,
@@ -100,10 +118,37 @@ def run_annotations(
         f"{LABEL_PREFIX}correlation-id": correlation_id,
         f"{LABEL_PREFIX}guild-id": guild_id,
         f"{LABEL_PREFIX}channel-id": channel_id,
+        f"{LABEL_PREFIX}application-id": application_id,
+        # Unix seconds when the interaction reached facteur: its token's clock started then.
+        f"{LABEL_PREFIX}received-at": None if received_at is None else f"{received_at:.3f}",
         # The trace the workflow belongs to, when tracing is on.
         f"{LABEL_PREFIX}traceparent": traceparent,
     }
     return {key: value for key, value in found.items() if value}
+
+
+def facteur_metadata(found: Any) -> dict[str, str]:
+    """Of a workflow's labels or annotations, facteur's own (facteur.dev/…, managed-by)."""
+    if not isinstance(found, Mapping):
+        return {}
+    return {
+        key: value
+        for key, value in found.items()
+        if isinstance(key, str)
+        and isinstance(value, str)
+        and (key.startswith(LABEL_PREFIX) or key == MANAGED_BY)
+    }
+
+
+# Label selectors (Kubernetes syntax), built from constants and validated IDs only.
+UNFINISHED_SELECTOR = f"{MANAGED_BY}={MANAGER},{COMPLETED_LABEL}!=true"
+
+
+def ref_selector(ref: str) -> str:
+    """facteur's runs carrying this button reference (a resubmitted run copies its labels)."""
+    if not ids.is_ref(ref):
+        raise ValueError("a button reference a label selector cannot carry")
+    return f"{MANAGED_BY}={MANAGER},{REF_LABEL}={ref}"
 
 
 # -- what facteur asks of Argo, and what Argo says of a run ------------------------------------
@@ -145,6 +190,11 @@ class WorkflowState:
     # The entrypoint node's phase (its ID is the workflow's name). While the exit handler runs,
     # the workflow is still Running and this is what {{workflow.status}} reports.
     entry_phase: str | None = None
+    # facteur's own labels and annotations (facteur_metadata), and when Argo created the run:
+    # what decisions/recovery.py rebuilds a forgotten session from.
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    created_at: str | None = None
 
     @property
     def duration(self) -> float | None:
