@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import pytest
 
@@ -106,3 +107,106 @@ def test_a_logged_url_is_scrubbed_of_its_password(capsys: pytest.CaptureFixture[
             logging.getLogger().removeHandler(handler)
     assert "s3cretpassword" not in out
     assert out.count("redis://:[redacted]@redis:6379/0") >= 2  # the message and the field
+
+
+# -- unexpected errors: the class and the message, scrubbed ------------------------------------
+
+_SECRET = "s3cret-value-0123456789"
+
+
+def test_an_unhandled_error_in_a_cloudevent_function_is_logged_whole_but_scrubbed(
+    json_logs,
+) -> None:
+    import flask
+
+    from facteur import web
+
+    app = flask.Flask("guarded")
+    web.install_error_handlers(app)
+
+    @app.post("/")
+    def fails() -> str:
+        raise RuntimeError(f"cannot use {_SECRET} here")
+
+    response = app.test_client().post("/")
+    assert (response.status_code, response.get_json()) == (500, {"error": "internal error"})
+    [line] = [line for line in json_logs() if line["message"].startswith("unhandled")]
+    assert line["message"] == "unhandled RuntimeError: cannot use [redacted] here in /"
+    assert line["level"] == "error"
+
+
+def test_an_unhandled_error_in_an_http_function_is_logged_whole_but_scrubbed(json_logs) -> None:
+    import asyncio
+
+    from starlette.requests import Request
+
+    from facteur import asgi
+
+    @asgi.guarded
+    async def handler(request: Request) -> object:
+        raise KeyError(f"no {_SECRET}")
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [], "query_string": b""}
+    response = asyncio.run(handler(Request(scope)))
+    assert response.status_code == 500 and _SECRET.encode() not in response.body
+    [line] = [line for line in json_logs() if line["message"].startswith("unhandled")]
+    assert line["message"] == "unhandled KeyError: 'no [redacted]' in /"
+
+
+@pytest.mark.parametrize(
+    ("exc", "text"),
+    [
+        (ValueError(), "ValueError"),
+        (ValueError("x" * 600), "ValueError: " + "x" * 499 + "…"),
+        # OSError picks its subclass by errno.
+        (OSError(111, "refused"), "ConnectionRefusedError: [Errno 111] refused"),
+    ],
+)
+def test_an_error_is_described_by_its_class_and_message(exc: BaseException, text: str) -> None:
+    from facteur import asgi, web
+
+    assert web.described(exc) == asgi.described(exc) == text
+
+
+def test_a_store_error_names_the_connection_but_never_a_commands_arguments(
+    redis_url: str,
+) -> None:
+    from facteur.adapters.sessions import SessionStore
+    from facteur.decisions.journey import DispatchResult
+    from facteur.errors import SessionStoreError
+    from tests.helpers.servers import free_port
+
+    port = free_port()
+    down = SessionStore.from_url(f"redis://:{_SECRET}@127.0.0.1:{port}/0", ttl_seconds=60)
+    with pytest.raises(SessionStoreError) as refused:
+        down.get("c1")
+    # Where it could not connect, which a password never is part of.
+    assert str(refused.value).startswith("reading a session: ConnectionError: ")
+    assert f"127.0.0.1:{port}" in str(refused.value) and _SECRET not in str(refused.value)
+    # A command's error quotes the command (a pipeline's: the SET of the token too).
+    store = SessionStore.from_url(redis_url, ttl_seconds=60)
+    store._redis.set("facteur:pending", "not a sorted set")
+    run = DispatchResult(
+        correlation_id="c-wrongtype",
+        interaction_id="1300000000000000001",
+        command="plan",
+        user_id="1300000000000000002",
+        workflow_name="plan-1",
+    )
+    try:
+        with pytest.raises(SessionStoreError) as wrong:
+            store.save(run, f"itok-{_SECRET}", time.time() + 60)
+        assert str(wrong.value) == "saving a session: ResponseError"
+    finally:
+        store._redis.delete("facteur:pending")
+        store._redis.close()
+
+
+def test_a_sink_error_names_the_socket_problem(json_logs) -> None:
+    from facteur.adapters import sink
+    from facteur.errors import SinkError
+    from tests.helpers.servers import free_port
+
+    with pytest.raises(SinkError) as refused:
+        sink.send(f"http://127.0.0.1:{free_port()}/", {}, b"{}", 1.0)
+    assert str(refused.value).startswith("sink unreachable: ConnectionRefusedError: [Errno 111]")

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from facteur.adapters.discord import DiscordClient
     from facteur.flows.buttons import Buttons
     from facteur.flows.command_route import Router
+    from facteur.flows.dead_letters import DeadLetters
     from facteur.flows.interaction_verify import Ingress
     from facteur.flows.ports import Argo, AsyncDeliver, Deliver, Discord, SessionStore
     from facteur.flows.status_callback import Reporter
@@ -54,6 +55,7 @@ class InteractionVerify:
 class CommandRoute:
     router: Router
     buttons: Buttons
+    dead_letters: DeadLetters
     open_event: OpenEvent
     checks: Mapping[str, Check]
 
@@ -90,7 +92,7 @@ def argo(settings: Settings) -> Argo | None:
             return ArgoClient(
                 server_url=a.server_url,
                 token=_secret(a.token) or None,
-                verify=str(a.ca_file) if a.ca_file else a.verify_tls,
+                verify=argo_verify(settings),
                 timeout=a.timeout_seconds,
             )
         except ValueError as err:
@@ -100,6 +102,12 @@ def argo(settings: Settings) -> Argo | None:
 
         return DryRunArgo()
     return None
+
+
+def argo_verify(settings: Settings) -> bool | str:
+    """requests' `verify` for the Argo Server: argo.ca_file's path, else argo.verify_tls."""
+    a = settings.argo
+    return str(a.ca_file) if a.ca_file else a.verify_tls
 
 
 def discord(settings: Settings) -> Discord:
@@ -128,7 +136,12 @@ def store(settings: Settings) -> SessionStore:
     from facteur.adapters.sessions import SessionStore
 
     r = settings.redis
-    return SessionStore.from_url(r.url or "", r.session_ttl_seconds, r.last_dispatch_ttl_seconds)
+    return SessionStore.from_url(
+        r.url or "",
+        r.session_ttl_seconds,
+        r.last_dispatch_ttl_seconds,
+        password=_secret(r.password) or None,
+    )
 
 
 @overload
@@ -177,7 +190,11 @@ def checks(
     if sink:
         found["sink"] = reachable(settings.k_sink)
     if argo and settings.argo.server_url:
-        found["argo"] = reachable(settings.argo.server_url)
+        from facteur.adapters.argo import trusted_bundle
+
+        # The TLS handshake too, with the client's trust: a refused certificate is not ready.
+        tls = trusted_bundle(argo_verify(settings))
+        found["argo"] = reachable(settings.argo.server_url, tls=tls)
     if discord and settings.discord.bot_token:
         found["discord"] = reachable(settings.discord.api_base_url)
     return found
@@ -204,6 +221,7 @@ def _interaction_verify(s: Settings) -> InteractionVerify:
 def _command_route(s: Settings) -> CommandRoute:
     from facteur.flows.buttons import Buttons
     from facteur.flows.command_route import Router
+    from facteur.flows.dead_letters import DeadLetters
 
     the_argo, the_discord, the_store = argo(s), discord(s), store(s)
     router = Router(
@@ -229,9 +247,18 @@ def _command_route(s: Settings) -> CommandRoute:
         guild_id=s.discord.guild_id,
         cancel_strategy=s.argo.cancel_strategy,
         retry_strategy=s.argo.retry_strategy,
+        namespace=s.argo.namespace,
+    )
+    dead_letters = DeadLetters(
+        store=the_store,
+        discord=the_discord,
+        token_ttl_seconds=s.discord.interaction_token_ttl_seconds,
+        ui_url=ui_url(s),
+        argo=the_argo,
+        namespace=s.argo.namespace,
     )
     ready = checks(s, redis=the_store, sink=True, argo=True, discord=True)
-    return CommandRoute(router, buttons, event_opener(s), ready)
+    return CommandRoute(router, buttons, dead_letters, event_opener(s), ready)
 
 
 def _workflow_submit(s: Settings) -> WorkflowSubmit:
@@ -266,6 +293,9 @@ def _status_callback(s: Settings) -> StatusCallback:
         # A dry run has no outcome to confirm; `facteur callback` plays the exit handler.
         confirm=s.argo.server_url is not None,
         tick_batch=s.callback.tick_batch,
+        # The runs it may rebuild from Argo when Redis has forgotten them.
+        namespace=s.argo.namespace,
+        application_id=s.discord.application_id,
     )
     ready = checks(s, redis=the_store, argo=True, discord=True)
     tick = _secret(s.callback.tick_token) or None

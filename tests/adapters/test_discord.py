@@ -349,6 +349,46 @@ def test_reply_without_a_token_goes_to_the_channel(discord: DiscordFake, client)
     assert discord.operations() == [" ".join(CHANNEL_POST)]
 
 
+def test_copies_of_a_channel_post_carry_one_nonce_and_make_one_message(
+    discord: DiscordFake, client
+) -> None:
+    key = "outcome:agents/plan-abc12#1"
+    first, again = (reply(client, token=None, dedupe_key=key) for _ in range(2))
+    other = reply(client, token=None, dedupe_key="outcome:agents/plan-abc12#2")
+    posts = discord.to(*CHANNEL_POST)
+    nonces = [post.json["nonce"] for post in posts]
+    # Derived from the key (the same for every copy of what is said), within Discord's 25.
+    assert nonces[0] == nonces[1] == ReplyTo(None, 0, CHANNEL, dedupe_key=key).nonce()
+    assert nonces[2] != nonces[0] and all(len(n) <= 25 for n in nonces)
+    assert all(post.json["enforce_nonce"] is True for post in posts)
+    # Discord answers the second copy with the first message and creates no other.
+    assert first.message_id == again.message_id != other.message_id
+    assert [m["id"] for m in discord.channel_messages] == [first.message_id, other.message_id]
+
+
+def test_without_a_key_each_post_has_its_own_nonce(discord: DiscordFake, client) -> None:
+    first, second = (reply(client, token=None) for _ in range(2))
+    a, b = discord.to(*CHANNEL_POST)
+    assert a.json["nonce"] != b.json["nonce"] and first.message_id != second.message_id
+
+
+def test_discord_forgets_a_nonce_after_a_few_minutes(discord: DiscordFake, client) -> None:
+    from tests.helpers.fakes import DISCORD_NONCE_SECONDS
+
+    now = [NOW]
+    discord.clock = lambda: now[0]
+    first = reply(client, token=None, dedupe_key="k")
+    now[0] += DISCORD_NONCE_SECONDS
+    assert reply(client, token=None, dedupe_key="k").message_id != first.message_id
+    assert len(discord.channel_messages) == 2
+
+
+def test_an_edit_carries_no_nonce(discord: DiscordFake, client) -> None:
+    reply(client, dedupe_key="outcome:agents/plan-abc12#1")
+    [edit] = discord.requests
+    assert edit.route == EDIT[1] and "nonce" not in edit.json
+
+
 @pytest.mark.parametrize("status", [401, 404])
 def test_reply_falls_back_to_the_channel_when_the_token_is_refused(
     discord: DiscordFake, client, status: int, sleeps: Sleeps

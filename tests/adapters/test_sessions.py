@@ -139,3 +139,27 @@ def test_a_lease_is_taken_by_one_of_many_at_once(store: SessionStore) -> None:
     assert sorted(r.value for r in results) == ["busy"] * 7 + ["taken"]
     store.finish("seen", "1200000000000000001")
     assert store.take("seen", "1200000000000000001") is Claim.DONE
+
+
+def test_marking_runs_checked_needs_redis_only_when_there_are_some() -> None:
+    from facteur.errors import SessionStoreError
+    from tests.helpers.servers import free_port
+
+    store = SessionStore.from_url(f"redis://127.0.0.1:{free_port()}/0", ttl_seconds=60)
+    store.checked([], 1.0)  # a tick that checked nothing sends nothing
+    with pytest.raises(SessionStoreError, match="marking pending sessions checked"):
+        store.checked(["c1"], 1.0)
+
+
+def test_ticks_rotate_on_real_redis(store: SessionStore) -> None:
+    runs = [_result(workflow_name=f"plan-{n}", received_at=1000.0 + n) for n in range(3)]
+    for run in runs:
+        store.save(run)
+    a, b, c = (run.correlation_id for run in runs)
+    assert store.pending(2) == [a, b]
+    store.checked([b], 5000.0)
+    store.checked([a, "gone"], 6000.0)  # one no longer pending is not brought back
+    assert store.pending(10) == [c, b, a]
+    store.save(runs[0])  # saved again while pending: keeps its mark
+    assert store.pending(10) == [c, b, a]
+    assert store._redis.zscore("facteur:pending", a) == 6000.0

@@ -188,7 +188,8 @@ def test_a_click_on_a_run_facteur_cannot_find_changes_nothing(world: World, ref:
     outcome = world.buttons().click(click("cancel", ref))
     assert (outcome.status, outcome.result) == (200, "refused")
     assert world.discord.whispers == [render.run_unknown()]
-    assert world.argo.calls == []
+    # At most a look for a run labelled with that reference (none is), and nothing acted on.
+    assert world.argo.actions == []
 
 
 @pytest.mark.parametrize(
@@ -217,7 +218,7 @@ def test_argo_refusing_a_retry_keeps_the_attempt(world: World) -> None:
     assert _session(world, run).attempt == 1
 
 
-@pytest.mark.parametrize("failing", ["by_ref", "claim_action"])
+@pytest.mark.parametrize("failing", ["by_ref", "take"])
 def test_redis_down_before_acting_changes_nothing(world: World, failing: str) -> None:
     run = world.recorded_run()
     world.store.fail(failing)
@@ -264,16 +265,57 @@ def test_without_argo_nothing_changes(world: World) -> None:
     assert _session(world, run).status == "Submitted"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="buttons.py _click/_act: the action is claimed before the Argo check, and that claim "
-    "is never released, so a second click (or a redelivery) is a silent duplicate",
-)
 def test_without_argo_every_click_is_told_why(world: World) -> None:
     run, buttons = world.recorded_run(), world.buttons(argo=None)
     for _ in range(2):
         buttons.click(click("cancel", run.ref))
     assert world.discord.whispers == [render.no_argo_configured()] * 2
+    assert not world.store.claimed("acted", f"{run.correlation_id}:cancel#1")
+
+
+@pytest.mark.parametrize("action", ["cancel", "retry"])
+def test_an_action_that_fails_unexpectedly_releases_its_claim(
+    world: World, action: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = _failed(world) if action == "retry" else world.recorded_run()
+    buttons = world.buttons()
+    operation = "stop" if action == "cancel" else "retry"
+    real = getattr(world.argo, operation)
+    monkeypatch.setattr(world.argo, operation, _raises(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):  # to the guard: a 500, redelivered
+        buttons.click(click(action, run.ref))
+    assert not world.store.claimed("acted", f"{run.correlation_id}:{action}#{run.attempt}")
+    # The redelivery (or the next click) acts.
+    monkeypatch.setattr(world.argo, operation, real)
+    assert buttons.click(click(action, run.ref)).result == action
+    assert world.argo.actions == [(operation, run.workflow_name)]
+
+
+def test_a_click_while_another_delivery_acts_asks_for_a_redelivery(world: World) -> None:
+    run, buttons = world.recorded_run(), world.buttons()
+    ident = f"{run.correlation_id}:cancel#1"
+    assert world.store.take("acted", ident).value == "taken"  # a copy of the click, acting now
+    outcome = buttons.click(click("cancel", run.ref))
+    assert (outcome.status, outcome.result) == (503, "busy")
+    assert world.argo.calls == [] and world.discord.sent == []
+    world.store.finish("acted", ident)  # that copy acted: this one, redelivered, is a duplicate
+    assert buttons.click(click("cancel", run.ref)).result == "duplicate"
+
+
+def test_a_click_whose_holder_crashed_acts_once_its_lease_ends(world: World) -> None:
+    run, buttons = world.recorded_run(), world.buttons()
+    # A copy took the claim and died before acting; its lease (here none at all) ends.
+    world.store.take("acted", f"{run.correlation_id}:cancel#1", 0.0)
+    assert buttons.click(click("cancel", run.ref)).result == "cancel"
+    assert buttons.click(click("cancel", run.ref)).result == "duplicate"
+    assert world.argo.actions == [("stop", run.workflow_name)]
+
+
+def _raises(error: Exception) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    return call
 
 
 _OTHER_GUILD = "100000000000000777"

@@ -121,6 +121,18 @@ def _transcript(store: Any) -> list[Any]:
     store.save(early.model_copy(update={"finished_at": 5.0}))
     store.forget_pending(tie.correlation_id)
     say([ids[c] for c in store.pending(10)])
+    # Ticks rotate: a run checked goes behind the others (ZADD XX: one no longer pending, or
+    # never, stays out); saved again while pending, it keeps its mark (NX).
+    store.checked([loose.correlation_id, tie.correlation_id, "nobody"], 4000.0)
+    store.checked([], 1.0)
+    say([ids[c] for c in store.pending(10)])
+    store.save(loose)
+    say([ids[c] for c in store.pending(10)])
+    # A finished run saved unfinished again (a Retry) is pending again, never checked.
+    store.save(early.model_copy(update={"finished_at": None, "attempt": 2}))
+    store.checked([late.correlation_id], 4000.0)  # ties with `loose`: by member
+    say([ids[c] for c in store.pending(10)])
+    say([ids[c] for c in store.pending(1)])
     say([store.claim("900"), store.claim("900"), store.claim("901", ttl_seconds=5)])
     store.release("900")
     say(
@@ -132,10 +144,13 @@ def _transcript(store: Any) -> list[Any]:
     say(store.claim_report("agents", "plan-2", 2))
     store.release_report("agents", "plan-2", 1)
     say(store.claim_report("agents", "plan-2", 1))
-    say([store.claim_action(late.correlation_id, "cancel", 1) for _ in range(2)])
-    say(store.claim_action(late.correlation_id, "retry", 1))
-    store.release_action(late.correlation_id, "cancel", 1)
-    say(store.claim_action(late.correlation_id, "cancel", 1))
+    # A click's action: taken, held, released after a failure, taken again and done.
+    acted = f"{late.correlation_id}:cancel#1"
+    say([store.take("acted", acted), store.take("acted", acted)])
+    store.release_once("acted", acted)
+    say(store.take("acted", acted))
+    store.finish("acted", acted)
+    say([store.take("acted", acted), store.take("acted", f"{late.correlation_id}:retry#1")])
     # Leases: taken, held, done; released; and expired, then taken over.
     say([store.take("sent", "a"), store.take("sent", "a")])
     store.finish("sent", "a")
@@ -273,6 +288,26 @@ def test_reply_falls_back_as_the_client_does(
     assert sent.route == ("edit" if via == "interaction" else "channel")
     assert delivered == Delivered(via=via, message_id=sent.message_id)
     assert discord.replies[-1].mention_user_id == USER
+
+
+def test_discord_keeps_one_channel_message_per_nonce_as_its_api_does() -> None:
+    from facteur.adapters.discord import DiscordClient
+    from tests.helpers.discord_fake import DISCORD_API, DiscordFake
+    from tests.helpers.support import APP
+
+    def transcript(discord: Any) -> list[int]:
+        keys = ["run#1", "run#1", "run#2", None, None, "run#1"]
+        sent = [discord.reply(ReplyTo(None, 0, CHANNEL, USER, key), text("x")) for key in keys]
+        first: dict[str | None, int] = {}  # each message ID by the order it first appeared
+        return [first.setdefault(delivered.message_id, len(first)) for delivered in sent]
+
+    with DiscordFake.running() as api:
+        client = DiscordClient(api_base_url=DISCORD_API, application_id=APP, bot_token="b" * 30)
+        real = transcript(client)
+        assert len(api.channel_messages) == 4
+    memory = MemoryDiscord()
+    assert transcript(memory) == real == [0, 0, 1, 2, 3, 0]
+    assert (len(memory.posts), len(memory.collapsed)) == (4, 2)
 
 
 def test_discord_refuses_messages_that_could_ping() -> None:

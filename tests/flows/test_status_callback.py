@@ -5,7 +5,9 @@ Real Redis; Discord and Argo fakes that validate every request against the real 
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from facteur.adapters.discord import DiscordClient
 from facteur.adapters.sessions import SessionStore
 from facteur.decisions.callback import parse_report
 from facteur.decisions.journey import DispatchResult
-from facteur.errors import InvalidReport
+from facteur.errors import InvalidReport, SessionStoreError
 from facteur.flows.status_callback import Reporter
 from tests.helpers.argo_fake import FakeArgo
 from tests.helpers.chain import CHANNEL_POST, EDIT, NAMESPACE, UI, peers
@@ -236,6 +238,51 @@ def test_discord_down_defers_to_the_next_tick(world: World) -> None:
     assert world.store.pending(10) == []
 
 
+class _RedisFailing:
+    """The real store, but the methods named in `failing` raise as when Redis is down, and
+    claims are taken for `lease_seconds` (so a lease can run out within a test)."""
+
+    def __init__(self, store: SessionStore, lease_seconds: float) -> None:
+        self._store, self._lease, self.failing = store, lease_seconds, set[str]()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._store, name)
+
+        def call(*args: Any) -> Any:
+            if name in self.failing:
+                raise SessionStoreError(f"{name}: ConnectionError: Connection refused.")
+            return method(*args)
+
+        return call
+
+    def take(self, kind: str, ident: str, lease_seconds: float = 30.0) -> Any:
+        return self.__getattr__("take")(kind, ident, self._lease)
+
+
+def test_copies_of_outcomes_past_redis_make_one_channel_message_per_run(world: World) -> None:
+    # Runs that outlived their interaction tokens: every outcome goes to the channel.
+    runs = [world.session(age=3600, token=None) for _ in range(3)]
+    store = _RedisFailing(world.store, lease_seconds=0.05)
+    world.reporter.store = store  # type: ignore[assignment]
+    # Redis fails once each claim is taken: nothing is marked done, nothing is recorded.
+    store.failing |= {"finish", "save", "release_once", "checked"}
+    for run in runs:
+        for _ in range(2):  # every report arrives twice, the second after the lease ran out
+            assert world.report(run).body["via"] == "channel"
+            time.sleep(0.1)
+    # Redis back, the runs ended: still pending, each is reported again by a tick, then done.
+    store.failing.clear()
+    for run in runs:
+        world.argo.set_phase(NAMESPACE, run.workflow_name, "Succeeded")
+    assert world.reporter.tick().body["reported"] == 3
+    assert world.reporter.tick().body["checked"] == 0
+    posts = world.discord.to(*CHANNEL_POST)
+    assert len(posts) == 9  # without the nonce, nine messages
+    assert len(world.discord.channel_messages) == 3  # one per run
+    nonces = {post.json["nonce"] for post in posts}
+    assert len(nonces) == 3 and all(post.json["enforce_nonce"] is True for post in posts)
+
+
 # -- reconciliation ------------------------------------------------------------------------------
 
 
@@ -291,6 +338,27 @@ def test_each_tick_is_bounded_oldest_first(world: World) -> None:
     world.reporter.tick()
     assert world.store.pending(10) == []
     assert len(world.messages()) == 5
+
+
+def test_ticks_rotate_through_every_pending_run(world: World) -> None:
+    # Seven long runs still going and, newest, one deleted: with tick_batch 3 the oldest three
+    # alone would be checked every tick; in rotation all eight are within ceil(8 / 3) ticks.
+    running = [world.session(age=3600 - i) for i in range(7)]
+    deleted = world.session(age=60)
+    del world.argo.workflows[(NAMESPACE, deleted.workflow_name)]
+    clock = itertools.count(time.time(), 1.0)
+    world.reporter.clock = lambda: next(clock)
+    reported = [world.reporter.tick().body["reported"] for _ in range(math.ceil(8 / 3))]
+    assert reported == [0, 0, 1]
+    [edit] = world.discord.to(*EDIT)
+    assert "**Deleted**" in edit.json["content"]
+    gets = [r.params.get("name") for r in world.argo.requests if r.method == "GET"]
+    assert set(gets) == {s.workflow_name for s in [*running, deleted]} and len(gets) == 9
+    # Redis holds the order: those checked longest ago (by the first tick, and not again by
+    # the third, which took the two never checked and one of them) come first.
+    order = world.store.pending(0)
+    assert len(order) == 7 and set(order[:2]) < {r.correlation_id for r in running[:3]}
+    assert set(order[2:5]) == {r.correlation_id for r in running[3:6]}
 
 
 def test_tick_survives_argo_errors(world: World) -> None:

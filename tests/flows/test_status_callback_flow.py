@@ -4,6 +4,8 @@ Discord or Redis outage."""
 
 from __future__ import annotations
 
+import itertools
+import math
 import time
 from typing import Any
 
@@ -333,6 +335,57 @@ def test_each_tick_is_bounded_oldest_first(world: World) -> None:
     reporter.tick()
     assert world.store.pending(10) == []
     assert len(world.discord.sent) == 5
+
+
+def test_ticks_rotate_so_a_run_behind_many_long_ones_is_reported(world: World) -> None:
+    # 200 long runs still going, and a newer one deleted (Argo answers 404): a tick that took
+    # the oldest tick_batch runs every time would never reach it.
+    running = [world.recorded_run(age=7200 - i) for i in range(200)]
+    deleted = world.recorded_run(age=60)
+    world.argo.delete(NAMESPACE, deleted.workflow_name or "")
+    clock = itertools.count(time.time(), 1.0)
+    reporter = world.reporter(tick_batch=50, clock=lambda: next(clock))
+    ticks = math.ceil(201 / 50)
+    reported = [reporter.tick().body["reported"] for _ in range(ticks)]
+    assert sum(reported) == 1
+    [post] = world.discord.sent
+    assert post.content == "`/plan` finished: **Deleted**"
+    looked = [name for operation, _, name in world.argo.calls if operation == "get_workflow"]
+    # Every run was checked in those ticks, each once before any was checked again.
+    names = {run.workflow_name for run in running} | {deleted.workflow_name}
+    assert len(looked) == ticks * 50
+    assert len(set(looked[:201])) == 201 and set(looked) == names
+    still = world.store.pending(0)
+    assert len(still) == 200 and deleted.correlation_id not in still
+
+
+def test_a_run_saved_again_keeps_its_turn_and_one_that_cannot_be_read_waits_its_turn(
+    world: World,
+) -> None:
+    first, second, third = (world.recorded_run(age=600 - i) for i in range(3))
+    clock = itertools.count(time.time(), 1.0)
+    reporter = world.reporter(tick_batch=2, clock=lambda: next(clock))
+    world.argo.fail("get_workflow", status=503)  # the first run cannot be read this time
+    assert reporter.tick().body["errors"] == 1
+    order = world.store.pending(0)
+    assert order[0] == third.correlation_id
+    assert set(order[1:]) == {first.correlation_id, second.correlation_id}  # checked together
+    # A click's save (status Cancelling) does not put the run back at the front.
+    assert world.buttons().click(click("cancel", first.ref)).result == "cancel"
+    assert world.store.pending(0) == order
+
+
+def test_a_tick_that_cannot_mark_what_it_checked_still_reports(world: World) -> None:
+    old, new = world.recorded_run(age=600), world.recorded_run(age=60)
+    _finished(world, new, "Succeeded")
+    world.store.fail("checked")
+    reporter = world.reporter(tick_batch=1)
+    assert reporter.tick().status == 200
+    world.store.recover()
+    # Nothing was marked, so the next tick takes the same run first.
+    assert world.store.pending(0) == [old.correlation_id, new.correlation_id]
+    assert reporter.tick().body["still_running"] == 1
+    assert reporter.tick().body["reported"] == 1
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,10 @@ answered 400 and recorded in `violations`; leaving `running()` asserts there wer
 that swallows errors cannot hide a bad request.
 
 Answers: scripted ones from `queue()`/`queue_error()` first (in order, whatever the route), then
-a default success shaped like Discord's (a full message object for message routes).
+a default success shaped like Discord's (a full message object for message routes). A channel
+post with `enforce_nonce` and the nonce of one created in that channel less than
+DISCORD_NONCE_SECONDS ago is answered, as Discord does, with that message, and creates none
+(`channel_messages` holds those created).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -38,12 +42,14 @@ from requests import PreparedRequest
 from requests.structures import CaseInsensitiveDict
 
 from tests.helpers.contracts import _discord, assert_discord_request, discord_allows_anonymous
+from tests.helpers.fakes import DISCORD_NONCE_SECONDS
 from tests.helpers.servers import serving
 from tests.helpers.support import APP, CHANNEL
 
 DISCORD_API = "https://discord.com/api/v10"
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _USER_AGENT_RE = re.compile(r"DiscordBot \(\S+, \S+\)")
+_CHANNEL_MESSAGES = "/channels/{channel_id}/messages"
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,11 @@ class DiscordFake:
         self._answers: deque[Answer] = deque()
         self._ids = itertools.count(1_100_000_000_000_000_001)
         self._lock = threading.Lock()
+        # Messages created by channel posts, and by (channel, nonce) with when: enforce_nonce.
+        self.channel_messages: list[dict[str, Any]] = []
+        self._nonces: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}
+        self._nonce_lock = threading.Lock()  # its own: served() holds _lock around _handle
+        self.clock = time.time
 
     @classmethod
     @contextmanager
@@ -241,11 +252,30 @@ class DiscordFake:
         spec, _ = _discord()
         responses_ = spec["paths"][route][method.lower()]["responses"]
         ok = responses_.get("200", {}).get("content", {}).get("application/json", {})
+        if (method, route) == ("POST", _CHANNEL_MESSAGES):
+            return status, headers, json.dumps(self._channel_post(params, body))
         if ok.get("schema", {}).get("$ref", "").endswith("/MessageResponse"):
             return status, headers, json.dumps(self.message(params, body))
         if "204" in responses_ and "200" not in responses_:
             return 204, {}, ""
         return status, headers, "{}"
+
+    def _channel_post(self, params: dict[str, str], body: Any) -> dict[str, Any]:
+        """The message a channel post made, or with enforce_nonce the one its nonce made."""
+        sent = body if isinstance(body, dict) else {}
+        now, nonce = self.clock(), sent.get("nonce")
+        key = (params.get("channel_id", CHANNEL), str(nonce))
+        enforced = sent.get("enforce_nonce") is True and nonce is not None
+        with self._nonce_lock:
+            if enforced and key in self._nonces:
+                earlier, at = self._nonces[key]
+                if now - at < DISCORD_NONCE_SECONDS:
+                    return earlier
+            message = self.message(params, body)
+            self.channel_messages.append(message)
+            if enforced:
+                self._nonces[key] = (message, now)
+        return message
 
     def message(self, params: dict[str, str], body: Any) -> dict[str, Any]:
         """A message object as Discord returns it after a create or edit."""

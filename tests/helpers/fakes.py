@@ -26,7 +26,7 @@ from facteur.adapters.signature import Verifier
 from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
 from facteur.decisions.catalog import Catalog
 from facteur.decisions.claims import LEASE_SECONDS, Claim
-from facteur.decisions.ids import custom_id
+from facteur.decisions.ids import custom_id, is_ref
 from facteur.decisions.interactions import EPHEMERAL, Click, read_click
 from facteur.decisions.journey import (
     WORKFLOW_REQUESTED,
@@ -35,7 +35,15 @@ from facteur.decisions.journey import (
     Journey,
     ReplyTo,
 )
-from facteur.decisions.workflow import Submitted, WorkflowRequest, WorkflowState
+from facteur.decisions.workflow import (
+    MANAGED_BY,
+    MANAGER,
+    REF_LABEL,
+    Submitted,
+    WorkflowRequest,
+    WorkflowState,
+    facteur_metadata,
+)
 from facteur.errors import ArgoError, DiscordError, SessionStoreError, SinkError, TokenRejected
 from facteur.flows import ports
 from facteur.flows.buttons import Buttons
@@ -45,6 +53,7 @@ from facteur.flows.outcome import Outcome
 from facteur.flows.status_callback import Reporter
 from facteur.flows.workflow_submit import Submitter
 from tests.helpers.support import (
+    APP,
     CLICKER,
     GUILD,
     PUBLIC_KEY_HEX,
@@ -58,6 +67,9 @@ from tests.helpers.support import (
 STORE_METHODS = frozenset(name for name in vars(ports.SessionStore) if not name.startswith("_"))
 ARGO_METHODS = frozenset(name for name in vars(ports.Argo) if not name.startswith("_"))
 DISCORD_ROUTES = ("edit", "follow_up", "channel")
+# How long Discord remembers a channel post's nonce (enforce_nonce): "the past few minutes" in
+# its documentation; facteur relies on no more than its redeliveries' couple of minutes.
+DISCORD_NONCE_SECONDS = 120.0
 
 
 # -- the session store -------------------------------------------------------------------------
@@ -67,8 +79,9 @@ class MemoryStore:
     """The SessionStore port on dicts, with the Redis store's semantics key for key.
 
     Every key expires (by `clock`); claim_* is set-if-absent under a lock, so True goes to the
-    first caller only; `pending` is a sorted set scored by received_at (ties by member, as
-    Redis orders them) that expires as a whole `ttl_seconds` after the last save.
+    first caller only; `pending` is a sorted set scored by when a tick last checked each run
+    (a new run by its received_at; ties by member, as Redis orders them) that expires as a
+    whole `ttl_seconds` after the last save.
     """
 
     def __init__(
@@ -105,11 +118,18 @@ class MemoryStore:
         self.down = False
         self.failing.clear()
 
+    def flush(self) -> None:
+        """FLUSHALL: Redis has lost every key (flushed, or a new empty instance)."""
+        with self._lock:
+            self._values.clear()
+            self._pending.clear()
+
     def _enter(self, method: str) -> None:
         self.calls.append(method)
         if self.down or method in self.failing:
-            # The real store names what it was doing and the redis error's class, nothing more.
-            raise SessionStoreError(f"{method}: ConnectionError")
+            # The real store names what it was doing, the redis error's class and, for a
+            # connection's, its message (where it could not connect), nothing more.
+            raise SessionStoreError(f"{method}: ConnectionError: Connection refused.")
 
     # -- for assertions -------------------------------------------------------------------
 
@@ -175,7 +195,7 @@ class MemoryStore:
                 self._write(f"ref:{result.ref}", cid, self._ttl)
             pending = self._live_pending()
             if result.workflow_name and result.finished_at is None:
-                pending[cid] = result.received_at
+                pending.setdefault(cid, result.received_at)  # ZADD NX
             else:
                 pending.pop(cid, None)
             if pending:  # EXPIRE on a key that no longer exists does nothing
@@ -250,6 +270,16 @@ class MemoryStore:
         stop = limit - 1 if limit > 0 else len(ordered) + limit - 1
         return [cid for cid, _ in ordered[: max(0, stop + 1)]]
 
+    def checked(self, correlation_ids: list[str], at: float) -> None:
+        if not correlation_ids:
+            return  # the real store sends nothing
+        self._enter("checked")
+        with self._lock:
+            pending = self._live_pending()
+            for cid in correlation_ids:  # ZADD XX: only members already there
+                if cid in pending:
+                    pending[cid] = at
+
     def forget_pending(self, correlation_id: str) -> None:
         self._enter("forget_pending")
         with self._lock:
@@ -263,15 +293,6 @@ class MemoryStore:
         self._enter("release_report")
         with self._lock:
             self._values.pop(f"reported:{namespace}/{name}#{attempt}", None)
-
-    def claim_action(self, correlation_id: str, action: str, attempt: int) -> bool:
-        self._enter("claim_action")
-        return self._claim(f"acted:{correlation_id}:{action}#{attempt}", None)
-
-    def release_action(self, correlation_id: str, action: str, attempt: int) -> None:
-        self._enter("release_action")
-        with self._lock:
-            self._values.pop(f"acted:{correlation_id}:{action}#{attempt}", None)
 
     def ping(self) -> bool:
         # The real store answers False rather than raising: readiness only asks.
@@ -307,6 +328,7 @@ class ArgoRun:
     entry_phase: str | None = None
     # What stop or terminate asked for, as Argo's spec.shutdown records it.
     shutdown: str | None = None
+    created_at: str = field(default_factory=lambda: _iso_now())
 
     def state(self) -> WorkflowState:
         return WorkflowState(
@@ -317,7 +339,14 @@ class ArgoRun:
             self.finished_at,
             self.message,
             entry_phase=self.entry_phase,
+            labels=facteur_metadata(self.labels),
+            annotations=facteur_metadata(self.annotations),
+            created_at=self.created_at,
         )
+
+    @property
+    def facteurs(self) -> bool:
+        return self.labels.get(MANAGED_BY) == MANAGER
 
 
 @dataclass
@@ -330,6 +359,7 @@ class _ArgoFailure:
 
 
 _TERMINAL = frozenset({"Succeeded", "Failed", "Error"})
+_ARGO_READS = frozenset({"get_workflow", "find_by_ref", "list_unfinished"})
 
 
 def _iso_now() -> str:
@@ -380,12 +410,30 @@ class MemoryArgo:
         with self._lock:
             self._failures.append(_ArgoFailure(operation, error, times, done))
 
-    def add_workflow(
-        self, namespace: str, name: str, phase: str | None = "Running", **status: Any
-    ) -> ArgoRun:
-        """Seed a workflow as if facteur had created it earlier."""
+    def recover(self) -> None:
+        """Argo is back: no scripted failure is left."""
         with self._lock:
-            run = self.workflows[(namespace, name)] = ArgoRun(namespace, name, template="seeded")
+            self._failures.clear()
+
+    def add_workflow(
+        self,
+        namespace: str,
+        name: str,
+        phase: str | None = "Running",
+        *,
+        labels: dict[str, str] | None = None,
+        annotations: dict[str, str] | None = None,
+        **status: Any,
+    ) -> ArgoRun:
+        """Seed a workflow as if facteur had created it earlier (with these labels)."""
+        with self._lock:
+            run = self.workflows[(namespace, name)] = ArgoRun(
+                namespace,
+                name,
+                template="seeded",
+                labels=dict(labels or {}),
+                annotations=dict(annotations or {}),
+            )
         if phase is not None:
             self.set_phase(namespace, name, phase, **status)
         return run
@@ -422,7 +470,7 @@ class MemoryArgo:
     @property
     def actions(self) -> list[tuple[str, str]]:
         """(operation, name) of every call that asks Argo to change something."""
-        return [(op, name) for op, _, name in self.calls if op != "get_workflow"]
+        return [(op, name) for op, _, name in self.calls if op not in _ARGO_READS]
 
     def run(self, namespace: str, name: str) -> ArgoRun:
         return self.workflows[(namespace, name)]
@@ -489,6 +537,34 @@ class MemoryArgo:
             run = self.workflows.get((namespace, name))
             return None if run is None else run.state()
 
+    def find_by_ref(self, namespace: str, ref: str) -> list[WorkflowState]:
+        # The call records the reference where the others record a name.
+        self._after(self._enter("find_by_ref", namespace, ref))
+        if not is_ref(ref):
+            return []  # the real client sends no selector it cannot build
+        with self._lock:
+            return [
+                run.state()
+                for run in self._listed(namespace)
+                if run.facteurs and run.labels.get(REF_LABEL) == ref
+            ]
+
+    def list_unfinished(self, namespace: str, limit: int = 500) -> list[WorkflowState]:
+        self._after(self._enter("list_unfinished", namespace, ""))
+        with self._lock:
+            found = [
+                run.state()
+                for run in self._listed(namespace)
+                if run.facteurs and run.phase not in _TERMINAL
+            ]
+        return found[: max(1, limit)]
+
+    def _listed(self, namespace: str) -> list[ArgoRun]:
+        # As Argo sorts a page: the unfinished first, the newest first.
+        runs = [run for (ns, _), run in self.workflows.items() if ns == namespace]
+        newest = sorted(runs, key=lambda run: run.created_at, reverse=True)
+        return sorted(newest, key=lambda run: run.finished_at is not None)
+
     def stop(self, namespace: str, name: str, message: str | None = None) -> None:
         self._shutdown("stop", namespace, name, "Stop")
 
@@ -526,6 +602,7 @@ class MemoryArgo:
                 finished_at=None,
                 message=None,
                 shutdown=None,
+                created_at=_iso_now(),
             )
             self.workflows[(namespace, again.name)] = again
         self._after(failure)
@@ -549,6 +626,8 @@ class Sent:
     token: str | None = None
     channel_id: str | None = None
     mention_user_id: str | None = None
+    # A channel post's nonce (DiscordClient sends it with enforce_nonce).
+    nonce: str | None = None
 
     @property
     def content(self) -> str:
@@ -581,6 +660,7 @@ class ReplyCall:
     channel_id: str | None
     mention_user_id: str | None
     delivered: Delivered | None
+    dedupe_key: str | None = None
 
 
 def check_message(message: Any) -> None:
@@ -595,7 +675,9 @@ def check_message(message: Any) -> None:
 
 class MemoryDiscord:
     """The Discord port, recording every message, with DiscordClient.reply's fallback: edit
-    the original while the token lives, else post in the channel (with a bot token)."""
+    the original while the token lives, else post in the channel (with a bot token), with the
+    nonce of what is said (ReplyTo.nonce): Discord answers a second post of it within
+    DISCORD_NONCE_SECONDS with the first's message (`collapsed`), and creates none."""
 
     def __init__(self, *, bot_token: bool = True, clock: Callable[[], float] = time.time) -> None:
         self.bot_token = bot_token
@@ -606,6 +688,10 @@ class MemoryDiscord:
         self.down = False
         self._failures: list[tuple[str, DiscordError, int | None]] = []
         self._originals: dict[str, str] = {}
+        # (channel, nonce) -> (message ID, when posted): Discord's enforce_nonce.
+        self._nonces: dict[tuple[str, str], tuple[str, float]] = {}
+        # Channel posts Discord answered with the message an earlier one with their nonce made.
+        self.collapsed: list[Sent] = []
         self._ids = iter(range(1_100_000_000_000_000_001, 10**19))
         self._lock = threading.RLock()
 
@@ -659,6 +745,7 @@ class MemoryDiscord:
         token: str | None = None,
         channel_id: str | None = None,
         mention_user_id: str | None = None,
+        nonce: str | None = None,
     ) -> dict[str, Any]:
         check_message(message)
         with self._lock:
@@ -672,13 +759,32 @@ class MemoryDiscord:
                         else:
                             self._failures[index] = (where, error, times - 1)
                     raise error
+            now = self._clock()
+            if route == "channel" and channel_id is not None and nonce is not None:
+                earlier = self._nonces.get((channel_id, nonce))
+                if earlier is not None and now - earlier[1] < DISCORD_NONCE_SECONDS:
+                    # Discord returns the message made with this nonce and creates none.
+                    body = copy.deepcopy(message)
+                    kept = Sent(route, body, earlier[0], None, channel_id, mention_user_id, nonce)
+                    self.collapsed.append(kept)
+                    return {"id": earlier[0]}
             if route == "edit" and token is not None:
                 # Edits land on the one original reply, so they keep its ID.
                 message_id = self._originals.setdefault(token, str(next(self._ids)))
             else:
                 message_id = str(next(self._ids))
+            if route == "channel" and channel_id is not None and nonce is not None:
+                self._nonces[(channel_id, nonce)] = (message_id, now)
             self.sent.append(
-                Sent(route, copy.deepcopy(message), message_id, token, channel_id, mention_user_id)
+                Sent(
+                    route,
+                    copy.deepcopy(message),
+                    message_id,
+                    token,
+                    channel_id,
+                    mention_user_id,
+                    nonce,
+                )
             )
         return {"id": message_id}
 
@@ -693,7 +799,12 @@ class MemoryDiscord:
     def reply(self, to: ReplyTo, message: dict[str, Any], *, now: float | None = None) -> Delivered:
         check_message(message)
         record = functools.partial(
-            ReplyCall, to.token, to.token_expires_at, to.channel_id, to.mention_user_id
+            ReplyCall,
+            to.token,
+            to.token_expires_at,
+            to.channel_id,
+            to.mention_user_id,
+            dedupe_key=to.dedupe_key,
         )
         try:
             delivered = self._reply(to, message, now)
@@ -719,7 +830,9 @@ class MemoryDiscord:
             raise DiscordError(None, f"{why} and no bot token is configured to post instead")
         if to.channel_id is None:
             raise DiscordError(None, f"{why} and the interaction has no channel to post in")
-        sent = self.post_to_channel(to.channel_id, message, mention_user_id=to.mention_user_id)
+        sent = self.post_to_channel(
+            to.channel_id, message, mention_user_id=to.mention_user_id, nonce=to.nonce()
+        )
         return Delivered(via="channel", message_id=sent["id"])
 
     def edit_original(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
@@ -729,13 +842,19 @@ class MemoryDiscord:
         return self._send("follow_up", message, token=self._token(token))
 
     def post_to_channel(
-        self, channel_id: str, message: dict[str, Any], *, mention_user_id: str | None = None
+        self,
+        channel_id: str,
+        message: dict[str, Any],
+        *,
+        mention_user_id: str | None = None,
+        nonce: str | None = None,
     ) -> dict[str, Any]:
-        """Not a port method: what reply() falls back to, as on DiscordClient."""
+        """Not a port method: what reply() falls back to, as on DiscordClient. A second post
+        with a nonce within DISCORD_NONCE_SECONDS is answered with the first's message."""
         if not self.bot_token:
             raise DiscordError(None, "cannot post to the channel: no bot token is configured")
         return self._send(
-            "channel", message, channel_id=channel_id, mention_user_id=mention_user_id
+            "channel", message, channel_id=channel_id, mention_user_id=mention_user_id, nonce=nonce
         )
 
 
@@ -838,6 +957,7 @@ class World:
             "guild_id": GUILD,
             "cancel_strategy": "stop",
             "retry_strategy": "retry",
+            "namespace": NAMESPACE,
         }
         return Buttons(**(options | overrides))
 
@@ -861,6 +981,8 @@ class World:
             "token_ttl_seconds": TOKEN_TTL,
             "argo": self.argo,
             "tick_batch": 50,
+            "namespace": NAMESPACE,
+            "application_id": APP,
         }
         return Reporter(**(options | overrides))
 

@@ -136,9 +136,18 @@ class DiscordClient:
         return self._send("POST", _FOLLOW_UP, path, body, tokens=(token,), webhook=True)
 
     def post_to_channel(
-        self, channel_id: str, message: dict[str, Any], *, mention_user_id: str | None = None
+        self,
+        channel_id: str,
+        message: dict[str, Any],
+        *,
+        mention_user_id: str | None = None,
+        nonce: str | None = None,
     ) -> dict[str, Any]:
-        """Post as the bot; `mention_user_id` is prefixed as a mention and the only one allowed."""
+        """Post as the bot; `mention_user_id` is prefixed as a mention and the only one allowed.
+
+        With `nonce` (ReplyTo.nonce: the same for every copy of what is said), Discord returns
+        the message already posted with it in the last few minutes instead of a second one.
+        """
         if not self._bot_token:
             raise DiscordError(None, "cannot post to the channel: no bot token is configured")
         path = _CHANNEL_MESSAGES.format(channel=_segment(_snowflake(channel_id, "channel id")))
@@ -152,8 +161,11 @@ class DiscordClient:
                 body["flags"] = flags & ~EPHEMERAL
             else:
                 del body["flags"]
-        # The nonce makes a retried POST idempotent: Discord returns the first message.
-        if body.get("nonce") is None:
+        # The nonce makes a retried POST idempotent: Discord returns the first message. The
+        # caller's spans every copy of the message; a random one, this call's own retries.
+        if nonce is not None:
+            body["nonce"], body["enforce_nonce"] = nonce, True
+        elif body.get("nonce") is None:
             body["nonce"] = secrets.token_hex(12)
             body["enforce_nonce"] = True
         return self._send("POST", _CHANNEL_MESSAGES, path, body, tokens=(), webhook=False)
@@ -203,7 +215,9 @@ class DiscordClient:
             raise DiscordError(None, f"{why} and no bot token is configured to post instead")
         if to.channel_id is None:
             raise DiscordError(None, f"{why} and the interaction has no channel to post in")
-        sent = self.post_to_channel(to.channel_id, message, mention_user_id=to.mention_user_id)
+        sent = self.post_to_channel(
+            to.channel_id, message, mention_user_id=to.mention_user_id, nonce=to.nonce()
+        )
         return Delivered(via="channel", message_id=_message_id(sent))
 
     # -- plumbing ---------------------------------------------------------------------------------

@@ -7,10 +7,12 @@ Keys (all under `facteur:`):
 - `token:<correlation_id>`: the interaction token, expiring when Discord stops honouring it;
 - `seen:<interaction_id>`, `replied:<interaction_id>` and the other claims: "busy" while a
   delivery holds the claim's lease, "done" once its effect happened (decisions/claims.py);
-- `pending`: a sorted set of runs submitted but not yet reported, oldest first;
+- `pending`: a sorted set of runs submitted but not yet reported, scored by when a tick last
+  checked each one (a new run by its received_at: never checked), least recently checked first;
 - `reported:<namespace>/<name>#<attempt>`: set once per attempt, by the one outcome reported;
 - `ref:<ref>`: the correlation ID behind a button's opaque reference;
-- `acted:<correlation_id>:<action>#<attempt>`: set once, so a double click acts once.
+- `acted:<correlation_id>:<action>#<attempt>`: a claim (busy while the click acts, done once it
+  did), so a double click acts once.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 PREFIX = "facteur:"
 _PENDING = f"{PREFIX}pending"
 _BUSY, _DONE = b"busy", b"done"
+_DETAIL_LIMIT = 200
 
 
 @contextmanager
@@ -39,7 +42,14 @@ def _guard(what: str) -> Iterator[None]:
     try:
         yield
     except redis.RedisError as err:
-        raise SessionStoreError(f"{what}: {type(err).__name__}") from None
+        problem = type(err).__name__
+        # A connection's message names the host and port (or socket path), never the password.
+        # Others can quote a command's arguments (a pipeline's ResponseError names the whole
+        # SET, token included): their class alone.
+        detail = str(err) if isinstance(err, redis.ConnectionError | redis.TimeoutError) else ""
+        if detail:
+            problem += f": {detail[:_DETAIL_LIMIT]}"
+        raise SessionStoreError(f"{what}: {problem}") from None
 
 
 class SessionStore:
@@ -54,14 +64,19 @@ class SessionStore:
 
     @classmethod
     def from_url(
-        cls, url: str, ttl_seconds: int, last_dispatch_ttl_seconds: int = 900
+        cls,
+        url: str,
+        ttl_seconds: int,
+        last_dispatch_ttl_seconds: int = 900,
+        *,
+        password: str | None = None,
     ) -> SessionStore:
-        import redis  # only the functions that keep sessions pay for this import
+        """One Redis by URL, or the primary behind Sentinels (redis+sentinel://); `password`
+        wins over one in the URL (adapters/redis_client.py)."""
+        # Only the functions that keep sessions pay for importing redis.
+        from facteur.adapters.redis_client import connect
 
-        client = redis.Redis.from_url(
-            url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30
-        )
-        return cls(client, ttl_seconds, last_dispatch_ttl_seconds)
+        return cls(connect(url, password=password), ttl_seconds, last_dispatch_ttl_seconds)
 
     def save(
         self,
@@ -81,7 +96,9 @@ class SessionStore:
             if result.ref:
                 pipe.set(f"{PREFIX}ref:{result.ref}", result.correlation_id, ex=self._ttl)
             if result.workflow_name and result.finished_at is None:
-                pipe.zadd(_PENDING, {result.correlation_id: result.received_at})
+                # NX: saving a pending run again keeps when it was last checked; a run saved
+                # after its report was made (a Retry) is pending again, never checked.
+                pipe.zadd(_PENDING, {result.correlation_id: result.received_at}, nx=True)
             else:
                 pipe.zrem(_PENDING, result.correlation_id)
             pipe.expire(_PENDING, self._ttl)
@@ -152,9 +169,17 @@ class SessionStore:
         return self.claim_once("seen", interaction_id, ttl_seconds)
 
     def pending(self, limit: int) -> list[str]:
-        """Correlation IDs of submitted runs not yet reported, oldest first."""
+        """Correlation IDs of submitted runs not yet reported, least recently checked first."""
         with _guard("listing pending sessions"):
             return [_text(raw) for raw in self._redis.zrange(_PENDING, 0, limit - 1)]
+
+    def checked(self, correlation_ids: list[str], at: float) -> None:
+        """Mark pending runs as checked `at` (unix seconds), so the next ticks take the others
+        first. Runs no longer pending stay so (ZADD XX); one command for the lot."""
+        if not correlation_ids:
+            return  # ZADD needs at least one member
+        with _guard("marking pending sessions checked"):
+            self._redis.zadd(_PENDING, dict.fromkeys(correlation_ids, at), xx=True)
 
     def forget_pending(self, correlation_id: str) -> None:
         with _guard("forgetting a pending session"):
@@ -168,10 +193,6 @@ class SessionStore:
     def release_report(self, namespace: str, name: str, attempt: int) -> None:
         self.release_once("reported", f"{namespace}/{name}#{attempt}")
 
-    def claim_action(self, correlation_id: str, action: str, attempt: int) -> bool:
-        """True for the first click of `action` on this attempt of a run; False for repeats."""
-        return self.claim_once("acted", f"{correlation_id}:{action}#{attempt}")
-
     def ping(self) -> bool:
         """Whether Redis answers (for readiness)."""
         try:
@@ -179,9 +200,6 @@ class SessionStore:
                 return bool(self._redis.ping())
         except SessionStoreError:
             return False
-
-    def release_action(self, correlation_id: str, action: str, attempt: int) -> None:
-        self.release_once("acted", f"{correlation_id}:{action}#{attempt}")
 
     def release(self, interaction_id: str) -> None:
         """Forget a claim, so that a redelivery after a failure is handled again."""

@@ -24,6 +24,13 @@ def deliver(url: str, event: CloudEvent, timeout: float) -> None:
     send(url, *encode(event), timeout)
 
 
+def _problem(err: Exception) -> str:
+    """The class, and a socket error's message ("[Errno 111] Connection refused", host and
+    port at most). A ValueError's can quote what the sink answered: its class alone."""
+    text = str(err) if isinstance(err, OSError) else ""
+    return f"{type(err).__name__}: {text[:200]}" if text else type(err).__name__
+
+
 def send(url: str, headers: dict[str, str], body: bytes, timeout: float) -> None:
     """POST an encoded event; raise SinkError unless the sink answers 2xx within `timeout`."""
     parts = urlsplit(url)
@@ -40,7 +47,7 @@ def send(url: str, headers: dict[str, str], body: bytes, timeout: float) -> None
             # Not after a timeout, which would spend the caller's deadline twice.
             if reused and attempt == 1 and not isinstance(err, TimeoutError):
                 continue
-            raise SinkError(f"sink unreachable: {type(err).__name__}") from None
+            raise SinkError(f"sink unreachable: {_problem(err)}") from None
         if not reusable:
             _drop(parts.netloc)
         if not 200 <= status < 300:
@@ -215,7 +222,7 @@ class AsyncSink:
                 # As Sink: a kept-alive connection the sink had closed is retried once, fresh.
                 if reused and attempt == 1 and not isinstance(err, TimeoutError):
                     continue
-                raise SinkError(f"sink unreachable: {type(err).__name__}") from None
+                raise SinkError(f"sink unreachable: {_problem(err)}") from None
             if reusable:
                 free.append(streams)
             else:

@@ -3,6 +3,7 @@ in Redis, and where a reply landed. Pure records."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
@@ -16,6 +17,9 @@ from facteur.errors import InvalidInteraction
 COMMAND_RECEIVED = "dev.facteur.command.received"
 WORKFLOW_REQUESTED = "dev.facteur.workflow.requested"
 COMPONENT_CLICKED = "dev.facteur.component.clicked"
+
+# Discord's MessageCreateRequest takes a nonce of at most 25 characters.
+NONCE_LENGTH = 25
 
 
 @dataclass(frozen=True)
@@ -106,16 +110,36 @@ class ReplyTo:
     token_expires_at: float
     channel_id: str | None
     mention_user_id: str | None = None
+    # What is said, named the same by every copy of it (the run and its attempt, the
+    # interaction and its message): a channel post carries a nonce made from it, so Discord
+    # itself keeps one message when copies get past Redis. Edits need none: they are idempotent.
+    dedupe_key: str | None = None
 
     @classmethod
-    def of_journey(cls, journey: Journey, ttl_seconds: int) -> ReplyTo:
+    def of_journey(
+        cls, journey: Journey, ttl_seconds: int, dedupe_key: str | None = None
+    ) -> ReplyTo:
         call = journey.call
-        return cls(call.token, journey.received_at + ttl_seconds, call.channel_id, call.user_id)
+        expires_at = journey.received_at + ttl_seconds
+        return cls(call.token, expires_at, call.channel_id, call.user_id, dedupe_key)
 
     @classmethod
-    def of_session(cls, session: DispatchResult, token: str | None, ttl_seconds: int) -> ReplyTo:
+    def of_session(
+        cls,
+        session: DispatchResult,
+        token: str | None,
+        ttl_seconds: int,
+        dedupe_key: str | None = None,
+    ) -> ReplyTo:
         expires_at = session.received_at + ttl_seconds
-        return cls(token, expires_at, session.channel_id, session.user_id)
+        return cls(token, expires_at, session.channel_id, session.user_id, dedupe_key)
 
     def token_lives(self, now: float) -> bool:
         return bool(self.token) and now < self.token_expires_at
+
+    def nonce(self) -> str | None:
+        """The channel post's nonce: the same for every copy of what is said, at most the 25
+        characters Discord takes (100 bits of a SHA-256 of the key); None without a key."""
+        if self.dedupe_key is None:
+            return None
+        return hashlib.sha256(self.dedupe_key.encode()).hexdigest()[:NONCE_LENGTH]

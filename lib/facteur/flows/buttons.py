@@ -10,21 +10,26 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from facteur import logs
 from facteur.decisions import render
+from facteur.decisions.claims import Claim
 from facteur.decisions.ids import CANCEL, RETRY
 from facteur.decisions.interactions import Click, safe_name
 from facteur.decisions.journey import DispatchResult
 from facteur.decisions.policy import decide
-from facteur.errors import ArgoError, DiscordError, SessionStoreError
+from facteur.decisions.recovery import recover_by_ref
+from facteur.errors import ArgoError, DiscordError, NotRecoverable, SessionStoreError
 from facteur.flows.effects import quietly
 from facteur.flows.outcome import Outcome
 from facteur.flows.ports import Argo, Discord, SessionStore
 
 log = logging.getLogger("facteur.command_route")
+
+# The claim on a click's action: busy while it is carried out, done once Argo took it.
+_ACTED = "acted"
 
 
 @dataclass(kw_only=True)
@@ -37,6 +42,9 @@ class Buttons:
     guild_id: str | None = None
     cancel_strategy: str = "stop"
     retry_strategy: str = "retry"
+    # Where facteur submits (argo.namespace): where a click looks for a run Redis has forgotten.
+    namespace: str | None = None
+    clock: Callable[[], float] = time.time
 
     def click(self, click: Click) -> Outcome:
         """Cancel or Retry from a run's message: same role policy, one action per click."""
@@ -48,7 +56,7 @@ class Buttons:
 
     def _click(self, click: Click) -> Outcome:
         try:
-            session = self.store.by_ref(click.ref)
+            session = self.store.by_ref(click.ref) or self._recovered(click)
         except SessionStoreError as err:
             log.error("session store unavailable: %s", err)
             return self._whisper(click, render.store_unavailable_for_click())
@@ -78,38 +86,57 @@ class Buttons:
             return self._whisper(click, render.RUN_ALREADY_FINISHED)
         if verb == RETRY and session.status not in ("Failed", "Error"):
             return self._whisper(click, render.ONLY_FAILED_RUNS_RETRY)
+        if self.argo is None:
+            # Before the claim: nothing was done, so the next click is told the same.
+            return self._whisper(click, render.no_argo_configured())
+        key = _action_key(session, verb)
         try:
-            if not self.store.claim_action(*_action_key(session, verb)):
-                logs.audit("button.duplicate_suppressed", action=verb, by=click.user_id)
-                return Outcome(200, "duplicate")
+            claim = self.store.take(*key)
         except SessionStoreError as err:
             log.error("session store unavailable: %s", err)
             return self._whisper(click, render.store_unavailable_for_click())
-        return self._act(click, session)
+        if claim is Claim.DONE:
+            logs.audit("button.duplicate_suppressed", action=verb, by=click.user_id)
+            return Outcome(200, "duplicate")
+        if claim is Claim.BUSY:
+            # Another delivery of this click is acting now: Knative redelivers this one later,
+            # when that one has finished (a duplicate) or its lease has ended (it crashed).
+            log.info("another delivery is carrying out the %s; asking for a redelivery", verb)
+            return Outcome(503, "busy")
+        return self._act(click, session, self.argo, key)
 
-    def _act(self, click: Click, session: DispatchResult) -> Outcome:
+    def _act(
+        self, click: Click, session: DispatchResult, argo: Argo, key: tuple[str, str]
+    ) -> Outcome:
 
         name, namespace = session.workflow_name or "", session.namespace or ""
-        if self.argo is None:
-            return self._whisper(click, render.no_argo_configured())
+        what = f"could not release the {click.action} claim"
         try:
             if click.action == CANCEL:
                 if self.cancel_strategy == "terminate":
-                    self.argo.terminate(namespace, name)
+                    argo.terminate(namespace, name)
                 else:
-                    self.argo.stop(namespace, name)
+                    argo.stop(namespace, name)
                 updated = session.model_copy(update={"status": "Cancelling"})
             elif self.retry_strategy == "resubmit":
-                again = self.argo.resubmit(namespace, name)
+                again = argo.resubmit(namespace, name)
                 updated = _rerun(session, again.name)
             else:
-                self.argo.retry(namespace, name)
+                argo.retry(namespace, name)
                 updated = _rerun(session, name)
         except ArgoError as err:
             log.error("%s of %s/%s failed: %s", click.action, namespace, name, err.reason)
-            what = f"could not release the {click.action} claim"
-            quietly(log, what, self.store.release_action, *_action_key(session, click.action))
+            quietly(log, what, self.store.release_once, *key)
             return self._whisper(click, render.argo_refused_action(click.action, err.reason))
+        except BaseException:
+            # Whatever else went wrong (a bug, the worker stopping), the click did not act as
+            # far as facteur knows: release it, so a redelivery or the next click is not taken
+            # for a duplicate. The error goes on to the function's guard (500: redelivered).
+            quietly(log, what, self.store.release_once, *key)
+            raise
+        # Done as soon as Argo took it: from here a redelivery must not act again.
+        marked = f"the {click.action} of {name} happened but could not be marked done"
+        quietly(log, marked, self.store.finish, *key)
         logs.audit(f"workflow.{click.action}", workflow=name, by=click.user_id)
         quietly(log, f"could not record the {click.action} of {name}", self.store.save, updated)
         message = render.acted(
@@ -139,10 +166,33 @@ class Buttons:
             return Outcome(503, "refused")
         return Outcome(200, "refused")
 
+    def _recovered(self, click: Click) -> DispatchResult | None:
+        """The session Redis has forgotten, rebuilt from the run labelled with the click's
+        reference and saved back; the checks that follow (guild, roles) apply to it as to any."""
+        if self.argo is None or not self.namespace:
+            return None
+        try:
+            found = self.argo.find_by_ref(self.namespace, click.ref)
+            if not found:
+                return None
+            session = recover_by_ref(
+                found, click.ref, now=self.clock(), application_id=click.application_id
+            )
+        except ArgoError as err:
+            log.warning("cannot look the run up in Argo: %s", err.reason)
+            return None
+        except NotRecoverable as err:
+            logs.audit("session.unrecoverable", reason=err.reason, via="click")
+            return None
+        what = f"could not record the rebuilt session of {session.workflow_name}"
+        if quietly(log, what, self.store.save, session):
+            logs.audit("session.recovered", workflow=session.workflow_name, via="click")
+        return session
 
-def _action_key(session: DispatchResult, action: str) -> tuple[str, str, int]:
+
+def _action_key(session: DispatchResult, action: str) -> tuple[str, str]:
     # One action per attempt of a run: a retried run may be cancelled again.
-    return session.correlation_id, action, session.attempt
+    return _ACTED, f"{session.correlation_id}:{action}#{session.attempt}"
 
 
 def _rerun(session: DispatchResult, name: str) -> DispatchResult:

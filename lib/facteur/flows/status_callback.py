@@ -22,7 +22,9 @@ from facteur.decisions import render
 from facteur.decisions.callback import FINAL_STATUSES, Report, status_in_argo
 from facteur.decisions.claims import Claim
 from facteur.decisions.journey import DispatchResult, ReplyTo
-from facteur.errors import ArgoError, DiscordError, SessionStoreError
+from facteur.decisions.recovery import recover_session
+from facteur.decisions.workflow import WorkflowState
+from facteur.errors import ArgoError, DiscordError, NotRecoverable, SessionStoreError
 from facteur.flows.effects import quietly
 from facteur.flows.outcome import Answer
 from facteur.flows.ports import Argo, Discord, SessionStore
@@ -40,6 +42,8 @@ class TickSummary:
     still_running: int = 0
     errors: int = 0
     outcomes: list[str] = field(default_factory=list)
+    # Runs Argo still shows unfinished that Redis had forgotten, pending again (recover()).
+    recovered: int = 0
 
 
 @dataclass(kw_only=True)
@@ -58,6 +62,13 @@ class Reporter:
     confirm_delay_seconds: float = 0.5
     tick_batch: int = 50
     tick_seconds: float = 20.0
+    # Where facteur submits (argo.namespace): the one namespace whose runs it rebuilds from Argo
+    # when Redis has forgotten them, and only those of its own application.
+    namespace: str | None = None
+    application_id: str | None = None
+    # Per tick, at most this many forgotten runs are saved again, out of this many listed.
+    recover_batch: int = 50
+    recover_scan: int = 500
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
 
@@ -76,6 +87,11 @@ class Reporter:
             log.error("cannot look up %s/%s: %s", report.namespace, report.name, err)
             return _accepted("deferred", "session store unavailable; reconciliation will retry")
         if session is None:
+            found = self._recovered(report)
+            if isinstance(found, Answer):
+                return found
+            session = found
+        if session is None:
             logs.audit("callback.ignored", reason="unknown workflow")
             return _accepted(
                 "ignored", "facteur did not submit this workflow or no longer knows it"
@@ -86,6 +102,69 @@ class Reporter:
                 return confirmed
             report = confirmed
         return self._deliver(session, report)
+
+    def _recovered(self, report: Report) -> DispatchResult | Answer | None:
+        """The session Redis has lost, rebuilt from the workflow's labels and annotations and
+        saved back, without a token (so the outcome goes to the channel); None unless Argo
+        knows the run and it is one of facteur's, in facteur's namespace."""
+        if self.argo is None or report.namespace != self.namespace:
+            return None
+        try:
+            state = self.argo.get_workflow(report.namespace, report.name)
+        except ArgoError as err:
+            log.warning("cannot read %s back from Argo: %s", report.name, err.reason)
+            return _accepted("deferred", "Argo cannot say whose run it is now; reconciliation will")
+        # Pending until this report is told, whatever Argo's phase: a failed post stays a tick's.
+        session = self._rebuilt(state, "callback", unreported=True)
+        if session is not None:
+            self._save_rebuilt(session, "callback")
+        return session
+
+    def _rebuilt(
+        self, state: WorkflowState | None, via: str, *, unreported: bool = False
+    ) -> DispatchResult | None:
+        if state is None:
+            return None
+        try:
+            return recover_session(
+                state, now=self.clock(), application_id=self.application_id, unreported=unreported
+            )
+        except NotRecoverable as err:
+            logs.audit("session.unrecoverable", workflow=state.name, reason=err.reason, via=via)
+            return None
+
+    def _save_rebuilt(self, session: DispatchResult, via: str) -> bool:
+        what = f"could not record the rebuilt session of {session.workflow_name}"
+        saved = quietly(log, what, self.store.save, session)
+        if saved:
+            logs.audit("session.recovered", workflow=session.workflow_name, via=via)
+        return saved
+
+    def recover(self) -> int:
+        """Save again, as pending, the unfinished runs Argo shows that Redis no longer knows
+        (flushed, or a new empty instance), so that this tick and the next report them. At most
+        recover_batch per tick, out of recover_scan listed; how many it saved."""
+        if self.argo is None or not self.namespace:
+            return 0
+        try:
+            states = self.argo.list_unfinished(self.namespace, self.recover_scan)
+        except ArgoError as err:
+            log.warning("cannot list unfinished runs to recover: %s", err.reason)
+            return 0
+        recovered = 0
+        for state in states:
+            if recovered >= self.recover_batch:
+                break
+            try:
+                if self.store.find_workflow(state.namespace, state.name) is not None:
+                    continue
+            except SessionStoreError as err:
+                log.warning("cannot tell which runs Redis has forgotten: %s", err)
+                break
+            session = self._rebuilt(state, "tick")
+            if session is not None and self._save_rebuilt(session, "tick"):
+                recovered += 1
+        return recovered
 
     def _confirm(self, argo: Argo, report: Report) -> Report | Answer:
         """The report once Argo shows its status, or why it is left to the next tick."""
@@ -155,7 +234,9 @@ class Reporter:
             ref=session.ref,
         )
         try:
-            to = ReplyTo.of_session(session, token, self.token_ttl_seconds)
+            # The attempt's one outcome, whichever copy of it gets past Redis: Discord keeps one.
+            dedupe_key = f"outcome:{report.namespace}/{report.name}#{session.attempt}"
+            to = ReplyTo.of_session(session, token, self.token_ttl_seconds, dedupe_key)
             delivered = self.discord.reply(to, message)
         except DiscordError as err:
             log.error("could not report %s/%s: %s", report.namespace, report.name, err.reason)
@@ -168,7 +249,10 @@ class Reporter:
         return Answer(200, {"result": "reported", "status": report.status, "via": delivered.via})
 
     def tick(self) -> Answer:
-        """Report final states that no exit handler reported, oldest sessions first."""
+        """Report final states that no exit handler reported. Each tick takes the runs checked
+        least recently (a new run: never) and marks them checked, so the batches rotate and
+        every pending run is checked within ceil(pending / tick_batch) ticks, however many
+        long runs are still going."""
 
         summary = TickSummary()
         if self.argo is None:
@@ -179,10 +263,13 @@ class Reporter:
         except SessionStoreError as err:
             log.error("tick cannot list pending sessions: %s", err)
             return Answer(503, {"error": "session store unavailable"})
+        summary.recovered = self.recover()
+        looked_at: list[str] = []
         for correlation_id in pending:
             if time.monotonic() > deadline:
                 break
             summary.checked += 1
+            looked_at.append(correlation_id)
             try:
                 session = self.store.get(correlation_id)
                 if session is None or not session.workflow_name or not session.namespace:
@@ -204,6 +291,11 @@ class Reporter:
                 if outcome.body.get("result") == "duplicate":
                     what = f"could not forget {correlation_id}"
                     quietly(log, what, self.store.forget_pending, correlation_id)
+        # Behind the others for the next ticks, whatever came of each: one still running, and
+        # one that could not be read or told now, waits its turn again. (Those reported here
+        # are no longer pending and stay so.)
+        what = "could not mark the checked runs; the next tick takes them again"
+        quietly(log, what, self.store.checked, looked_at, self.clock())
         return Answer(200, {"result": "tick", **summary.__dict__})
 
 
