@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench.fakes import KeepAliveHandler, serve_http
+from facteur.decisions import delivery
 
 # Hop-by-hop headers: the Broker's own connection's business, not the event's.
 _HOP_HEADERS = frozenset(
@@ -39,10 +40,11 @@ class Broker:
 
     Asynchronous (the default), like Knative: it answers 202 at once, then delivers each event to
     `target` from a pool of workers and redelivers on 5xx, 404, 408, 409, 429 and failures to
-    connect or answer, `retries` times with exponential backoff from `backoff` seconds (the
-    Triggers use retry 5 from PT1S; scaled down here so a run ends in seconds). `copies=2`
-    delivers every event twice, the second copy `copy_delay` seconds later (0: concurrently),
-    as at-least-once delivery may.
+    connect or answer, `retries` times with exponential backoff from `backoff` seconds: the
+    Triggers' own budget (lib/facteur/decisions/delivery.py) unless told otherwise. Then it
+    sends the event to `dead_letter` (command_route's /dead-letter path), as the Triggers'
+    deadLetterSink does, once. `copies=2` delivers every event twice, the second copy
+    `copy_delay` seconds later (0: concurrently), as at-least-once delivery may.
 
     Synchronous, it forwards the first copy itself and relays the answer, with no redelivery:
     the direct K_SINK chain of ./scripts/dev, plus any extra copies in the background.
@@ -57,8 +59,8 @@ class Broker:
         synchronous: bool = False,
         copies: int = 1,
         copy_delay: float = 0.0,
-        retries: int = 5,
-        backoff: float = 0.2,
+        retries: int = delivery.RETRIES,
+        backoff: float = delivery.BACKOFF_DELAY_SECONDS,
         timeout: float = 30.0,
         workers: int = 16,
     ) -> None:
@@ -74,6 +76,8 @@ class Broker:
         self.answers: Counter[str] = Counter()  # subscriber's status (or error) per delivery
         self.redeliveries = 0
         self.dead_letters: list[str] = []  # event ids given up on
+        self.dead_letter = ""  # where those go, when set
+        self.dead_letter_answers: Counter[str] = Counter()
         self._heap: list[_Delivery] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
@@ -146,6 +150,7 @@ class Broker:
                 try:
                     status = self._forward(connection, item.headers, item.body)
                     retry = not isinstance(status, int) or status in self.RETRY_STATUSES
+                    given_up = False
                     with self._cond:
                         if retry and item.attempt <= self.retries:
                             self.redeliveries += 1
@@ -155,11 +160,23 @@ class Broker:
                             self._cond.notify()
                         elif retry:
                             self.dead_letters.append(item.event_id)
+                            given_up = True
+                    if given_up and self.dead_letter:
+                        self._dead_letter(item)
                 finally:
                     with self._cond:
                         self._in_flight -= 1
         finally:
             connection.close()
+
+    def _dead_letter(self, item: _Delivery) -> None:
+        connection = _Connection(self.dead_letter, self.timeout)
+        try:
+            status = connection.post(item.headers, item.body)
+        finally:
+            connection.close()
+        with self._cond:
+            self.dead_letter_answers[str(status)] += 1
 
     def _forward(self, connection: _Connection, headers: dict[str, str], body: bytes) -> int | str:
         status = connection.post(headers, body)
@@ -174,6 +191,7 @@ class Broker:
                 "answers": dict(self.answers),
                 "redeliveries": self.redeliveries,
                 "dead_letters": list(self.dead_letters),
+                "dead_letter_answers": dict(self.dead_letter_answers),
             }
 
 

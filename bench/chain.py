@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench.broker import Broker
 from bench.processes import stop_all
+from facteur.web import DEAD_LETTER_PATH
 from tests.helpers.servers import FunctionProcess
 from tests.helpers.support import base_env
 
@@ -45,6 +46,9 @@ def chain(
             route_sink = _sink_before(submit.url, brokers[1] if brokers else None, stack)
             route = FunctionProcess("command_route", env | {"K_SINK": route_sink}, workdir / "r")
             processes.append(route)
+            # What the brokers give up on goes to command_route's dead-letter path.
+            for broker in brokers or ():
+                broker.dead_letter = route.url.rstrip("/") + DEAD_LETTER_PATH
             verify_sink = _sink_before(route.url, brokers[0] if brokers else None, stack)
             verify = FunctionProcess(
                 "interaction_verify", env | {"K_SINK": verify_sink}, workdir / "v"

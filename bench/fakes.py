@@ -80,6 +80,10 @@ def serve_http(handler: type[KeepAliveHandler], owner: object) -> Iterator[str]:
 _WEBHOOK_EDIT = re.compile(r"/webhooks/\d+/(?P<token>[^/]+)/messages/@original$")
 _FOLLOW_UP = re.compile(r"/webhooks/\d+/(?P<token>[^/]+)$")
 _CHANNEL_POST = re.compile(r"/channels/\d+/messages$")
+_ONE_WORKFLOW = re.compile(r"/api/v1/workflows/(?P<ns>[^/?]+)/(?P<name>[^/?]+)(?:\?|$)")
+# Discord keeps a post's nonce for a few minutes: a second post with it, under enforce_nonce,
+# gets the first message back and creates nothing.
+NONCE_SECONDS = 120.0
 _MENTION = re.compile(r"<@(?P<user>\d+)>")
 
 
@@ -92,6 +96,9 @@ class Faults:
     argo_delay: float = 0.0
     discord_429_share: float = 0.0  # share of Discord requests answered 429
     discord_retry_after: float = 0.2
+    # Refuse every edit through an interaction token, as Discord does once it has expired
+    # (404 Unknown Webhook): every reply becomes a channel post.
+    tokens_expired: bool = False
     seed: int = 7
 
 
@@ -119,6 +126,9 @@ class Recorder:
         self.created: dict[str, float] = {}  # workflow name -> arrival of the creating request
         self.edited: dict[str, float] = {}  # interaction token -> arrival of the first edit
         self.messages: list[Message] = []
+        self.metadata: dict[str, dict[str, Any]] = {}  # workflow name -> its metadata
+        self.nonces: dict[str, float] = {}  # channel post nonce -> when first seen
+        self.collapsed = 0  # channel posts Discord dropped for their nonce
         self.argo_answers: Counter[int] = Counter()
         self.discord_answers: Counter[int] = Counter()
         self.lock = threading.Lock()
@@ -148,6 +158,7 @@ class Recorder:
             exists = name in self.created
             if not exists:
                 self.created[name] = arrived
+                self.metadata[name] = dict(body["workflow"].get("metadata") or {})
             status = 409 if exists else 200
             self.argo_answers[status] += 1
         if exists:
@@ -155,6 +166,16 @@ class Recorder:
             return 409, {"code": 6, "message": message}, delay
         meta = {"name": name, "namespace": "agents", "uid": f"uid-{name}"}
         return 200, {"metadata": meta}, delay
+
+    def argo_get(self, path: str) -> tuple[int, dict]:
+        """GET of one workflow: what was created, Running, or 404."""
+        match = _ONE_WORKFLOW.search(path)
+        with self.lock:
+            meta = self.metadata.get(match["name"]) if match else None
+        if meta is None:
+            return 404, {"code": 5, "message": "workflow not found"}
+        meta = {"namespace": "agents", **meta, "uid": f"uid-{meta.get('name')}"}
+        return 200, {"metadata": meta, "spec": {}, "status": {"phase": "Running"}}
 
     def discord(self, path: str, body: dict[str, Any], arrived: float) -> tuple[int, dict]:
         route, key = "other", ""
@@ -165,6 +186,10 @@ class Recorder:
         elif _CHANNEL_POST.search(path):
             mention = _MENTION.search(str(body.get("content") or ""))
             route, key = "channel", mention["user"] if mention else ""
+        if route == "edit" and self.faults.tokens_expired:
+            with self.lock:
+                self.discord_answers[404] += 1
+            return 404, {"message": "Unknown Webhook", "code": 10015}
         with self.lock:
             if self.faults.discord_429_share and (
                 self._random.random() < self.faults.discord_429_share
@@ -177,6 +202,13 @@ class Recorder:
                     "global": False,
                 }
             self.discord_answers[200] += 1
+            nonce = body.get("nonce") if body.get("enforce_nonce") else None
+            if route == "channel" and isinstance(nonce, str):
+                seen = self.nonces.get(nonce)
+                if seen is not None and arrived - seen < NONCE_SECONDS:
+                    self.collapsed += 1
+                    return 200, {"id": "1100000000000000001", "content": body.get("content")}
+                self.nonces[nonce] = arrived
             self.messages.append(Message(arrived, route, key, str(body.get("content") or "")))
             if route == "edit":
                 self.edited.setdefault(key, arrived)
@@ -199,6 +231,12 @@ class _RecorderHandler(KeepAliveHandler):
 
     def do_PATCH(self) -> None:
         self._discord(json.loads(self.body()), time.perf_counter())
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/api/v1/workflows"):
+            self.answer(*self.owner.argo_get(self.path))
+        else:
+            self.answer(404, {"message": "not found"})
 
     def _discord(self, body: dict[str, Any], arrived: float) -> None:
         status, payload = self.owner.discord(self.path, body, arrived)

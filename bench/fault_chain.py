@@ -25,6 +25,8 @@ function logs to bench/results/logs/faults/ (`--hop direct`: faults-direct.json)
 from __future__ import annotations
 
 import argparse
+import random
+import re
 import shutil
 import tempfile
 import threading
@@ -42,12 +44,18 @@ from bench.interactions import Sent, plan_commands
 from bench.load import fire
 from bench.processes import RedisProcess, signals_raise
 from bench.report import CHAIN_PACKAGES, RESULTS, machine_facts, machine_line, write_json
+from facteur.decisions import delivery
 from tests.helpers.support import sign
 
 THREADS = 4
 ARGO_TIMEOUT = 1.0  # FACTEUR_ARGO_TIMEOUT_SECONDS where Argo is made slow
 SUCCESS = "Started `/"
+_MENTION_FIRST = re.compile(r"^<@\d+> ")
+# The one notice facteur gives while Knative redelivers: not an outcome.
+RETRYING = "is not started yet"
 FAILURE_MARKS = ("was not started", "couldn't accept", "could not", "couldn't")
+# How long the Triggers' budget runs (decisions/delivery.py), and a margin for the attempts.
+BUDGET_LOW, BUDGET_HIGH = delivery.budget_seconds()
 REDIS_REFUSAL = "session store is unavailable"
 NOT_RECORDED = "could not record this run"
 
@@ -62,6 +70,15 @@ class Scenario:
     redis_down: tuple[float, float] | None = None  # stop at, start again at (s after the start)
     replays: int = 1  # posts of each signed request to verify (a replay attack when > 1)
     env: dict[str, str] = field(default_factory=dict)
+    # SIGKILL these functions at `kills` random moments while commands are sent, each started
+    # again `restart_after` seconds later, as Knative starts a new pod.
+    kill: tuple[str, ...] = ()
+    kills: int = 3
+    restart_after: float = 0.3
+    deadline: float | None = None  # seconds to settle, when longer than --deadline
+    # False where the fault outlasts the delivery budget: no workflow may start, and every
+    # user hears once that nothing did.
+    starts: bool = True
 
 
 def scenarios() -> list[Scenario]:
@@ -78,6 +95,33 @@ def scenarios() -> list[Scenario]:
             "argo-503",
             "Argo answers 503 for the first 2 s",
             Faults(argo_unavailable=(0.0, 2.0)),
+        ),
+        Scenario(
+            "argo-503-30s",
+            "Argo answers 503 for 30 s, as in a rolling upgrade",
+            Faults(argo_unavailable=(0.0, 30.0)),
+            deadline=BUDGET_HIGH + 30,
+        ),
+        Scenario(
+            "argo-down-past-budget",
+            f"Argo answers 503 for longer than the delivery budget ({BUDGET_LOW}-{BUDGET_HIGH} s)",
+            Faults(argo_unavailable=(0.0, 3600.0)),
+            # Seven attempts of 100 events, each attempt spending the Argo client's own retries,
+            # on four threads of one workflow_submit (Knative would add pods).
+            deadline=BUDGET_HIGH + 300,
+            starts=False,
+        ),
+        Scenario(
+            "kill-route",
+            "command_route killed (SIGKILL) at 3 random moments, started again 0.3 s later",
+            kill=("command_route",),
+            deadline=BUDGET_HIGH + 30,
+        ),
+        Scenario(
+            "kill-submit",
+            "workflow_submit killed (SIGKILL) at 3 random moments, started again 0.3 s later",
+            kill=("workflow_submit",),
+            deadline=BUDGET_HIGH + 30,
         ),
         Scenario(
             "argo-slow",
@@ -115,6 +159,16 @@ def scenarios() -> list[Scenario]:
             copies=(2, 1),
             copy_delay=0.3,
             redis_down=(1.0, 2.0),
+        ),
+        Scenario(
+            "twice-redis-down-token-expired",
+            "every event delivered twice on both hops, 0.3 s apart, with Redis down for the "
+            "whole run and every interaction token refused as expired (so every reply is a "
+            "channel post)",
+            Faults(tokens_expired=True),
+            copies=(2, 2),
+            copy_delay=0.3,
+            redis_down=(0.0, 3600.0),
         ),
         Scenario(
             "replayed",
@@ -186,19 +240,38 @@ def run(
                 if _after(start, scenario.redis_down[1], stop):
                     redis.start()
 
+            crashed_at: list[float] = []
+
+            def crashes() -> None:
+                victims = [p for p in running.processes if p.name in scenario.kill]
+                chance = random.Random(index)  # when to crash: not a secret
+                for at in sorted(chance.uniform(0.2, spread) for _ in range(scenario.kills)):
+                    if not _after(start, at, stop):
+                        return
+                    for proc in victims:
+                        proc.kill()
+                    time.sleep(scenario.restart_after)
+                    for proc in victims:
+                        proc.restart()
+                    crashed_at.append(round(time.perf_counter() - start, 2))
+
             fault = threading.Thread(target=outage, daemon=True) if scenario.redis_down else None
+            killer = threading.Thread(target=crashes, daemon=True) if scenario.kill else None
             try:
-                if fault:
-                    fault.start()
+                for thread in (fault, killer):
+                    if thread:
+                        thread.start()
                 fire(running.verify_url, sends, concurrency=32, spread=spread)
-                if fault:
-                    fault.join(timeout=spread + 20)
+                for thread in (fault, killer):
+                    if thread:
+                        thread.join(timeout=spread + 20)
             finally:
                 stop.set()
                 if fault and fault.is_alive():
                     # Before Redis is stopped for good, so no restart can outlive the run.
                     fault.join(timeout=20)
-            settled = wait_until(lambda: _settled(running.idle, recorder, sends), deadline)
+            wait = max(deadline, scenario.deadline or 0.0)
+            settled = wait_until(lambda: _settled(running.idle, recorder, sends), wait)
             # Late copies of events may still make a second reply: give them a moment.
             time.sleep(0.5)
             wait_until(running.idle, 5)
@@ -220,6 +293,8 @@ def run(
     result["settled"] = settled
     result["seconds"] = finished - start
     result["redis_events"] = [(what, at - start) for what, at in redis.events]
+    result["crashed_at"] = crashed_at
+    result["channel_posts_collapsed"] = recorder.collapsed
     return result
 
 
@@ -230,8 +305,11 @@ def _settled(idle: Callable[[], bool], recorder: Recorder, sends: list[Sent]) ->
 
 
 def kind(message: Message) -> str:
-    if message.content.startswith(SUCCESS):
+    # A channel post opens with the mention of its user.
+    if _MENTION_FIRST.sub("", message.content).startswith(SUCCESS):
         return "success"
+    if RETRYING in message.content:
+        return "retrying"
     if any(mark in message.content for mark in FAILURE_MARKS):
         return "failure"
     return "other"
@@ -272,6 +350,13 @@ def analyse(
         made = f"plan-{item.interaction_id}" in created
         said = by_key.get(item.token, []) + by_key.get(item.user_id, [])
         said.sort(key=lambda m: m.at)
+        notices = [m for m in said if kind(m) == "retrying"]
+        if notices:
+            note("told_retrying", item)
+            if len(notices) > 1:
+                note("told_retrying_more_than_once", item)
+        # Outcomes only: the "keeps trying" notice is edited over by the outcome.
+        said = [m for m in said if kind(m) != "retrying"] or said
         if not item.accepted:
             note("not_accepted", item)
             if made:
@@ -312,7 +397,7 @@ def analyse(
         n for h in hops.values() for status, n in h["answers"].items() if status.startswith("5")
     )
     dead = sum(len(h["dead_letters"]) for h in hops.values())
-    expected_created = counts["accepted"] - counts["refused_told"]
+    expected_created = counts["accepted"] - counts["refused_told"] if scenario.starts else 0
     return {
         "scenario": scenario.name,
         "what": scenario.what,
@@ -326,6 +411,15 @@ def analyse(
             and counts["told"] == counts["accepted"]
             and not counts["created_told_failure"]
             and not counts["success_without_workflow"]
+            and not counts["told_retrying_more_than_once"]
+            # While redeliveries remain, nobody is told "not started"; once the budget is
+            # spent, everybody is, once.
+            and (
+                not counts["failed_told"]
+                if scenario.starts
+                else counts["final_failure"] == counts["accepted"]
+                and not counts["replied_more_than_once"]
+            )
         ),
         "failure_reasons": dict(reasons),
         "reply_sequences": dict(sequences),
@@ -344,9 +438,9 @@ def analyse(
 def table(results: list[dict[str, Any]]) -> str:
     rows = [
         "| scenario | accepted | created | told | told success | told failure | refused, told "
-        "| created, told failure | replied >1 | lost | 5xx to Discord | 5xx between hops "
-        "| dead letters | targets |",
-        "| --- |" + " ---: |" * 12 + " :---: |",
+        "| created, told failure | replied >1 | told retrying (>1) | lost | 5xx to Discord "
+        "| 5xx between hops | dead letters | targets |",
+        "| --- |" + " ---: |" * 13 + " :---: |",
     ]
     for r in results:
         c: Counter[str] = Counter(r["counts"])
@@ -355,7 +449,9 @@ def table(results: list[dict[str, Any]]) -> str:
             f"| {c['created']}/{r['expected_created']} | {c['told']}/{c['accepted']} "
             f"| {c['final_success']} | {c['final_failure'] + c['final_other']} "
             f"| {c['refused_told']} | {c['created_told_failure']} "
-            f"| {c['replied_more_than_once']} | {c['lost']} | {r['verify_5xx']} "
+            f"| {c['replied_more_than_once']} "
+            f"| {c['told_retrying']} ({c['told_retrying_more_than_once']}) "
+            f"| {c['lost']} | {r['verify_5xx']} "
             f"| {r['hop_5xx']} | {r['dead_letters']} "
             f"| {'met' if r['meets_targets'] else 'MISSED'} |"
         )

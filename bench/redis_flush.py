@@ -26,11 +26,9 @@ bench/results/logs/redis_flush/.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
-import uuid
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -56,7 +54,7 @@ from tests.helpers.argo_fake import FakeArgo
 from tests.helpers.chain import journey
 from tests.helpers.discord_fake import DiscordFake
 from tests.helpers.servers import FunctionProcess, redis_server
-from tests.helpers.support import APP, CALLBACK_TOKEN, base_env
+from tests.helpers.support import APP, CALLBACK_TOKEN, base_env, ping_event
 
 NAMESPACE = "agents"
 TEMPLATE = "facteur-dispatch"
@@ -79,16 +77,8 @@ def _post_callback(url: str, name: str, status: str) -> tuple[int, dict[str, Any
 
 
 def _tick(url: str) -> dict[str, Any]:
-    event = {
-        "specversion": "1.0",
-        "type": "dev.knative.sources.ping",
-        "source": "/apis/v1/namespaces/facteur/pingsources/facteur-reconcile",
-        "id": str(uuid.uuid4()),
-        "datacontenttype": "application/json",
-        "data": {"token": TICK_TOKEN},
-    }
-    headers = {"Content-Type": "application/cloudevents+json"}
-    response = requests.post(url, data=json.dumps(event), headers=headers, timeout=TIMEOUT_S)
+    body, headers = ping_event(TICK_TOKEN)
+    response = requests.post(url, data=body, headers=headers, timeout=TIMEOUT_S)
     response.raise_for_status()
     return dict(response.json())
 

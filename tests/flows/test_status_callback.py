@@ -9,7 +9,6 @@ import itertools
 import json
 import math
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +30,7 @@ from tests.helpers.support import (
     CALLBACK_TOKEN,
     USER,
     base_env,
+    ping_event,
     run_record,
 )
 
@@ -412,15 +412,7 @@ def test_http_contract(callback, world: World) -> None:
 
 
 def _tick(token: str | None = TICK_TOKEN) -> tuple[bytes, dict[str, str]]:
-    event = {
-        "specversion": "1.0",
-        "type": "dev.knative.sources.ping",
-        "source": "/apis/v1/namespaces/facteur/pingsources/facteur-reconcile",
-        "id": str(uuid.uuid4()),
-        "datacontenttype": "application/json",
-        "data": {} if token is None else {"token": token},
-    }
-    return json.dumps(event).encode(), {"Content-Type": "application/cloudevents+json"}
+    return ping_event(token)
 
 
 def test_http_tick(callback, world: World) -> None:

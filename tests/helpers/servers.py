@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import socketserver
 import subprocess
@@ -109,25 +110,42 @@ class FunctionProcess:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("FACTEUR_")}
         full_env.update(env)
         full_env.setdefault("THREADS", "2")
+        self._env = full_env
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
+        self.proc = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        # Its own process group, so that kill() takes the server's workers down with it.
+        return subprocess.Popen(
             [
                 str(BIN / "functions-framework"),
                 "--target",
-                name,
+                self.name,
                 "--source",
-                str(ROOT / "functions" / name / "main.py"),
+                str(ROOT / "functions" / self.name / "main.py"),
                 "--host",
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                *(["--asgi"] if FUNCTIONS[name].asgi else []),
+                *(["--asgi"] if FUNCTIONS[self.name].asgi else []),
             ],
             cwd=str(ROOT),
-            env=full_env,
+            env=self._env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
+
+    def kill(self) -> None:
+        """SIGKILL, the whole process group: a crash at whatever point each request was."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def restart(self) -> FunctionProcess:
+        """Start again on the same port, as Knative would start a new pod."""
+        self.proc = self._spawn()
+        return self.wait_ready()
 
     def wait_ready(self) -> FunctionProcess:
         wait_for_port(self.port, self.proc)

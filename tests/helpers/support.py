@@ -139,3 +139,16 @@ def base_env(**extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+def ping_event(token: str | None) -> tuple[bytes, dict[str, str]]:
+    """A reconciliation tick as the PingSource sends it: body and headers (structured mode)."""
+    event = {
+        "specversion": "1.0",
+        "type": "dev.knative.sources.ping",
+        "source": "/apis/v1/namespaces/facteur/pingsources/facteur-reconcile",
+        "id": str(uuid.uuid4()),
+        "datacontenttype": "application/json",
+        "data": {} if token is None else {"token": token},
+    }
+    return json.dumps(event).encode(), {"Content-Type": "application/cloudevents+json"}
