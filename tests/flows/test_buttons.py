@@ -260,8 +260,8 @@ def test_retry_reruns_a_failed_run_and_its_outcome_is_reported_again(world: Worl
     assert "retried by" in edit.json["content"]
     assert _button_ids(edit.json) == [f"facteur:cancel:{session.ref}"]
     # The retried run's outcome is a new report (attempt 2), not a duplicate of the first.
-    assert world.store.claim_report(NAMESPACE, session.workflow_name, 1)
-    assert world.store.claim_report(NAMESPACE, session.workflow_name, 2)
+    assert world.store.take("reported", f"{NAMESPACE}/{session.workflow_name}#1").value == "taken"
+    assert world.store.take("reported", f"{NAMESPACE}/{session.workflow_name}#2").value == "taken"
 
 
 def test_resubmit_starts_a_new_workflow(world: World) -> None:

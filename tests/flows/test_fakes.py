@@ -140,10 +140,10 @@ def _transcript(store: Any) -> list[Any]:
     )
     store.release_once("replied", "900")
     say(store.claim_once("replied", "900"))
-    say([store.claim_report("agents", "plan-2", 1) for _ in range(2)])
-    say(store.claim_report("agents", "plan-2", 2))
-    store.release_report("agents", "plan-2", 1)
-    say(store.claim_report("agents", "plan-2", 1))
+    say([store.take("reported", "agents/plan-2#1") for _ in range(2)])
+    say(store.take("reported", "agents/plan-2#2"))
+    store.release_once("reported", "agents/plan-2#1")
+    say(store.take("reported", "agents/plan-2#1"))
     # A click's action: taken, held, released after a failure, taken again and done.
     acted = f"{late.correlation_id}:cancel#1"
     say([store.take("acted", acted), store.take("acted", acted)])

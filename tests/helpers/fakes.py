@@ -285,15 +285,6 @@ class MemoryStore:
         with self._lock:
             self._live_pending().pop(correlation_id, None)
 
-    def claim_report(self, namespace: str, name: str, attempt: int) -> bool:
-        self._enter("claim_report")
-        return self._claim(f"reported:{namespace}/{name}#{attempt}", None)
-
-    def release_report(self, namespace: str, name: str, attempt: int) -> None:
-        self._enter("release_report")
-        with self._lock:
-            self._values.pop(f"reported:{namespace}/{name}#{attempt}", None)
-
     def ping(self) -> bool:
         # The real store answers False rather than raising: readiness only asks.
         try:

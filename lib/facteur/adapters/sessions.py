@@ -185,14 +185,6 @@ class SessionStore:
         with _guard("forgetting a pending session"):
             self._redis.zrem(_PENDING, correlation_id)
 
-    def claim_report(self, namespace: str, name: str, attempt: int) -> bool:
-        """True for the first outcome of this attempt of this workflow, False after: one
-        outcome per attempt, whatever status a later report claims."""
-        return self.claim_once("reported", f"{namespace}/{name}#{attempt}")
-
-    def release_report(self, namespace: str, name: str, attempt: int) -> None:
-        self.release_once("reported", f"{namespace}/{name}#{attempt}")
-
     def ping(self) -> bool:
         """Whether Redis answers (for readiness)."""
         try:
