@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cloudevents.http import from_http
 from nacl.signing import SigningKey
 
 from facteur import bootstrap, config
@@ -24,7 +25,7 @@ from facteur.cli.plumbing import CliError
 from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
 from facteur.decisions.callback import parse_report
 from facteur.decisions.catalog import parse_catalog
-from facteur.decisions.journey import COMMAND_RECEIVED
+from facteur.decisions.journey import COMMAND_RECEIVED, WORKFLOW_REQUESTED, Journey
 from facteur.errors import DiscordError
 from tests.helpers.discord_fake import DISCORD_API, DiscordFake
 from tests.helpers.servers import FunctionProcess, Sink, free_port, serving
@@ -763,3 +764,30 @@ def test_a_malformed_dev_key_seed_is_one_line_not_a_traceback(env, capsys) -> No
     assert "--key-seed-hex: must be 64 hex characters" in one_line(err)
     # Commands that sign nothing are not stopped by it.
     assert run(capsys, "check-config")[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("stage", "event_type"), [("route", COMMAND_RECEIVED), ("submit", WORKFLOW_REQUESTED)]
+)
+def test_dead_letter_sends_a_sealed_command_as_knative_would(
+    env, capsys, status_callback, stage: str, event_type: str
+) -> None:
+    env(base_env())
+    status_callback.answer = (200, b"")
+    code, _, err = run(
+        capsys,
+        "dead-letter",
+        "/plan objective:ship it",
+        "--stage",
+        stage,
+        "--url",
+        status_callback.url,
+    )
+    assert code == 0, err
+    [(headers, raw)] = status_callback.received
+    event = from_http(headers, raw)
+    assert event["type"] == event_type
+    # Sealed with events.signing_key: command_route's dead-letter path opens it like any event.
+    journey = Journey.from_event(open_event(EVENT_KEY, event, {event_type}))
+    assert journey.call.command == "plan"
+    assert journey.call.options == [{"name": "objective", "type": 3, "value": "ship it"}]

@@ -148,6 +148,23 @@ def build() -> argparse.ArgumentParser:
     )
     _as_discord_would(click)
 
+    dead = command(
+        "dead-letter",
+        play.dead_letter,
+        "send a command to command_route's dead-letter path, as Knative does once its "
+        "delivery budget is spent",
+    )
+    dead.add_argument("line", nargs="+", help='"/plan objective:ship it"')
+    dead.add_argument(
+        "--stage",
+        choices=("route", "submit"),
+        default="route",
+        help="the hop that gave up: route (command.received, the default) or submit "
+        "(workflow.requested, which first asks Argo whether the run exists)",
+    )
+    _as_discord_would(dead)
+    dead.set_defaults(url="http://127.0.0.1:8081/dead-letter")
+
     reporting = command(
         "callback",
         play.callback,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -121,3 +122,31 @@ def callback(args: argparse.Namespace) -> int:
         "Authorization": f"Bearer {token}",
     }
     return report(*post(args.url, json.dumps(body).encode(), headers))
+
+
+def dead_letter(args: argparse.Namespace) -> int:
+    """Play Knative giving up on a command: its event, sealed as facteur seals it, sent to
+    command_route's dead-letter path."""
+    from facteur.adapters.envelope import encode, seal
+    from facteur.decisions.interactions import read_invocation
+    from facteur.decisions.journey import COMMAND_RECEIVED, WORKFLOW_REQUESTED, Journey
+
+    settings = _settings(("events.signing_key",))
+    name, raw = parse_command_line(" ".join(args.line).strip())
+    catalog = load_catalog(settings.commands.catalog_file)
+    interaction = interactions.application_command(
+        name, typed_options(catalog.get(name), raw), **_caller(settings, args)
+    )
+    journey = Journey(
+        read_invocation(interaction), correlation_id=uuid.uuid4().hex, received_at=time.time()
+    )
+    key = settings.events.signing_key
+    event = seal(
+        key.get_secret_value() if key else "",
+        event_type=WORKFLOW_REQUESTED if args.stage == "submit" else COMMAND_RECEIVED,
+        source="/facteur/cli",
+        event_id=journey.call.interaction_id,
+        data=journey.to_event(),
+    )
+    headers, body = encode(event)
+    return report(*post(args.url, body, headers))
