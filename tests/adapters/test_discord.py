@@ -583,3 +583,54 @@ def test_the_fake_refuses_what_discord_would() -> None:
         assert len(fake.violations) == len(bad)
         with pytest.raises(AssertionError):
             fake.assert_clean()
+
+
+# -- after the token: the same message, edited by the bot ---------------------------------------
+
+BOT_EDIT = ("PATCH", "/channels/{channel_id}/messages/{message_id}")
+ORIGINAL = "1200000000000000777"
+
+
+def test_after_the_token_the_bot_edits_the_same_message(discord: DiscordFake, client) -> None:
+    delivered = reply(client, token_expires_at=NOW, message_id=ORIGINAL)
+    [sent] = discord.requests
+    assert sent.operation == " ".join(BOT_EDIT)
+    assert sent.params == {"channel_id": CHANNEL, "message_id": ORIGINAL}
+    assert sent.headers["Authorization"] == f"Bot {BOT_TOKEN}"
+    # The message the user has been looking at: no mention, nothing ephemeral.
+    assert sent.json["allowed_mentions"] == {"parse": []}
+    assert sent.json["content"] == "Workflow plan-abc12 succeeded."
+    assert "flags" not in sent.json
+    assert delivered == Delivered(via="message", message_id=ORIGINAL)
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_a_refused_bot_edit_replies_to_the_original_pinging_only_the_requester(
+    discord: DiscordFake, client, status: int
+) -> None:
+    discord.queue(status, {"message": "Unknown Message", "code": 10008})
+    delivered = reply(client, token=None, message_id=ORIGINAL)
+    edit, post = discord.requests
+    assert edit.operation == " ".join(BOT_EDIT)
+    assert post.operation == " ".join(CHANNEL_POST)
+    assert_channel_ping(post)
+    assert post.json["message_reference"] == {
+        "message_id": ORIGINAL,
+        "channel_id": CHANNEL,
+        "fail_if_not_exists": False,
+    }
+    assert delivered.via == "channel"
+
+
+def test_a_bot_edit_that_fails_otherwise_is_not_papered_over(discord: DiscordFake) -> None:
+    client = DiscordClient(
+        api_base_url=DISCORD_API,
+        application_id=APP,
+        bot_token=BOT_TOKEN,
+        max_attempts=1,
+        sleep=lambda _: None,
+    )
+    discord.queue(400, {"message": "Invalid Form Body", "code": 50035})
+    with pytest.raises(DiscordError):
+        reply(client, token=None, message_id=ORIGINAL)
+    assert discord.operations() == [" ".join(BOT_EDIT)]

@@ -440,3 +440,33 @@ def test_a_tick_without_argo_is_skipped(world: World) -> None:
     outcome = world.reporter(argo=None).tick()
     assert outcome.body == {"result": "skipped", "reason": "argo.server_url is not set"}
     assert world.store.calls[-1] == "save"  # not even the pending list was read
+
+
+# -- one message for the whole run ---------------------------------------------------------------
+
+
+def test_an_outcome_after_the_token_expired_edits_the_same_message(world: World) -> None:
+    # The reply was delivered as message M; the run outlived the interaction token.
+    original = "1200000000000000777"
+    run = world.recorded_run(age=3600, message_id=original)
+    assert _results(world.reporter().report(_report(run, "Failed"))) == (200, "reported")
+    [sent] = world.discord.sent
+    assert (sent.route, sent.message_id, sent.channel_id) == ("message", original, CHANNEL)
+    assert sent.content == "`/plan` finished: **Failed**"
+
+
+@pytest.mark.parametrize("refusal", [403, 404])
+def test_a_refused_edit_posts_a_reply_to_the_original(world: World, refusal: int) -> None:
+    original = "1200000000000000777"
+    run = world.recorded_run(age=3600, message_id=original)
+    world.discord.bot_edit_refused = refusal
+    assert world.reporter().report(_report(run)).body["via"] == "channel"
+    [post] = world.discord.sent
+    assert (post.route, post.reply_to, post.mention_user_id) == ("channel", original, USER)
+
+
+def test_a_run_whose_message_is_unknown_still_posts_in_the_channel(world: World) -> None:
+    run = world.recorded_run(age=3600, message_id="sent")  # delivered, ID not recorded
+    world.reporter().report(_report(run))
+    [post] = world.discord.sent
+    assert (post.route, post.reply_to) == ("channel", None)

@@ -282,7 +282,8 @@ class DiscordFake:
         sent = body if isinstance(body, dict) else {}
         webhook_id = params.get("webhook_id")
         message: dict[str, Any] = {
-            "id": str(next(self._ids)),
+            # An edit of a channel message keeps that message's ID.
+            "id": params.get("message_id") or str(next(self._ids)),
             "type": 0,
             "channel_id": params.get("channel_id", CHANNEL),
             "content": sent.get("content") or "",

@@ -611,7 +611,8 @@ class Sent:
     channel post itself, so here it is `mention_user_id`.
     """
 
-    route: Literal["edit", "follow_up", "channel"]
+    # edit: the original reply by its token; message: a message edited by the bot.
+    route: Literal["edit", "follow_up", "channel", "message"]
     message: dict[str, Any]
     message_id: str
     token: str | None = None
@@ -619,6 +620,8 @@ class Sent:
     mention_user_id: str | None = None
     # A channel post's nonce (DiscordClient sends it with enforce_nonce).
     nonce: str | None = None
+    # The message a channel post replies to (message_reference).
+    reply_to: str | None = None
 
     @property
     def content(self) -> str:
@@ -675,6 +678,8 @@ class MemoryDiscord:
         self._clock = clock
         self.sent: list[Sent] = []
         self.replies: list[ReplyCall] = []
+        # A status (403, 404) for Discord to refuse the bot's edits of a message with.
+        self.bot_edit_refused: int | None = None
         # Discord unreachable: every route raises DiscordError, as after the client's retries.
         self.down = False
         self._failures: list[tuple[str, DiscordError, int | None]] = []
@@ -730,13 +735,15 @@ class MemoryDiscord:
 
     def _send(
         self,
-        route: Literal["edit", "follow_up", "channel"],
+        route: Literal["edit", "follow_up", "channel", "message"],
         message: dict[str, Any],
         *,
         token: str | None = None,
         channel_id: str | None = None,
         mention_user_id: str | None = None,
         nonce: str | None = None,
+        target: str | None = None,
+        reply_to: str | None = None,
     ) -> dict[str, Any]:
         check_message(message)
         with self._lock:
@@ -762,6 +769,11 @@ class MemoryDiscord:
             if route == "edit" and token is not None:
                 # Edits land on the one original reply, so they keep its ID.
                 message_id = self._originals.setdefault(token, str(next(self._ids)))
+            elif route == "message" and target is not None:
+                if self.bot_edit_refused is not None:
+                    status = self.bot_edit_refused
+                    raise DiscordError(status, f"PATCH channel message: HTTP {status}")
+                message_id = target
             else:
                 message_id = str(next(self._ids))
             if route == "channel" and channel_id is not None and nonce is not None:
@@ -775,6 +787,7 @@ class MemoryDiscord:
                     channel_id,
                     mention_user_id,
                     nonce,
+                    reply_to,
                 )
             )
         return {"id": message_id}
@@ -821,8 +834,19 @@ class MemoryDiscord:
             raise DiscordError(None, f"{why} and no bot token is configured to post instead")
         if to.channel_id is None:
             raise DiscordError(None, f"{why} and the interaction has no channel to post in")
+        if to.message_id is not None:
+            try:
+                sent = self.edit_message(to.channel_id, to.message_id, message)
+                return Delivered(via="message", message_id=sent["id"])
+            except DiscordError as err:
+                if err.status not in (403, 404):
+                    raise
         sent = self.post_to_channel(
-            to.channel_id, message, mention_user_id=to.mention_user_id, nonce=to.nonce()
+            to.channel_id,
+            message,
+            mention_user_id=to.mention_user_id,
+            nonce=to.nonce(),
+            reply_to=to.message_id,
         )
         return Delivered(via="channel", message_id=sent["id"])
 
@@ -832,6 +856,15 @@ class MemoryDiscord:
     def follow_up(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
         return self._send("follow_up", message, token=self._token(token))
 
+    def edit_message(
+        self, channel_id: str, message_id: str, message: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Not a port method: the bot's edit of one of its messages, as on DiscordClient;
+        `bot_edit_refused` (403, 404) makes Discord refuse it."""
+        if not self.bot_token:
+            raise DiscordError(None, "cannot edit a message: no bot token is configured")
+        return self._send("message", message, channel_id=channel_id, target=message_id)
+
     def post_to_channel(
         self,
         channel_id: str,
@@ -839,13 +872,19 @@ class MemoryDiscord:
         *,
         mention_user_id: str | None = None,
         nonce: str | None = None,
+        reply_to: str | None = None,
     ) -> dict[str, Any]:
         """Not a port method: what reply() falls back to, as on DiscordClient. A second post
         with a nonce within DISCORD_NONCE_SECONDS is answered with the first's message."""
         if not self.bot_token:
             raise DiscordError(None, "cannot post to the channel: no bot token is configured")
         return self._send(
-            "channel", message, channel_id=channel_id, mention_user_id=mention_user_id, nonce=nonce
+            "channel",
+            message,
+            channel_id=channel_id,
+            mention_user_id=mention_user_id,
+            nonce=nonce,
+            reply_to=reply_to,
         )
 
 

@@ -36,6 +36,7 @@ _BACKOFF_CAP = 8.0
 _EDIT_ORIGINAL = "/webhooks/{app}/{token}/messages/@original"
 _FOLLOW_UP = "/webhooks/{app}/{token}"
 _CHANNEL_MESSAGES = "/channels/{channel}/messages"
+_CHANNEL_MESSAGE = "/channels/{channel}/messages/{message}"
 _GLOBAL_COMMANDS = "/applications/{app}/commands"
 _GUILD_COMMANDS = "/applications/{app}/guilds/{guild}/commands"
 
@@ -142,8 +143,10 @@ class DiscordClient:
         *,
         mention_user_id: str | None = None,
         nonce: str | None = None,
+        reply_to: str | None = None,
     ) -> dict[str, Any]:
-        """Post as the bot; `mention_user_id` is prefixed as a mention and the only one allowed.
+        """Post as the bot; `mention_user_id` is prefixed as a mention and the only one allowed;
+        `reply_to` makes the post a reply to that message of the channel (pinging no one).
 
         With `nonce` (ReplyTo.nonce: the same for every copy of what is said), Discord returns
         the message already posted with it in the last few minutes instead of a second one.
@@ -153,14 +156,14 @@ class DiscordClient:
         path = _CHANNEL_MESSAGES.format(channel=_segment(_snowflake(channel_id, "channel id")))
         if mention_user_id is not None:
             _snowflake(mention_user_id, "user id to mention")
-        body = _outgoing(message, mention_user_id=mention_user_id)
-        # Bot messages cannot be ephemeral; Discord accepts only a few flags here.
-        flags = body.get("flags")
-        if isinstance(flags, int) and flags & EPHEMERAL:
-            if flags & ~EPHEMERAL:
-                body["flags"] = flags & ~EPHEMERAL
-            else:
-                del body["flags"]
+        body = _not_ephemeral(_outgoing(message, mention_user_id=mention_user_id))
+        if reply_to is not None:
+            # A reply whose original is gone is still posted, as a plain message.
+            body["message_reference"] = {
+                "message_id": _snowflake(reply_to, "message id"),
+                "channel_id": channel_id,
+                "fail_if_not_exists": False,
+            }
         # The nonce makes a retried POST idempotent: Discord returns the first message. The
         # caller's spans every copy of the message; a random one, this call's own retries.
         if nonce is not None:
@@ -169,6 +172,20 @@ class DiscordClient:
             body["nonce"] = secrets.token_hex(12)
             body["enforce_nonce"] = True
         return self._send("POST", _CHANNEL_MESSAGES, path, body, tokens=(), webhook=False)
+
+    def edit_message(
+        self, channel_id: str, message_id: str, message: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Edit one of the bot's own messages (the interaction's reply is one), by the bot token:
+        what keeps a run's message current once its interaction token has expired."""
+        if not self._bot_token:
+            raise DiscordError(None, "cannot edit a message: no bot token is configured")
+        path = _CHANNEL_MESSAGE.format(
+            channel=_segment(_snowflake(channel_id, "channel id")),
+            message=_segment(_snowflake(message_id, "message id")),
+        )
+        body = _not_ephemeral(_outgoing(message))
+        return self._send("PATCH", _CHANNEL_MESSAGE, path, body, tokens=(), webhook=False)
 
     def overwrite_commands(
         self, commands: list[dict[str, Any]], *, guild_id: str | None = None
@@ -197,7 +214,9 @@ class DiscordClient:
     # -- the one entry point most callers want ---------------------------------------------------
 
     def reply(self, to: ReplyTo, message: dict[str, Any], *, now: float | None = None) -> Delivered:
-        """Edit the original reply while the token lives, else post in the channel as the bot."""
+        """Edit the original reply while the token lives; after, edit that same message as the
+        bot; only when that is refused (an ephemeral or deleted reply, missing permissions),
+        post in the channel, as a reply to the original when there is one."""
         now = time.time() if now is None else now
         why = "the interaction token has expired"
         if to.token and to.token_lives(now):
@@ -215,8 +234,20 @@ class DiscordClient:
             raise DiscordError(None, f"{why} and no bot token is configured to post instead")
         if to.channel_id is None:
             raise DiscordError(None, f"{why} and the interaction has no channel to post in")
+        if to.message_id is not None:
+            try:
+                sent = self.edit_message(to.channel_id, to.message_id, message)
+                return Delivered(via="message", message_id=_message_id(sent) or to.message_id)
+            except DiscordError as err:
+                if err.status not in (403, 404):
+                    raise
+                log.warning("the bot may not edit the run's message (HTTP %s); posting", err.status)
         sent = self.post_to_channel(
-            to.channel_id, message, mention_user_id=to.mention_user_id, nonce=to.nonce()
+            to.channel_id,
+            message,
+            mention_user_id=to.mention_user_id,
+            nonce=to.nonce(),
+            reply_to=to.message_id,
         )
         return Delivered(via="channel", message_id=_message_id(sent))
 
@@ -319,6 +350,17 @@ class DiscordClient:
         ceiling = min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (attempt - 1))
         # Jitter spreads retries of many workers; not a security use of randomness.
         return ceiling * (0.5 + random.random() / 2)  # noqa: S311
+
+
+def _not_ephemeral(body: dict[str, Any]) -> dict[str, Any]:
+    # Bot messages cannot be ephemeral; Discord accepts only a few flags from a bot.
+    flags = body.get("flags")
+    if isinstance(flags, int) and flags & EPHEMERAL:
+        if flags & ~EPHEMERAL:
+            body["flags"] = flags & ~EPHEMERAL
+        else:
+            del body["flags"]
+    return body
 
 
 def _outgoing(message: Mapping[str, Any], *, mention_user_id: str | None = None) -> dict[str, Any]:

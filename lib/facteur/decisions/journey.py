@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from facteur.decisions import ids
 from facteur.decisions.interactions import Invocation, invocation_from_event
 from facteur.errors import InvalidInteraction
 
@@ -97,7 +98,9 @@ class DispatchResult(BaseModel):
 class Delivered:
     """Where a reply landed."""
 
-    via: Literal["interaction", "channel"]
+    # interaction: the original reply, by its token; message: the same message, by the bot
+    # once the token is gone; channel: a new post, replying to the original when known.
+    via: Literal["interaction", "message", "channel"]
     message_id: str | None
 
 
@@ -114,6 +117,8 @@ class ReplyTo:
     # interaction and its message): a channel post carries a nonce made from it, so Discord
     # itself keeps one message when copies get past Redis. Edits need none: they are idempotent.
     dedupe_key: str | None = None
+    # The original reply, once it was delivered: after the token, the bot edits it in place.
+    message_id: str | None = None
 
     @classmethod
     def of_journey(
@@ -132,7 +137,9 @@ class ReplyTo:
         dedupe_key: str | None = None,
     ) -> ReplyTo:
         expires_at = session.received_at + ttl_seconds
-        return cls(token, expires_at, session.channel_id, session.user_id, dedupe_key)
+        # "sent": delivered once, but Discord named no message (older sessions).
+        message_id = session.message_id if ids.is_snowflake(session.message_id) else None
+        return cls(token, expires_at, session.channel_id, session.user_id, dedupe_key, message_id)
 
     def token_lives(self, now: float) -> bool:
         return bool(self.token) and now < self.token_expires_at
