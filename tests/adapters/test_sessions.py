@@ -53,10 +53,13 @@ def test_every_key_expires(store: SessionStore) -> None:
 def test_last_for_user_follows_the_latest_dispatch(store: SessionStore) -> None:
     user = "800000000000000999"
     first, second = _result(user_id=user), _result(user_id=user)
-    store.save(first)
-    store.save(second)
+    store.save(first, started=True)
+    store.save(second, started=True)
     assert store.last_for_user(user) == second
     assert store.last_for_user("800000000000000998") is None
+    # The first one ending (a later save of it) does not make it the last run again.
+    store.save(first.model_copy(update={"status": "Succeeded", "finished_at": 1.0}))
+    assert store.last_for_user(user) == second
 
 
 def test_find_workflow(store: SessionStore) -> None:

@@ -470,3 +470,11 @@ def test_a_run_whose_message_is_unknown_still_posts_in_the_channel(world: World)
     world.reporter().report(_report(run))
     [post] = world.discord.sent
     assert (post.route, post.reply_to) == ("channel", None)
+
+
+def test_an_older_run_ending_does_not_become_the_users_last_run(world: World) -> None:
+    older, newer = world.recorded_run(), world.recorded_run()
+    assert world.store.last_for_user(USER) == newer
+    world.reporter().report(_report(older, "Succeeded"))
+    last = world.store.last_for_user(USER)
+    assert last is not None and last.correlation_id == newer.correlation_id

@@ -183,12 +183,15 @@ class MemoryStore:
         result: DispatchResult,
         token: str | None = None,
         token_expires_at: float | None = None,
+        *,
+        started: bool = False,
     ) -> None:
         self._enter("save")
         with self._lock:
             cid = result.correlation_id
             self._write(f"session:{cid}", result.model_dump_json(), self._ttl)
-            self._write(f"user:{result.user_id}:last", cid, self._last_ttl)
+            if started:
+                self._write(f"user:{result.user_id}:last", cid, self._last_ttl)
             if result.workflow_name and result.namespace:
                 self._write(f"workflow:{result.namespace}/{result.workflow_name}", cid, self._ttl)
             if result.ref:
@@ -1050,7 +1053,7 @@ class World:
         session = run_record(
             command=command, namespace=NAMESPACE, received_at=received_at, status=status, **extra
         )
-        self.store.save(session, token, session.received_at + TOKEN_TTL)
+        self.store.save(session, token, session.received_at + TOKEN_TTL, started=True)
         if phase is not None:
             self.argo.add_workflow(NAMESPACE, session.workflow_name or "", phase)
         return session

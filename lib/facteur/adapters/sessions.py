@@ -83,13 +83,19 @@ class SessionStore:
         result: DispatchResult,
         token: str | None = None,
         token_expires_at: float | None = None,
+        *,
+        started: bool = False,
     ) -> None:
-        """Store a session, index it by user and workflow, and keep its token while it lives."""
+        """Store a session, index it by workflow (and, once `started`, as its user's last run),
+        and keep its token while it lives."""
         with _guard("saving a session"):
             pipe = self._redis.pipeline(transaction=True)
             pipe.set(_session_key(result.correlation_id), result.model_dump_json(), ex=self._ttl)
-            last_key = f"{PREFIX}user:{result.user_id}:last"
-            pipe.set(last_key, result.correlation_id, ex=self._last_ttl)
+            if started:
+                # The user's last run is the last one started: a later save (an outcome, a
+                # click) of an older run must not take its place.
+                last_key = f"{PREFIX}user:{result.user_id}:last"
+                pipe.set(last_key, result.correlation_id, ex=self._last_ttl)
             if result.workflow_name and result.namespace:
                 key = _workflow_key(result.namespace, result.workflow_name)
                 pipe.set(key, result.correlation_id, ex=self._ttl)

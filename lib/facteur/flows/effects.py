@@ -13,10 +13,13 @@ from typing import Any
 from facteur.errors import SessionStoreError
 
 
-def quietly(log: logging.Logger, what: str, effect: Callable[..., object], *args: Any) -> bool:
-    """Run `effect(*args)`; False (and one error line naming `what`) when Redis failed."""
+def quietly(
+    log: logging.Logger, what: str, effect: Callable[..., object], *args: Any, **kwargs: Any
+) -> bool:
+    """Run `effect(*args, **kwargs)`; False (and one error line naming `what`) when Redis
+    failed."""
     try:
-        effect(*args)
+        effect(*args, **kwargs)
     except SessionStoreError as err:
         log.error("%s: %s", what, err)
         return False

@@ -67,6 +67,8 @@ class SessionStore(Protocol):
         result: DispatchResult,
         token: str | None = None,
         token_expires_at: float | None = None,
+        *,
+        started: bool = False,
     ) -> None: ...
 
     def get(self, correlation_id: str) -> DispatchResult | None: ...

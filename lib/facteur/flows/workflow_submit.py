@@ -126,7 +126,10 @@ class Submitter:
         ref = self._ref_of(submitted, ref)
         session = self._session(journey, submitted.name, submitted.namespace, ref)
         recorded = self._save(
-            session, journey.call.token, journey.received_at + self.token_ttl_seconds
+            session,
+            journey.call.token,
+            journey.received_at + self.token_ttl_seconds,
+            started=True,
         )
         message = render.submitted(
             command=call.command,
@@ -215,10 +218,15 @@ class Submitter:
         )
 
     def _save(
-        self, session: DispatchResult, token: str | None = None, expires_at: float | None = None
+        self,
+        session: DispatchResult,
+        token: str | None = None,
+        expires_at: float | None = None,
+        *,
+        started: bool = False,
     ) -> bool:
         what = f"could not record session {session.correlation_id}"
-        return quietly(log, what, self.store.save, session, token, expires_at)
+        return quietly(log, what, self.store.save, session, token, expires_at, started=started)
 
     def _fail(self, journey: Journey, reason: str) -> Outcome:
         message = render.text(render.not_started(journey.call.command, reason))
