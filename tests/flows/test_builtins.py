@@ -34,7 +34,7 @@ def test_status_by_name_shows_that_run(chain: Chain) -> None:
     assert embed["title"] == name
     assert fields["Phase"] == "Succeeded"
     assert fields["Ran for"] == "2 min 05 s"
-    assert fields["Correlation ID"] == first.correlation_id
+    assert embed["footer"]["text"] == f"correlation {first.correlation_id}"
     assert embed["url"] == f"{UI}/workflows/{NAMESPACE}/{name}"
 
 

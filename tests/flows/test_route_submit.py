@@ -39,9 +39,11 @@ def test_plan_starts_one_workflow_and_edits_the_reply(chain: Chain) -> None:
     assert edit["allowed_mentions"] == {"parse": []}
     embed = edit["embeds"][0]
     assert embed["url"] == f"{UI}/workflows/{NAMESPACE}/plan-{trip.call.interaction_id}"
-    assert {"name": "Correlation ID", "value": trip.correlation_id, "inline": True} in embed[
-        "fields"
-    ]
+    assert embed["footer"]["text"] == f"correlation {trip.correlation_id}"
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    # Who asked, and what: the request as typed, short.
+    assert fields["Requested by"] == f"<@{trip.call.user_id}>"
+    assert fields["Request"] == "objective: ship it"
     session = chain.store.find_workflow(NAMESPACE, f"plan-{trip.call.interaction_id}")
     assert session.correlation_id == trip.correlation_id
     assert session.message_id
@@ -239,7 +241,8 @@ def test_status_shows_the_last_run_and_its_phase(chain: Chain) -> None:
     assert embed["title"] == f"plan-{trip.call.interaction_id}"
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert fields["Phase"] == "Running"
-    assert fields["Correlation ID"] == trip.correlation_id
+    assert fields["Request"] == "objective: ship it"
+    assert embed["footer"]["text"] == f"correlation {trip.correlation_id}"
     assert embed["url"].startswith(UI)
 
 

@@ -158,9 +158,10 @@ def test_success_edits_the_reply_with_a_green_embed(world: World) -> None:
     embed = edit.json["embeds"][0]
     assert embed["color"] == 0x2ECC71
     fields = {f["name"]: f["value"] for f in embed["fields"]}
-    assert fields["Workflow"] == session.workflow_name
+    # The workflow is named once, in the content, and linked; the correlation ID in the footer.
+    assert "Workflow" not in fields
     assert fields["Duration"] == "1 min 15 s"
-    assert fields["Correlation ID"] == session.correlation_id
+    assert embed["footer"]["text"] == f"correlation {session.correlation_id}"
     assert embed["url"] == f"{UI}/workflows/{NAMESPACE}/{session.workflow_name}"
     assert edit.json["allowed_mentions"] == {"parse": []}
     recorded = world.store.get(session.correlation_id)
@@ -444,3 +445,79 @@ def test_tick_without_a_configured_token_is_refused(load_function, world: World)
     client = load_function("status_callback", base_env(FACTEUR_REDIS_URL=_url(world)))
     raw, headers = _tick()
     assert client.post("/", data=raw, headers=headers).status_code == 401
+
+
+# -- nudges from the ApiServerSource (decisions/nudge.py) ------------------------------------------
+
+
+def _nudge(workflow: str, verb: str = "update", **data: Any) -> tuple[bytes, dict[str, str]]:
+    """An event as Knative's ApiServerSource sends it in Reference mode, binary, via the Broker."""
+    ref = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "name": workflow}
+    ref |= {"namespace": NAMESPACE, **data}
+    name = ref["name"]
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-type": f"dev.knative.apiserver.ref.{verb}",
+        "ce-source": "https://10.96.0.1:443",
+        "ce-subject": f"/apis/{ref['apiVersion']}/namespaces/{ref['namespace']}/workflows/{name}",
+        "ce-id": f"nudge-{verb}-{name}",
+        "ce-kind": "Workflow",
+        "ce-name": name,
+        "ce-namespace": NAMESPACE,
+        "Content-Type": "application/json",
+    }
+    return json.dumps(ref).encode(), headers
+
+
+def test_http_nudge_reports_what_argo_shows_once(callback, world: World) -> None:
+    session = world.session()
+    raw, headers = _nudge(session.workflow_name)
+    running = callback.post("/", data=raw, headers=headers)
+    assert (running.status_code, running.get_json()["result"]) == (202, "running")
+    assert world.messages() == []
+    world.argo.set_phase(NAMESPACE, session.workflow_name, "Succeeded")
+    ok = callback.post("/", data=raw, headers=headers)
+    assert (ok.status_code, ok.get_json()["result"]) == (200, "reported")
+    # The exit handler's callback, then a tick, find the attempt's outcome already told.
+    again = callback.post("/", data=body(session), headers=AUTH)
+    assert again.get_json()["result"] == "duplicate"
+    tick_raw, tick_headers = _tick()
+    assert callback.post("/", data=tick_raw, headers=tick_headers).status_code == 200
+    assert len(world.messages()) == 1
+
+
+def test_http_delete_nudge_needs_argos_404(callback, world: World) -> None:
+    session = world.session()
+    raw, headers = _nudge(session.workflow_name, "delete")
+    still = callback.post("/", data=raw, headers=headers)
+    assert (still.status_code, still.get_json()["result"]) == (202, "unconfirmed")
+    world.argo.workflows.pop((NAMESPACE, session.workflow_name))
+    gone = callback.post("/", data=raw, headers=headers)
+    assert (gone.status_code, gone.get_json()) == (
+        200,
+        {"result": "reported", "status": "Deleted", "via": "interaction"},
+    )
+    assert callback.post("/", data=raw, headers=headers).get_json()["result"] == "duplicate"
+    assert len(world.messages()) == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "result"),
+    [
+        ({"kind": "Pod"}, 202, "ignored"),
+        ({"namespace": "default"}, 202, "ignored"),
+        ({"name": "Not_A_Workflow"}, 400, None),
+        ({"extra": "field"}, 400, None),
+    ],
+)
+def test_http_nudges_about_anything_else_change_nothing(
+    callback, world: World, data: dict[str, Any], status: int, result: str | None
+) -> None:
+    session = world.session()
+    world.argo.set_phase(NAMESPACE, session.workflow_name, "Succeeded")
+    raw, headers = _nudge(session.workflow_name, **data)
+    headers.pop("ce-subject")
+    response = callback.post("/", data=raw, headers=headers)
+    assert response.status_code == status
+    assert response.get_json().get("result") == result
+    assert world.messages() == []

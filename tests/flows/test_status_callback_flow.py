@@ -64,7 +64,10 @@ def test_a_final_status_edits_the_reply_once(
     assert edit.embed["color"] == colour
     assert edit.embed["url"] == f"{UI}/workflows/{NAMESPACE}/{run.workflow_name}"
     assert edit.fields["Duration"] == "1 min 15 s"
-    assert edit.fields["Correlation ID"] == run.correlation_id
+    assert edit.embed["footer"] == {"text": f"correlation {run.correlation_id}"}
+    # Who asked, pinging nobody (the message's allowed_mentions), and when it ended.
+    assert edit.fields["Requested by"] == f"<@{USER}>"
+    assert edit.fields["Ended"].startswith("<t:") and "timestamp" in edit.embed
     assert edit.button_ids == ([f"facteur:retry:{run.ref}"] if retry else [])
     recorded = _recorded(world, run)
     assert recorded.status == status and recorded.finished_at is not None
@@ -329,7 +332,7 @@ def test_each_tick_is_bounded_oldest_first(world: World) -> None:
     reporter = world.reporter(tick_batch=3)
     assert reporter.tick().body["checked"] == 3
     assert world.store.pending(10) == [r.correlation_id for r in runs[3:]]
-    assert [s.embed["fields"][0]["value"] for s in world.discord.sent] == [
+    assert [s.embed["url"].rsplit("/", 1)[1] for s in world.discord.sent] == [
         r.workflow_name for r in runs[:3]
     ]
     reporter.tick()

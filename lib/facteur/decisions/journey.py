@@ -92,6 +92,8 @@ class DispatchResult(BaseModel):
     ref: str | None = None
     # Bumped by Retry, so the retried run's outcome is reported again.
     attempt: int = 1
+    # What was asked, short (render.request_summary), for every message about the run.
+    summary: str | None = None
 
 
 @dataclass(frozen=True)

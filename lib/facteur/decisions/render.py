@@ -17,7 +17,19 @@ from facteur.decisions.interactions import NO_MENTIONS, clip, safe_name
 if TYPE_CHECKING:
     from facteur.decisions.catalog import Command
 
-GREEN, RED, ORANGE, BLUE = 0x2ECC71, 0xE74C3C, 0xE67E22, 0x3498DB
+GREEN, RED, ORANGE, BLUE, GREY = 0x2ECC71, 0xE74C3C, 0xE67E22, 0x3498DB, 0x95A5A6
+# One palette for a run's phase, in every message that shows one.
+PHASE_COLOURS = {
+    "Pending": GREY,
+    "Submitted": BLUE,
+    "Running": BLUE,
+    "Succeeded": GREEN,
+    "Failed": RED,
+    "Error": ORANGE,
+    "Deleted": GREY,
+}
+SUMMARY_LIMIT = 300
+_VALUE_LIMIT = 80
 
 _LINK, _DANGER, _PRIMARY = 5, 4, 1
 
@@ -164,6 +176,49 @@ def text(content: str) -> dict[str, Any]:
     return {"content": clip(content), "allowed_mentions": NO_MENTIONS}
 
 
+def phase_colour(phase: str | None) -> int:
+    return PHASE_COLOURS.get(phase or "", GREY)
+
+
+def request_summary(options: Sequence[Any]) -> str | None:
+    """What was asked, short: `objective: ship it · project: facteur`, each value cut to 80
+    characters and the whole to 300; None without options. Newlines and backticks would break
+    the line it is shown in, so they become spaces and quotes."""
+    parts = []
+    for option in options:
+        if not isinstance(option, dict) or not isinstance(option.get("name"), str):
+            continue
+        value = option.get("value")
+        if value is None or isinstance(value, dict | list):
+            continue
+        text = " ".join(str(value).replace("`", "'").split())
+        parts.append(f"{safe_name(option['name'])}: {clip(text, _VALUE_LIMIT)}")
+    return clip(" · ".join(parts), SUMMARY_LIMIT) if parts else None
+
+
+def _request_fields(user_id: str | None, summary: str | None) -> list[dict[str, Any]]:
+    """Who asked (a mention, which allowed_mentions keeps from pinging) and what they asked."""
+    fields = []
+    if user_id:
+        fields.append({"name": "Requested by", "value": f"<@{user_id}>", "inline": True})
+    if summary:
+        fields.append({"name": "Request", "value": clip(summary, 1024), "inline": False})
+    return fields
+
+
+def _when(seconds: float) -> str:
+    """A Discord timestamp, shown in each reader's own zone and kept current ("5 minutes ago")."""
+    return f"<t:{int(seconds)}:R>"
+
+
+def _iso(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat()
+
+
+def _footer(correlation_id: str) -> dict[str, str]:
+    return {"text": clip(f"correlation {correlation_id}", 2048)}
+
+
 def submitted(
     *,
     command: str,
@@ -174,6 +229,9 @@ def submitted(
     last_correlation_id: str | None = None,
     ref: str | None = None,
     note: str | None = None,
+    user_id: str | None = None,
+    summary: str | None = None,
+    started_at: float | None = None,
 ) -> dict[str, Any]:
     lines = [f"Started `/{safe_name(command)}` as workflow `{workflow}`."]
     if last_correlation_id:
@@ -181,15 +239,19 @@ def submitted(
     if note:
         lines.append(note)
     url = workflow_url(ui_url, namespace, workflow)
-    embed = {
-        "title": clip(workflow, 256),
+    fields = [{"name": "Namespace", "value": clip(namespace, 1024), "inline": True}]
+    if started_at is not None:
+        fields.append({"name": "Started", "value": _when(started_at), "inline": True})
+    fields += _request_fields(user_id, summary)
+    embed: dict[str, Any] = {
+        "title": clip(f"/{safe_name(command)}", 256),
         "url": url,
-        "color": BLUE,
-        "fields": [
-            {"name": "Namespace", "value": clip(namespace, 1024), "inline": True},
-            {"name": "Correlation ID", "value": clip(correlation_id, 1024), "inline": True},
-        ],
+        "color": PHASE_COLOURS["Running"],
+        "fields": fields,
+        "footer": _footer(correlation_id),
     }
+    if started_at is not None:
+        embed["timestamp"] = _iso(started_at)
     return {
         "content": clip("\n".join(lines)),
         "embeds": [embed],
@@ -209,27 +271,30 @@ def status_report(
     ui_url: str | None,
     duration: float | None = None,
     title: str = "Your last facteur run:",
+    summary: str | None = None,
 ) -> dict[str, Any]:
-    started = dt.datetime.fromtimestamp(received_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     fields = [
         {"name": "Command", "value": f"/{safe_name(command)}", "inline": True},
         {"name": "Phase", "value": clip(phase or "unknown", 1024), "inline": True},
-        {"name": "Requested", "value": started, "inline": True},
-        {"name": "Ran for", "value": duration_text(duration), "inline": True},
-        {"name": "Correlation ID", "value": clip(correlation_id, 1024), "inline": False},
+        {"name": "Requested", "value": _when(received_at), "inline": True},
     ]
+    if duration is not None:
+        fields.append({"name": "Ran for", "value": duration_text(duration), "inline": True})
+    elif phase in ("Pending", "Running", "Submitted"):
+        # Still going: Discord keeps "5 minutes ago" current, where a figure would go stale.
+        fields.append({"name": "Running since", "value": _when(received_at), "inline": True})
     embed: dict[str, Any] = {
         "title": clip(workflow or "not started", 256),
-        "color": _phase_colour(phase),
+        "color": phase_colour(phase),
         "fields": fields,
+        "footer": _footer(correlation_id),
+        "timestamp": _iso(received_at),
     }
+    if summary:
+        fields.append({"name": "Request", "value": clip(summary, 1024), "inline": False})
     if workflow and namespace and ui_url:
         embed["url"] = workflow_url(ui_url, namespace, workflow)
     return {"content": title, "embeds": [embed], "allowed_mentions": NO_MENTIONS}
-
-
-def _phase_colour(phase: str | None) -> int:
-    return {"Succeeded": GREEN, "Failed": RED, "Error": RED}.get(phase or "", ORANGE)
 
 
 def duration_text(seconds: float | None) -> str:
@@ -262,13 +327,20 @@ def final_status(
     message: str | None,
     ui_url: str,
     ref: str | None = None,
+    user_id: str | None = None,
+    summary: str | None = None,
+    started_at: float | None = None,
+    ended_at: float | None = None,
 ) -> dict[str, Any]:
     """The outcome of a run: a colour-coded embed with its failed nodes, linked to Argo."""
     fields: list[dict[str, Any]] = [
-        {"name": "Workflow", "value": clip(workflow, 1024), "inline": True},
         {"name": "Duration", "value": duration_text(duration), "inline": True},
-        {"name": "Correlation ID", "value": clip(correlation_id, 1024), "inline": False},
     ]
+    if started_at is not None:
+        fields.append({"name": "Started", "value": _when(started_at), "inline": True})
+    if ended_at is not None:
+        fields.append({"name": "Ended", "value": _when(ended_at), "inline": True})
+    fields += _request_fields(user_id, summary)
     budget = _FAILURE_BUDGET
     shown = 0
     for node, text in failures:
@@ -284,9 +356,12 @@ def final_status(
     embed: dict[str, Any] = {
         "title": clip(f"/{safe_name(command)} {status.lower()}", 256),
         "url": workflow_url(ui_url, namespace, workflow),
-        "color": {"Succeeded": GREEN, "Failed": RED}.get(status, ORANGE),
+        "color": phase_colour(status),
         "fields": fields,
+        "footer": _footer(correlation_id),
     }
+    if ended_at is not None:
+        embed["timestamp"] = _iso(ended_at)
     if message:
         embed["description"] = clip(message, 1024)
     content = f"`/{safe_name(command)}` finished: **{status}**"

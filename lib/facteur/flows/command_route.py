@@ -188,6 +188,7 @@ class Router:
             duration=duration,
             ui_url=self.ui_url,
             title=render.NAMED_RUN_TITLE if workflow else render.LAST_RUN_TITLE,
+            summary=session.summary,
         )
         return self._say(journey, message, "status")
 

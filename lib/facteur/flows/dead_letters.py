@@ -116,6 +116,9 @@ class DeadLetters:
                 last_correlation_id=journey.last_correlation_id,
                 ref=None,
                 note=render.NOT_RECORDED,
+                user_id=call.user_id,
+                summary=render.request_summary(call.options),
+                started_at=journey.received_at,
             )
         return render.text(render.gave_up(call.command, render.ARGO_DOWN))
 

@@ -232,6 +232,10 @@ class Reporter:
             message=report.message,
             ui_url=self.ui_url,
             ref=session.ref,
+            user_id=session.user_id,
+            summary=session.summary,
+            started_at=session.received_at,
+            ended_at=self.clock(),
         )
         try:
             # The attempt's one outcome, whichever copy of it gets past Redis: Discord keeps one.

@@ -141,6 +141,9 @@ class Submitter:
             # Buttons need the session: without it they would lead nowhere.
             ref=session.ref if recorded else None,
             note=None if recorded else render.NOT_RECORDED,
+            user_id=call.user_id,
+            summary=session.summary,
+            started_at=journey.received_at,
         )
         delivered = tell(self.discord, journey, self.token_ttl_seconds, message)
         if delivered is None:
@@ -215,6 +218,7 @@ class Submitter:
             received_at=journey.received_at,
             status="Submitted",
             ref=ref,
+            summary=render.request_summary(call.options),
         )
 
     def _save(
