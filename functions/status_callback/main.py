@@ -2,16 +2,21 @@
 
 A POST with `Authorization: Bearer <callback.token>` and the callback body reports one run. A
 Knative PingSource tick (a CloudEvent whose data carries callback.tick_token) makes it check the
-runs still pending against Argo, for workflows whose exit handler never ran.
+runs still pending against Argo, for workflows whose exit handler never ran. A Knative
+ApiServerSource event about one workflow (a nudge, unauthenticated) makes it read that run from
+Argo, and report it only if Argo shows it ended (decisions/nudge.py).
 """
+
+import functools
 
 import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
 from facteur import asgi, bootstrap, callers, serving, telemetry, web
+from facteur.decisions import nudge
 from facteur.decisions.callback import parse_report
-from facteur.errors import InvalidReport
+from facteur.errors import InvalidNudge, InvalidReport
 
 FUNCTION = bootstrap.status_callback()
 EDGE = asgi.Edge(FUNCTION.checks)
@@ -25,6 +30,8 @@ async def status_callback(request: Request) -> Response:
     if isinstance(body, Response):
         return body
     if callers.is_cloudevent(request.headers):
+        if nudge.is_nudge(request.headers.get, body):
+            return await _nudged(request, body)
         if not callers.tick_token_matches(request.headers, body, FUNCTION.tick_token):
             return asgi.error(401, "missing or wrong tick token")
         with telemetry.span("status_callback.tick"):
@@ -38,4 +45,18 @@ async def status_callback(request: Request) -> Response:
         return asgi.error(400, str(err))
     with telemetry.span("status_callback", workflow=report.name):
         answer = await asgi.blocking(FUNCTION.flow.report, report)
+    return asgi.json_response(answer.status, answer.body)
+
+
+async def _nudged(request: Request, body: bytes) -> Response:
+    # No signature: strictly read, then only ever a reason to read the run from Argo.
+    try:
+        found = nudge.read_http(request.headers.get, body, namespace=FUNCTION.flow.namespace)
+    except InvalidNudge as err:
+        return asgi.error(400, str(err))
+    if isinstance(found, nudge.NotOurs):
+        return asgi.json_response(202, {"result": "ignored", "reason": found.reason})
+    with telemetry.span("status_callback.nudge", workflow=found.name):
+        look = functools.partial(FUNCTION.flow.nudge, deleted=found.deleted)
+        answer = await asgi.blocking(look, found.namespace, found.name)
     return asgi.json_response(answer.status, answer.body)

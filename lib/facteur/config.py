@@ -226,6 +226,11 @@ class CallbackSettings(_Section):
     tick_batch: int = Field(50, ge=1, le=1000)
 
 
+class CardSettings(_Section):
+    # A run's message is edited at most this often while it goes; its end goes out at once.
+    min_edit_interval_seconds: float = Field(5.0, ge=0, le=3600)
+
+
 class EventsSettings(_Section):
     signing_key: StrongSecret | None = None
     # The hand-off must finish well inside Discord's 3 s, leaving time to answer.
@@ -262,6 +267,7 @@ class Settings(_Section):
     redis: RedisSettings = RedisSettings()
     argo: ArgoSettings = ArgoSettings()
     callback: CallbackSettings = CallbackSettings()
+    card: CardSettings = CardSettings()
     events: EventsSettings = EventsSettings()
     commands: CommandsSettings = CommandsSettings()
     dev: DevSettings = DevSettings()

@@ -45,6 +45,11 @@ class InvalidReport(FacteurError):
     """A status callback body breaks the contract; the reason names the problem."""
 
 
+class InvalidNudge(FacteurError):
+    """An ApiServerSource event (a nudge) that is not a well-formed reference to a workflow; the
+    reason names the problem, never a value."""
+
+
 class NotRecoverable(FacteurError):
     """A workflow lacks facteur's labels and annotations, or carries them malformed, so no
     session can be rebuilt from it; the reason names what is wrong (never a value)."""

@@ -790,3 +790,18 @@ def test_the_fake_checks_its_own_scripted_answers(argo: FakeArgo) -> None:
     make_client(argo).get_workflow(NS, "w")
     assert any("statuss" in v for v in argo.violations)
     argo.violations.clear()
+
+
+def test_get_workflow_reads_progress_and_the_estimate(argo: FakeArgo) -> None:
+    argo.add_workflow(NS, "plan-abc123")
+    argo.set_phase(NS, "plan-abc123", "Running")
+    status = argo.workflows[(NS, "plan-abc123")]["status"]  # as the controller writes it
+    status.update(progress="3/7", estimatedDuration=120)
+    state = make_client(argo).get_workflow(NS, "plan-abc123")
+    assert state is not None
+    assert (state.progress, state.estimated_duration) == ("3/7", 120.0)
+    # What is not Argo's "N/M", or not a sane number of seconds, is not shown.
+    status.update(progress="3 of 7", estimatedDuration=-5)
+    state = make_client(argo).get_workflow(NS, "plan-abc123")
+    assert state is not None
+    assert (state.progress, state.estimated_duration) == (None, None)

@@ -532,6 +532,8 @@ def test_kustomization_lists_every_file() -> None:
             ARGO_DIR / "rbac-facteur-api.yaml",
             SECRET_FILE,
             TEMPLATE_FILE,
+            # The ApiServerSource and its account (test_kubernetes checks them).
+            ARGO_DIR / "apiserversource.yaml",
         )
     )
 
@@ -555,6 +557,10 @@ def test_kustomize_renders_the_objects() -> None:
             ("ServiceAccount", SERVICE_ACCOUNT),
             ("ServiceAccount", EXECUTOR_ACCOUNT),
             ("WorkflowTemplate", "facteur-dispatch"),
+            ("ServiceAccount", "facteur-watcher"),
+            ("Role", "facteur-watcher"),
+            ("RoleBinding", "facteur-watcher"),
+            ("ApiServerSource", "facteur-workflows"),
         ]
     )
     # kustomize must pass the template through untouched, the exit handler's body included.

@@ -9,6 +9,8 @@ Against real schemas (from the specs folder or kubernetes-validate; never copied
   strict field validation closes them, and also where these CRDs preserve unknown fields (the
   whole Trigger spec, every `delivery`), so that a misspelt field fails (k8s_schemas.structural).
 - The WorkflowTemplate: Argo's CRD, through the helper test_exit_handler uses.
+- The ApiServerSource (sources.knative.dev/v1): knative/sources-apiserversource.yaml, closed the
+  same way (its CRD preserves unknown fields in the whole spec).
 - Redis, RedisReplication and RedisSentinel (redis.redis.opstreelabs.in/v1beta2): the
   OT-CONTAINER-KIT redis-operator's CRDs (redis-operator/, v0.26.0), closed the same way; they
   embed Kubernetes' own types (resources, security contexts, affinity, the volume claim).
@@ -57,7 +59,9 @@ from facteur.decisions.delivery import (
     waits,
 )
 from facteur.decisions.journey import COMMAND_RECEIVED, COMPONENT_CLICKED, WORKFLOW_REQUESTED
+from facteur.decisions.nudge import NUDGE_TYPES
 from facteur.decisions.redis_url import parse_sentinel_url
+from facteur.decisions.workflow import MANAGED_BY, MANAGER
 from facteur.errors import ConfigError
 from tests.helpers.contracts import specs_path
 from tests.helpers.k8s_schemas import (
@@ -81,6 +85,7 @@ from tests.helpers.support import ROOT
 
 KUBERNETES = ROOT / "kubernetes"
 BASE = KUBERNETES / "base"
+ARGO = KUBERNETES / "argo"
 PRODUCTION = KUBERNETES / "overlays" / "production"
 DEV = KUBERNETES / "overlays" / "dev"
 SENTINEL = KUBERNETES / "overlays" / "production-sentinel"
@@ -260,6 +265,7 @@ CUSTOM: dict[tuple[str, str], Callable[[Manifest], list[str]]] = {
     ("eventing.knative.dev/v1", "Trigger"): _knative_errors("eventing-trigger.yaml"),
     ("argoproj.io/v1alpha1", "WorkflowTemplate"): _workflow_template_errors,
     ("sources.knative.dev/v1", "PingSource"): _hand_written(PING_SOURCE),
+    ("sources.knative.dev/v1", "ApiServerSource"): _knative_errors("sources-apiserversource.yaml"),
     **{("redis.redis.opstreelabs.in/v1beta2", kind): _redis_errors(kind) for kind in REDIS_CRDS},
 }
 
@@ -346,7 +352,7 @@ def _one(objects: list[Manifest], kind: str, name: str | None = None) -> Manifes
 
 
 def _base_object(kind: str, name: str | None = None) -> Manifest:
-    return copy.deepcopy(_one(kustomize(BASE), kind, name))
+    return copy.deepcopy(_one([*kustomize(BASE), *kustomize(ARGO)], kind, name))
 
 
 def _container(service: Manifest) -> Manifest:
@@ -423,6 +429,27 @@ BITES: list[tuple[str, str, str | None, Callable[[Manifest], Any], str]] = [
     ),
     ("configmap", "ConfigMap", "facteur-env", lambda d: d.update(datas={}), "datas"),
     ("unknown kind", "PingSource", None, lambda d: d.update(kind="SinkBinding"), "no validator"),
+    (
+        "apiserversource field",
+        "ApiServerSource",
+        None,
+        lambda d: d["spec"].update(serviceAccount=d["spec"].pop("serviceAccountName")),
+        "serviceAccount",
+    ),
+    (
+        "apiserversource selector",
+        "ApiServerSource",
+        None,
+        lambda d: d["spec"]["resources"][0].update(labelSelector={}),
+        "labelSelector",
+    ),
+    (
+        "apiserversource resources",
+        "ApiServerSource",
+        None,
+        lambda d: d["spec"].pop("resources"),
+        "resources",
+    ),
 ]
 
 
@@ -925,6 +952,8 @@ def test_triggers_route_each_event_type_to_its_function() -> None:
         COMMAND_RECEIVED: "command-route",
         COMPONENT_CLICKED: "command-route",
         WORKFLOW_REQUESTED: "workflow-submit",
+        # The ApiServerSource's nudges (decisions/nudge.py), one exact type per Trigger.
+        **dict.fromkeys(NUDGE_TYPES, "status-callback"),
     }
     assert len(triggers) == len(routes)
 
@@ -952,6 +981,14 @@ def test_delivery_retries_then_dead_letters() -> None:
         low, high = budget_seconds()
         assert high < DiscordSettings().interaction_token_ttl_seconds
         assert low - waits(0)[-1] > LEASE_SECONDS
+        # A nudge only makes status_callback read Argo, so one Knative gives up on is dropped:
+        # the next tick reports the run. Routing it to command_route's /dead-letter would tell
+        # users about a command that was never lost.
+        if owner["kind"] == "Trigger" and owner["spec"]["filter"]["attributes"]["type"] in (
+            NUDGE_TYPES
+        ):
+            assert "deadLetterSink" not in delivery
+            continue
         # What Knative gives up on goes to command_route's dead-letter path.
         sink = delivery["deadLetterSink"]
         assert sink["ref"] == {
@@ -1006,6 +1043,93 @@ def test_the_pingsource_ticks_status_callback() -> None:
     assert not callers.tick_token_matches(tick, spec["data"].encode(), data["token"] + "x")
 
 
+# --- Nudges: the ApiServerSource -----------------------------------------------------------------
+
+WATCHER = "facteur-watcher"
+
+
+@pytest.mark.parametrize("directory", [ARGO, *OVERLAYS], ids=_label)
+def test_the_apiserversource_watches_facteurs_workflows_into_the_broker(directory: Path) -> None:
+    objects = kustomize(directory)
+    source = _one(objects, "ApiServerSource")
+    workflow_template = _one(objects, "WorkflowTemplate")
+    spec = source["spec"]
+    # In the workflow namespace, watching that namespace only (no namespaceSelector: that would
+    # need every namespace of the cluster), references only, and facteur's runs only.
+    namespace = source["metadata"]["namespace"]
+    assert namespace == workflow_template["metadata"]["namespace"] == "agents"
+    assert "namespaceSelector" not in spec and "owner" not in spec
+    assert spec["mode"] == "Reference"
+    assert spec["resources"] == [
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Workflow",
+            "selector": {"matchLabels": {MANAGED_BY: MANAGER}},
+        }
+    ]
+    assert spec["serviceAccountName"] == WATCHER
+    assert spec["sink"] == {
+        "ref": {
+            "apiVersion": "eventing.knative.dev/v1",
+            "kind": "Broker",
+            "name": "facteur",
+            "namespace": "facteur",
+        }
+    }
+    if directory != ARGO:
+        broker = _one(objects, "Broker")
+        metadata = broker["metadata"]
+        assert (metadata["namespace"], metadata["name"]) == ("facteur", "facteur")
+    # The adapter reads the API with its account's token: the account must not switch it off.
+    account = _one(objects, "ServiceAccount", WATCHER)
+    assert account["metadata"]["namespace"] == namespace
+    assert account.get("automountServiceAccountToken") is not False
+
+
+@pytest.mark.parametrize("directory", [ARGO, *OVERLAYS], ids=_label)
+def test_the_watcher_may_only_read_workflows(directory: Path) -> None:
+    # Least privilege, evaluated as the API server does (test_callback_token's evaluator): get,
+    # list and watch on workflows in the workflow namespace, the only verbs Knative's
+    # ApiServerSource needs, and nothing else anywhere.
+    from tests.deploy.test_callback_token import _rules_for
+
+    objects = kustomize(directory)
+    namespace = _one(objects, "ApiServerSource")["metadata"]["namespace"]
+    rules = _rules_for(objects, (namespace, WATCHER))
+    granted = {
+        (scope, group, resource, verb, tuple(rule.get("resourceNames") or ()))
+        for rule in rules
+        for scope in [rule["scope"]]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    assert granted == {
+        (namespace, "argoproj.io", "workflows", verb, ()) for verb in ("get", "list", "watch")
+    }
+    assert not any(rule.get("nonResourceURLs") for rule in rules)
+
+
+def test_a_nudge_as_knative_builds_it_for_a_facteur_workflow_is_read() -> None:
+    # knative/eventing pkg/adapter/apiserver/events/events.go: data is the ObjectReference
+    # (getRef), the subject a self link (createSelfLink), for the resource the source watches.
+    from facteur.decisions.nudge import Nudge, read_nudge
+
+    source = _one(kustomize(PRODUCTION), "ApiServerSource")
+    (resource,) = source["spec"]["resources"]
+    namespace = source["metadata"]["namespace"]
+    ref = {
+        "apiVersion": resource["apiVersion"],
+        "kind": resource["kind"],
+        "name": "plan-1a2b3c",
+        "namespace": namespace,
+    }
+    subject = f"/apis/{resource['apiVersion']}/namespaces/{namespace}/workflows/plan-1a2b3c"
+    for event_type in NUDGE_TYPES:
+        found = read_nudge(event_type, subject, ref, namespace=namespace)
+        assert found == Nudge(namespace, "plan-1a2b3c", deleted=event_type.endswith(".delete"))
+
+
 # --- Overlays -----------------------------------------------------------------------------------
 
 
@@ -1042,6 +1166,9 @@ def test_production_applies_everything() -> None:
         ("Trigger", "facteur", "facteur-command-received"),
         ("Trigger", "facteur", "facteur-workflow-requested"),
         ("Trigger", "facteur", "facteur-component-clicked"),
+        ("Trigger", "facteur", "facteur-workflow-added"),
+        ("Trigger", "facteur", "facteur-workflow-updated"),
+        ("Trigger", "facteur", "facteur-workflow-deleted"),
         ("PingSource", "facteur", "facteur-reconcile"),
         *{("Service", "facteur", name) for name in FUNCTIONS},
     }
@@ -1060,6 +1187,10 @@ def test_production_applies_everything() -> None:
         ("RoleBinding", "agents", "facteur-api"),
         ("Secret", "agents", "facteur-api-token"),
         ("WorkflowTemplate", "agents", "facteur-dispatch"),
+        ("ServiceAccount", "agents", "facteur-watcher"),
+        ("Role", "agents", "facteur-watcher"),
+        ("RoleBinding", "agents", "facteur-watcher"),
+        ("ApiServerSource", "agents", "facteur-workflows"),
     }
     assert found == facteur | agents
 

@@ -473,8 +473,10 @@ def test_http_nudge_reports_what_argo_shows_once(callback, world: World) -> None
     session = world.session()
     raw, headers = _nudge(session.workflow_name)
     running = callback.post("/", data=raw, headers=headers)
-    assert (running.status_code, running.get_json()["result"]) == (202, "running")
-    assert world.messages() == []
+    assert (running.status_code, running.get_json()["result"]) == (200, "updated")
+    # The run's message now shows what Argo shows: still running.
+    [card] = world.messages()
+    assert card.json["content"].startswith("`/plan` is running")
     world.argo.set_phase(NAMESPACE, session.workflow_name, "Succeeded")
     ok = callback.post("/", data=raw, headers=headers)
     assert (ok.status_code, ok.get_json()["result"]) == (200, "reported")
@@ -483,7 +485,8 @@ def test_http_nudge_reports_what_argo_shows_once(callback, world: World) -> None
     assert again.get_json()["result"] == "duplicate"
     tick_raw, tick_headers = _tick()
     assert callback.post("/", data=tick_raw, headers=tick_headers).status_code == 200
-    assert len(world.messages()) == 1
+    outcomes = [m for m in world.messages() if "finished" in m.json["content"]]
+    assert len(outcomes) == 1
 
 
 def test_http_delete_nudge_needs_argos_404(callback, world: World) -> None:

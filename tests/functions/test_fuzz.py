@@ -218,3 +218,62 @@ def test_status_callback_ticks_never_5xx_and_never_run_unauthenticated(load_func
         assert response.status_code == 401, response.get_data()
 
     check()
+
+
+def test_status_callback_nudges_never_5xx_and_only_ever_read_argo(load_function) -> None:
+    # A nudge (decisions/nudge.py) is unauthenticated: whatever it says, it may only make
+    # status_callback read Argo. Argo here is the local dry run, which shows every run Running,
+    # so no nudge may ever report anything.
+    from facteur.decisions.nudge import NUDGE_TYPES
+
+    client = load_function("status_callback", base_env())
+    names = st.sampled_from(["plan-1", "Plan_1", "", "x" * 70]) | st.text(max_size=20)
+    references = st.fixed_dictionaries(
+        {},
+        optional={
+            "apiVersion": st.sampled_from(["argoproj.io/v1alpha1", "v1", "x/y"]) | json_values,
+            "kind": st.sampled_from(["Workflow", "Pod"]) | json_values,
+            "name": names | json_values,
+            "namespace": st.sampled_from(["agents", "default"]) | json_values,
+            "uid": json_values,
+        },
+    )
+
+    @FUZZ
+    @given(
+        ce_type=st.sampled_from(NUDGE_TYPES),
+        data=references.map(json.dumps).map(str.encode) | st.binary(max_size=256),
+        subject=st.none() | header_text,
+        structured=st.booleans(),
+    )
+    def check(ce_type, data, subject, structured) -> None:
+        if structured:
+            try:
+                inner = json.loads(data)
+            except ValueError:
+                inner = data.decode("latin-1")
+            event = {"specversion": "1.0", "type": ce_type, "id": "1", "source": "/s"}
+            event |= {"data": inner} | ({} if subject is None else {"subject": subject})
+            body = json.dumps(event).encode()
+            headers = {"Content-Type": "application/cloudevents+json"}
+            # NaN and Infinity make the envelope non-standard JSON: no type can be read from
+            # it, so it is answered as a tick without its token.
+            readable = "NaN" not in body.decode() and "Infinity" not in body.decode()
+        else:
+            body = data
+            headers = {
+                "ce-specversion": "1.0",
+                "ce-id": "1",
+                "ce-source": "https://10.96.0.1:443",
+                "ce-type": ce_type,
+                "Content-Type": "application/json",
+            }
+            if subject is not None:
+                headers["ce-subject"] = subject
+            readable = True
+        response = client.post("/", data=body, headers=headers)
+        assert response.status_code in ((202, 400) if readable else (202, 400, 401)), body
+        if response.status_code == 202:
+            assert response.get_json()["result"] in {"ignored", "running", "unconfirmed"}
+
+    check()

@@ -320,6 +320,9 @@ class ArgoRun:
     message: str | None = None
     # The entrypoint node's phase; the exit handler runs once it has ended.
     entry_phase: str | None = None
+    # Argo's "N/M" and estimate, as the controller writes them while the run goes.
+    progress: str | None = None
+    estimated_duration: float | None = None
     # What stop or terminate asked for, as Argo's spec.shutdown records it.
     shutdown: str | None = None
     created_at: str = field(default_factory=lambda: _iso_now())
@@ -336,6 +339,8 @@ class ArgoRun:
             labels=facteur_metadata(self.labels),
             annotations=facteur_metadata(self.annotations),
             created_at=self.created_at,
+            progress=self.progress,
+            estimated_duration=self.estimated_duration,
         )
 
     @property

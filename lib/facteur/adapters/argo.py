@@ -56,9 +56,14 @@ GET_FIELDS = (
     "status.startedAt",
     "status.finishedAt",
     "status.message",
+    "status.progress",
+    "status.estimatedDuration",
 )
+PROGRESS = re.compile(r"[0-9]{1,6}/[0-9]{1,6}")
 # The same of each workflow in a list (ListWorkflows), without the uid and the nodes.
-LIST_FIELDS = ",".join(f"items.{path}" for path in GET_FIELDS if path != "metadata.uid")
+# Lists feed recovery, which reads neither the uid nor a running run's progress.
+_NOT_LISTED = ("metadata.uid", "status.progress", "status.estimatedDuration")
+LIST_FIELDS = ",".join(f"items.{path}" for path in GET_FIELDS if path not in _NOT_LISTED)
 # A button reference is on one run and the runs resubmitted from it: a few at most.
 REF_LIMIT = 20
 
@@ -482,7 +487,20 @@ def _state(data: Any, namespace: str, name: str) -> WorkflowState:
         labels=facteur_metadata(meta.get("labels")),
         annotations=facteur_metadata(meta.get("annotations")),
         created_at=_text(meta, "creationTimestamp"),
+        progress=_progress(status.get("progress")),
+        estimated_duration=_seconds(status.get("estimatedDuration")),
     )
+
+
+def _progress(value: Any) -> str | None:
+    # "N/M" as Argo writes it; anything else is not shown.
+    return value if isinstance(value, str) and PROGRESS.fullmatch(value) else None
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10**8:
+        return float(value)
+    return None
 
 
 def _object(data: Any, key: str) -> dict[str, Any]:

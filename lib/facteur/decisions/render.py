@@ -260,6 +260,54 @@ def submitted(
     }
 
 
+def live(
+    *,
+    command: str,
+    workflow: str,
+    namespace: str,
+    correlation_id: str,
+    ui_url: str,
+    phase: str,
+    ref: str | None = None,
+    user_id: str | None = None,
+    summary: str | None = None,
+    started_at: float | None = None,
+    progress: str | None = None,
+    estimated_duration: float | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    """A run's message while it goes: its phase, progress and time, as Argo shows them."""
+    url = workflow_url(ui_url, namespace, workflow)
+    fields: list[dict[str, Any]] = [{"name": "Phase", "value": clip(phase, 1024), "inline": True}]
+    if progress:
+        fields.append({"name": "Progress", "value": f"{progress} steps", "inline": True})
+    if started_at is not None:
+        fields.append({"name": "Started", "value": _when(started_at), "inline": True})
+        if estimated_duration:
+            eta = _when(started_at + estimated_duration)
+            fields.append({"name": "Expected to end", "value": eta, "inline": True})
+    if message and phase == "Pending":
+        # Argo names what the run waits for: a mutex, a semaphore, a parallelism limit.
+        fields.append({"name": "Queued", "value": clip(message, 1024), "inline": False})
+    fields += _request_fields(user_id, summary)
+    embed: dict[str, Any] = {
+        "title": clip(f"/{safe_name(command)}", 256),
+        "url": url,
+        "color": phase_colour(phase),
+        "fields": fields,
+        "footer": _footer(correlation_id),
+    }
+    if started_at is not None:
+        embed["timestamp"] = _iso(started_at)
+    verb = "is queued" if phase == "Pending" else "is running"
+    return {
+        "content": clip(f"`/{safe_name(command)}` {verb} as workflow `{workflow}`."),
+        "embeds": [embed],
+        "components": buttons(url=url, ref=ref, actions=[CANCEL]),
+        "allowed_mentions": NO_MENTIONS,
+    }
+
+
 def status_report(
     *,
     command: str,

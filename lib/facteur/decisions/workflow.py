@@ -195,6 +195,10 @@ class WorkflowState:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     created_at: str | None = None
+    # Argo's "N/M" of nodes done, and its estimate of the whole run in seconds (from earlier
+    # runs of the template), when it has them: what a running run's card shows.
+    progress: str | None = None
+    estimated_duration: float | None = None
 
     @property
     def duration(self) -> float | None:

@@ -12,6 +12,7 @@ be delivered now stays pending and the next tick retries it.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,7 @@ from facteur.errors import ArgoError, DiscordError, NotRecoverable, SessionStore
 from facteur.flows.effects import quietly
 from facteur.flows.outcome import Answer
 from facteur.flows.ports import Argo, Discord, SessionStore
+from facteur.flows.tell import digest
 
 log = logging.getLogger("facteur.status_callback")
 
@@ -62,6 +64,8 @@ class Reporter:
     confirm_delay_seconds: float = 0.5
     tick_batch: int = 50
     tick_seconds: float = 20.0
+    # A running run's message is edited at most this often (card.min_edit_interval_seconds).
+    card_interval_seconds: float = 5.0
     # Where facteur submits (argo.namespace): the one namespace whose runs it rebuilds from Argo
     # when Redis has forgotten them, and only those of its own application.
     namespace: str | None = None
@@ -114,11 +118,105 @@ class Reporter:
         except ArgoError as err:
             log.warning("cannot read %s back from Argo: %s", report.name, err.reason)
             return _accepted("deferred", "Argo cannot say whose run it is now; reconciliation will")
+        return self._recover_from(state, "callback")
+
+    def _recover_from(self, state: WorkflowState | None, via: str) -> DispatchResult | None:
         # Pending until this report is told, whatever Argo's phase: a failed post stays a tick's.
-        session = self._rebuilt(state, "callback", unreported=True)
+        session = self._rebuilt(state, via, unreported=True)
         if session is not None:
-            self._save_rebuilt(session, "callback")
+            self._save_rebuilt(session, via)
         return session
+
+    def nudge(self, namespace: str, name: str, *, deleted: bool) -> Answer:
+        """An ApiServerSource event (decisions/nudge.py): "look at run `name`". It carries no
+        signature, so it only makes facteur read the run from Argo, and report it through the
+        tick's path (the same claim per attempt) once Argo shows it ended, or, for a delete,
+        once Argo no longer has it. Anything else changes nothing."""
+        started = time.perf_counter()
+        telemetry.count("facteur_nudges_received_total", deleted=deleted)
+        with logs.bound(workflow=name, namespace=namespace):
+            outcome = self._nudge(namespace, name, deleted=deleted)
+            logs.finished(str(outcome.body.get("result")), started, status=outcome.status)
+        return outcome
+
+    def _nudge(self, namespace: str, name: str, *, deleted: bool) -> Answer:
+        if self.argo is None:
+            return _accepted("ignored", "no Argo server to read the run from")
+        if namespace != self.namespace:
+            return _accepted("ignored", "not facteur's workflow namespace")
+        try:
+            state = self.argo.get_workflow(namespace, name)
+        except ArgoError as err:
+            log.warning("cannot read %s for a nudge: %s", name, err.reason)
+            return _accepted("deferred", "Argo cannot say now; reconciliation will")
+        if (state is None) != deleted:
+            # A delete for a run Argo still has, or a change to one it no longer has: Argo's
+            # word stands, and the tick reports whatever it shows.
+            return _accepted("unconfirmed", "Argo does not show this; reconciliation will")
+        if state is not None and state.phase not in FINAL_STATUSES:
+            return self._live(state)
+        try:
+            session = self.store.find_workflow(namespace, name)
+        except SessionStoreError as err:
+            log.error("cannot look up %s/%s: %s", namespace, name, err)
+            return _accepted("deferred", "session store unavailable; reconciliation will retry")
+        if session is None:
+            session = self._recover_from(state, "nudge")
+        if session is None or not session.workflow_name or not session.namespace:
+            reason = "facteur did not submit this workflow or no longer knows it"
+            return _accepted("ignored", reason)
+        if session.finished_at is not None:
+            # Already told and recorded for this attempt (a Retry starts a new, unfinished one).
+            return Answer(200, {"result": "duplicate", "status": session.status})
+        return self._deliver(session, _report_from_state(session, state))
+
+    def _live(self, state: WorkflowState) -> Answer:
+        """A running run's message, edited to show what Argo shows now: at most once per
+        card_interval_seconds, and never to the same card again. Best effort: the outcome is
+        what must arrive, and it does not go through here."""
+        try:
+            session = self.store.find_workflow(state.namespace, state.name)
+        except SessionStoreError as err:
+            log.warning("cannot look up %s for its card: %s", state.name, err)
+            return _accepted("running", "the run has not ended")
+        if session is None or session.finished_at is not None:
+            return _accepted("running", "the run has not ended")
+        message = render.live(
+            command=session.command,
+            workflow=state.name,
+            namespace=state.namespace,
+            correlation_id=session.correlation_id,
+            ui_url=self.ui_url,
+            phase=state.phase or "Pending",
+            ref=session.ref,
+            user_id=session.user_id,
+            summary=session.summary,
+            started_at=session.received_at,
+            progress=state.progress,
+            estimated_duration=state.estimated_duration,
+            message=state.message,
+        )
+        card = ("card", f"{session.correlation_id}#{session.attempt}:{digest(message)}")
+        slot = max(1, math.ceil(self.card_interval_seconds))
+        try:
+            if not self.store.claim_once(*card):
+                return Answer(200, {"result": "unchanged"})
+            if not self.store.claim_once("card-slot", session.correlation_id, slot):
+                # Another edit went out moments ago; this card may go out with a later nudge.
+                self.store.release_once(*card)
+                return Answer(200, {"result": "coalesced"})
+            token = self.store.token(session.correlation_id)
+        except SessionStoreError as err:
+            log.warning("cannot pace the card of %s: %s", state.name, err)
+            return _accepted("running", "the run has not ended")
+        try:
+            to = ReplyTo.of_session(session, token, self.token_ttl_seconds)
+            delivered = self.discord.reply(to, message)
+        except DiscordError as err:
+            log.warning("could not update the card of %s: %s", state.name, err.reason)
+            quietly(log, "could not release the card", self.store.release_once, *card)
+            return _accepted("running", "Discord unavailable; a later nudge will update it")
+        return Answer(200, {"result": "updated", "via": delivered.via})
 
     def _rebuilt(
         self, state: WorkflowState | None, via: str, *, unreported: bool = False

@@ -23,7 +23,7 @@ def tell(
     A channel post is keyed by the interaction and what it says, so copies of the same reply
     (redeliveries that got past Redis) make one message; a different reply is its own.
     """
-    dedupe_key = f"reply:{journey.call.interaction_id}:{_digest(message)}"
+    dedupe_key = f"reply:{journey.call.interaction_id}:{digest(message)}"
     try:
         return discord.reply(ReplyTo.of_journey(journey, ttl_seconds, dedupe_key), message)
     except DiscordError as err:
@@ -31,7 +31,7 @@ def tell(
         return None
 
 
-def _digest(message: dict[str, Any]) -> str:
-    # What is said, whatever order its keys were built in.
+def digest(message: dict[str, Any]) -> str:
+    """What is said, as 16 hex characters, whatever order its keys were built in."""
     text = json.dumps(message, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
