@@ -98,9 +98,10 @@ def argo(settings: Settings) -> Argo | None:
         except ValueError as err:
             raise ConfigError(f"argo.token ({env_var('argo.token')}): {err}") from None
     if settings.dev.embedded:
-        from facteur.adapters.local import DryRunArgo
+        from facteur.adapters.local import DryRunArgo, Lifecycle
 
-        return DryRunArgo()
+        lifecycle = Lifecycle(settings.dev.dry_run_outcome, settings.dev.dry_run_seconds)
+        return DryRunArgo(lifecycle)
     return None
 
 
@@ -292,6 +293,7 @@ def _status_callback(s: Settings) -> StatusCallback:
         argo=argo(s),
         # A dry run has no outcome to confirm; `facteur callback` plays the exit handler.
         confirm=s.argo.server_url is not None,
+        live_on_tick=s.argo.server_url is None,
         tick_batch=s.callback.tick_batch,
         card_interval_seconds=s.card.min_edit_interval_seconds,
         # The runs it may rebuild from Argo when Redis has forgotten them.

@@ -256,6 +256,10 @@ class DevSettings(_Section):
     # The local loop: stand in for a missing Argo server (dry run) and Discord credentials
     # (console). Off by default, so production fails fast on a forgotten setting.
     embedded: bool = False
+    # What the dry-run Argo shows: each run Pending, then Running step by step, then this
+    # outcome, over this many seconds (adapters/local.py Lifecycle).
+    dry_run_outcome: Literal["Succeeded", "Failed", "Error"] = "Succeeded"
+    dry_run_seconds: float = Field(20.0, ge=1, le=3600)
 
 
 # What dev.embedded may stand in for.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import json
 import shlex
 from typing import Any
@@ -152,3 +154,31 @@ def test_the_printed_command_clicks_that_button(
     assert argv[:2] == ["facteur", "click"]
     args = parser.build().parse_args(argv[1:])
     assert play.button_custom_id(args.action, args.ref) == button["custom_id"]
+
+
+def _named_at(seconds_ago: float) -> str:
+    from facteur.adapters.local import DISCORD_EPOCH_MS
+
+    born_ms = int((time.time() - seconds_ago) * 1000) - DISCORD_EPOCH_MS
+    return f"plan-{born_ms << 22}"
+
+
+def test_the_dry_run_plays_a_lifecycle_by_the_runs_age() -> None:
+    from facteur.adapters.local import Lifecycle
+
+    argo = DryRunArgo(Lifecycle(outcome="Failed", seconds=20))
+    phases = []
+    for age in (1, 5, 12, 19, 25):
+        state = argo.get_workflow("agents", _named_at(age))
+        assert state is not None
+        phases.append((state.phase, state.progress))
+    assert phases[0] == ("Pending", None)
+    assert [phase for phase, _ in phases[1:4]] == ["Running"] * 3
+    # Progress only goes forward, and the run ends as told.
+    assert [progress for _, progress in phases[1:4]] == sorted(p for _, p in phases[1:4])
+    assert phases[4] == ("Failed", "5/5")
+    ended = argo.get_workflow("agents", _named_at(25))
+    assert ended is not None and ended.duration is not None
+    # A name without an interaction ID (not facteur's) just runs.
+    other = argo.get_workflow("agents", "something-else")
+    assert other is not None and other.phase == "Running"

@@ -16,7 +16,7 @@ import yaml
 from cloudevents.http import from_http
 from nacl.signing import SigningKey
 
-from facteur import bootstrap, config
+from facteur import bootstrap, callers, config
 from facteur.adapters.discord import DiscordClient
 from facteur.adapters.envelope import open_event
 from facteur.cli import check, interactions, slash
@@ -791,3 +791,15 @@ def test_dead_letter_sends_a_sealed_command_as_knative_would(
     journey = Journey.from_event(open_event(EVENT_KEY, event, {event_type}))
     assert journey.call.command == "plan"
     assert journey.call.options == [{"name": "objective", "type": 3, "value": "ship it"}]
+
+
+def test_tick_sends_the_pingsources_event_with_the_tick_token(
+    env, capsys, status_callback
+) -> None:
+    env(base_env(FACTEUR_CALLBACK_TICK_TOKEN="a-tick-token-of-at-least-32-characters"))
+    status_callback.answer = (200, b'{"result": "tick"}')
+    code, _, err = run(capsys, "tick", "--url", status_callback.url)
+    assert code == 0, err
+    [(headers, raw)] = status_callback.received
+    assert callers.is_cloudevent(headers)
+    assert callers.tick_token_matches(headers, raw, "a-tick-token-of-at-least-32-characters")

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from facteur.adapters.argo import create_request
@@ -25,8 +29,58 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+# Discord's epoch: a snowflake's top bits are milliseconds since then.
+DISCORD_EPOCH_MS = 1_420_070_400_000
+_SNOWFLAKE_IN_NAME = re.compile(r"-([1-9][0-9]{15,19})(?:-|$)")
+STEPS = 5
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """What the dry run shows of a run, by its age (from the interaction ID in its name):
+    Pending, then Running through its steps, then `outcome`."""
+
+    outcome: str = "Succeeded"
+    seconds: float = 20.0
+
+    def state(self, namespace: str, name: str, now: float) -> WorkflowState:
+        match = _SNOWFLAKE_IN_NAME.search(name)
+        if match is None:
+            return WorkflowState(name, namespace, "Running", None, None, "dry run")
+        born = ((int(match[1]) >> 22) + DISCORD_EPOCH_MS) / 1000
+        age, pending = max(0.0, now - born), self.seconds * 0.15
+        started = _iso(born + pending)
+        if age < pending:
+            message = "dry run: waiting for a dry-run lock"
+            return WorkflowState(name, namespace, "Pending", None, None, message)
+        if age < self.seconds:
+            done = min(STEPS - 1, int((age - pending) / (self.seconds - pending) * STEPS))
+            return WorkflowState(
+                name,
+                namespace,
+                "Running",
+                started,
+                None,
+                "dry run",
+                progress=f"{done}/{STEPS}",
+                estimated_duration=self.seconds - pending,
+            )
+        ended = _iso(born + self.seconds)
+        return WorkflowState(
+            name, namespace, self.outcome, started, ended, "dry run", progress=f"{STEPS}/{STEPS}"
+        )
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
 class DryRunArgo:
-    """Logs the exact request it would send to the Argo Server and creates nothing."""
+    """Logs the exact request it would send to the Argo Server and creates nothing; shows each
+    run going through a Lifecycle, so that the local loop's messages change as a real run's do."""
+
+    def __init__(self, lifecycle: Lifecycle | None = None) -> None:
+        self.lifecycle = lifecycle or Lifecycle()
 
     def submit(self, request: WorkflowRequest) -> Submitted:
         body = create_request(request)
@@ -38,8 +92,8 @@ class DryRunArgo:
         return Submitted(name=name, namespace=namespace, uid=None, created=True)
 
     def get_workflow(self, namespace: str, name: str) -> WorkflowState | None:
-        # Dry-run workflows never finish on their own; `facteur callback` plays the exit handler.
-        return WorkflowState(name, namespace, "Running", None, None, "dry run")
+        # `facteur callback` plays the exit handler at any point before the lifecycle ends.
+        return self.lifecycle.state(namespace, name, time.time())
 
     def find_by_ref(self, namespace: str, ref: str) -> list[WorkflowState]:
         # A dry run keeps no workflow, so nothing carries a reference: Redis alone resolves it.

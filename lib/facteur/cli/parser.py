@@ -165,6 +165,13 @@ def build() -> argparse.ArgumentParser:
     _as_discord_would(dead)
     dead.set_defaults(url="http://127.0.0.1:8081/dead-letter")
 
+    ticking = command(
+        "tick",
+        play.tick,
+        "send one reconciliation tick to status_callback, as the PingSource would",
+    )
+    ticking.add_argument("--url", type=_http_url, default="http://127.0.0.1:8083/")
+
     reporting = command(
         "callback",
         play.callback,

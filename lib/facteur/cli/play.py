@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from facteur.callers import PING_EVENT_TYPE
 from facteur.cli import interactions
 from facteur.cli.plumbing import PROG, CliError, post, report, say
 from facteur.cli.slash import parse_command_line, typed_options
@@ -150,3 +151,19 @@ def dead_letter(args: argparse.Namespace) -> int:
     )
     headers, body = encode(event)
     return report(*post(args.url, body, headers))
+
+
+def tick(args: argparse.Namespace) -> int:
+    """Play the PingSource: one reconciliation tick, with callback.tick_token in its data."""
+    settings = _settings(("callback.tick_token",))
+    token = settings.callback.tick_token
+    event = {
+        "specversion": "1.0",
+        "type": PING_EVENT_TYPE,
+        "source": "/facteur/cli",
+        "id": uuid.uuid4().hex,
+        "datacontenttype": "application/json",
+        "data": {"token": token.get_secret_value() if token else ""},
+    }
+    headers = {"Content-Type": "application/cloudevents+json"}
+    return report(*post(args.url, json.dumps(event).encode(), headers))

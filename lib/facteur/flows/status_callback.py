@@ -66,6 +66,9 @@ class Reporter:
     tick_seconds: float = 20.0
     # A running run's message is edited at most this often (card.min_edit_interval_seconds).
     card_interval_seconds: float = 5.0
+    # Ticks refresh running runs' messages too: the local loop, which has no ApiServerSource.
+    # In a cluster the nudges do it, and ticks stay free for outcomes.
+    live_on_tick: bool = False
     # Where facteur submits (argo.namespace): the one namespace whose runs it rebuilds from Argo
     # when Redis has forgotten them, and only those of its own application.
     namespace: str | None = None
@@ -170,12 +173,12 @@ class Reporter:
             return Answer(200, {"result": "duplicate", "status": session.status})
         return self._deliver(session, _report_from_state(session, state))
 
-    def _live(self, state: WorkflowState) -> Answer:
+    def _live(self, state: WorkflowState, session: DispatchResult | None = None) -> Answer:
         """A running run's message, edited to show what Argo shows now: at most once per
         card_interval_seconds, and never to the same card again. Best effort: the outcome is
         what must arrive, and it does not go through here."""
         try:
-            session = self.store.find_workflow(state.namespace, state.name)
+            session = session or self.store.find_workflow(state.namespace, state.name)
         except SessionStoreError as err:
             log.warning("cannot look up %s for its card: %s", state.name, err)
             return _accepted("running", "the run has not ended")
@@ -384,6 +387,8 @@ class Reporter:
                 continue
             if state is not None and state.phase not in FINAL_STATUSES:
                 summary.still_running += 1
+                if self.live_on_tick:
+                    self._live(state, session)
                 continue
             report = _report_from_state(session, state)
             outcome = self._deliver(session, report)
