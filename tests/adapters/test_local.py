@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import json
 import shlex
+import time
 from typing import Any
 
 import pytest

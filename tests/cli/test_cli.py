@@ -793,9 +793,7 @@ def test_dead_letter_sends_a_sealed_command_as_knative_would(
     assert journey.call.options == [{"name": "objective", "type": 3, "value": "ship it"}]
 
 
-def test_tick_sends_the_pingsources_event_with_the_tick_token(
-    env, capsys, status_callback
-) -> None:
+def test_tick_sends_the_pingsources_event_with_the_tick_token(env, capsys, status_callback) -> None:
     env(base_env(FACTEUR_CALLBACK_TICK_TOKEN="a-tick-token-of-at-least-32-characters"))
     status_callback.answer = (200, b'{"result": "tick"}')
     code, _, err = run(capsys, "tick", "--url", status_callback.url)
