@@ -30,6 +30,7 @@ from tests.helpers.support import (
     CALLBACK_TOKEN,
     USER,
     base_env,
+    nudge_event,
     ping_event,
     run_record,
 )
@@ -451,22 +452,7 @@ def test_tick_without_a_configured_token_is_refused(load_function, world: World)
 
 
 def _nudge(workflow: str, verb: str = "update", **data: Any) -> tuple[bytes, dict[str, str]]:
-    """An event as Knative's ApiServerSource sends it in Reference mode, binary, via the Broker."""
-    ref = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "name": workflow}
-    ref |= {"namespace": NAMESPACE, **data}
-    name = ref["name"]
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-type": f"dev.knative.apiserver.ref.{verb}",
-        "ce-source": "https://10.96.0.1:443",
-        "ce-subject": f"/apis/{ref['apiVersion']}/namespaces/{ref['namespace']}/workflows/{name}",
-        "ce-id": f"nudge-{verb}-{name}",
-        "ce-kind": "Workflow",
-        "ce-name": name,
-        "ce-namespace": NAMESPACE,
-        "Content-Type": "application/json",
-    }
-    return json.dumps(ref).encode(), headers
+    return nudge_event(workflow, verb, **({"namespace": NAMESPACE} | data))
 
 
 def test_http_nudge_reports_what_argo_shows_once(callback, world: World) -> None:

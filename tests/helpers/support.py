@@ -152,3 +152,24 @@ def ping_event(token: str | None) -> tuple[bytes, dict[str, str]]:
         "data": {} if token is None else {"token": token},
     }
     return json.dumps(event).encode(), {"Content-Type": "application/cloudevents+json"}
+
+
+def nudge_event(
+    workflow: str, verb: str = "update", namespace: str = "agents", **data: Any
+) -> tuple[bytes, dict[str, str]]:
+    """An event as Knative's ApiServerSource sends it in Reference mode, binary, via the Broker."""
+    ref = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "name": workflow}
+    ref |= {"namespace": namespace, **data}
+    name = ref["name"]
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-type": f"dev.knative.apiserver.ref.{verb}",
+        "ce-source": "https://10.96.0.1:443",
+        "ce-subject": f"/apis/{ref['apiVersion']}/namespaces/{ref['namespace']}/workflows/{name}",
+        "ce-id": f"nudge-{verb}-{name}-{uuid.uuid4().hex[:8]}",
+        "ce-kind": "Workflow",
+        "ce-name": name,
+        "ce-namespace": ref["namespace"],
+        "Content-Type": "application/json",
+    }
+    return json.dumps(ref).encode(), headers

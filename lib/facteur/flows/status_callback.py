@@ -204,7 +204,8 @@ class Reporter:
         try:
             if not self.store.claim_once(*card):
                 return Answer(200, {"result": "unchanged"})
-            if not self.store.claim_once("card-slot", session.correlation_id, slot):
+            paced = self.card_interval_seconds > 0
+            if paced and not self.store.claim_once("card-slot", session.correlation_id, slot):
                 # Another edit went out moments ago; this card may go out with a later nudge.
                 self.store.release_once(*card)
                 return Answer(200, {"result": "coalesced"})
