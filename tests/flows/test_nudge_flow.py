@@ -12,7 +12,7 @@ from facteur.decisions import render
 from facteur.decisions.callback import Report
 from facteur.decisions.journey import DispatchResult
 from tests.helpers.chain import journey
-from tests.helpers.fakes import NAMESPACE, MemoryStore, World
+from tests.helpers.fakes import NAMESPACE, MemoryStore, World, click
 
 
 @pytest.fixture
@@ -235,3 +235,15 @@ def test_without_nudges_ticks_refresh_the_card(world: World) -> None:
     world.reporter(live_on_tick=True).tick()
     [card] = world.discord.sent
     assert card.fields["Progress"] == "2/7 steps"
+
+
+def test_a_cancelled_runs_message_is_not_turned_back_into_a_live_card(world: World) -> None:
+    run = world.recorded_run()
+    assert world.buttons().click(click("cancel", run.ref)).result == "cancel"
+    sent = len(world.discord.sent)
+    _progress(world, run, "4/7")
+    assert _result(world.reporter().nudge(NAMESPACE, _name(run), deleted=False)) == (
+        202,
+        "running",
+    )
+    assert len(world.discord.sent) == sent

@@ -182,7 +182,8 @@ class Reporter:
         except SessionStoreError as err:
             log.warning("cannot look up %s for its card: %s", state.name, err)
             return _accepted("running", "the run has not ended")
-        if session is None or session.finished_at is not None:
+        if session is None or session.finished_at is not None or session.status == "Cancelling":
+            # A Cancel click's message ("cancelled by …") stays until the outcome replaces it.
             return _accepted("running", "the run has not ended")
         message = render.live(
             command=session.command,
