@@ -31,7 +31,7 @@ from typing import Any
 import requests
 
 from bench.processes import signals_raise
-from bench.redis_flush import BOT_TOKEN, EDIT, NAMESPACE, TIMEOUT_S, UI, _seed
+from bench.redis_flush import EDIT, NAMESPACE, TIMEOUT_S, _seed, callback_env
 from bench.report import (
     CHAIN_PACKAGES,
     RESULTS,
@@ -44,7 +44,7 @@ from facteur.adapters.sessions import SessionStore
 from tests.helpers.argo_fake import FakeArgo
 from tests.helpers.discord_fake import DiscordFake
 from tests.helpers.servers import FunctionProcess, redis_server
-from tests.helpers.support import base_env, nudge_event
+from tests.helpers.support import nudge_event
 
 BOT_EDIT = ("PATCH", "/channels/{channel_id}/messages/{message_id}")
 
@@ -71,13 +71,7 @@ def run(args: argparse.Namespace, log_dir: Path, scratch: Path) -> dict[str, Any
         FakeArgo.served() as argo,
         DiscordFake.served() as discord,
     ):
-        env = base_env(
-            FACTEUR_REDIS_URL=redis_url,
-            FACTEUR_ARGO_SERVER_URL=argo.base_url,
-            FACTEUR_ARGO_UI_URL=UI,
-            FACTEUR_DISCORD_API_BASE_URL=discord.url,
-            FACTEUR_DISCORD_BOT_TOKEN=BOT_TOKEN,
-        )
+        env = callback_env(redis_url, argo, discord)
         results: dict[str, Any] = {}
         # 1. Latency, pacing off.
         fast = FunctionProcess(

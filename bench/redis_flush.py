@@ -108,6 +108,18 @@ def _seed(runs: int, redis_url: str, argo: FakeArgo, discord: DiscordFake) -> li
     return names
 
 
+def callback_env(redis_url: str, argo: FakeArgo, discord: DiscordFake) -> dict[str, str]:
+    """status_callback's settings against these peers."""
+    return base_env(
+        FACTEUR_REDIS_URL=redis_url,
+        FACTEUR_ARGO_SERVER_URL=argo.base_url,
+        FACTEUR_ARGO_UI_URL=UI,
+        FACTEUR_DISCORD_API_BASE_URL=discord.url,
+        FACTEUR_DISCORD_BOT_TOKEN=BOT_TOKEN,
+        FACTEUR_CALLBACK_TICK_TOKEN=TICK_TOKEN,
+    )
+
+
 def run(name: str, runs: int, recovery: bool, log_dir: Path, scratch: Path) -> dict[str, Any]:
     workdir = scratch / name
     workdir.mkdir()
@@ -116,14 +128,7 @@ def run(name: str, runs: int, recovery: bool, log_dir: Path, scratch: Path) -> d
         FakeArgo.served() as argo,
         DiscordFake.served() as discord,
     ):
-        env = base_env(
-            FACTEUR_REDIS_URL=redis_url,
-            FACTEUR_ARGO_SERVER_URL=argo.base_url,
-            FACTEUR_ARGO_UI_URL=UI,
-            FACTEUR_DISCORD_API_BASE_URL=discord.url,
-            FACTEUR_DISCORD_BOT_TOKEN=BOT_TOKEN,
-            FACTEUR_CALLBACK_TICK_TOKEN=TICK_TOKEN,
-        )
+        env = callback_env(redis_url, argo, discord)
         if not recovery:
             env.pop("FACTEUR_ARGO_NAMESPACE")
         callback = FunctionProcess("status_callback", env, log_dir / f"{name}.log")
