@@ -634,3 +634,20 @@ def test_a_bot_edit_that_fails_otherwise_is_not_papered_over(discord: DiscordFak
     with pytest.raises(DiscordError):
         reply(client, token=None, message_id=ORIGINAL)
     assert discord.operations() == [" ".join(BOT_EDIT)]
+
+
+def test_a_run_thread_is_started_posted_in_and_archived_as_discords_spec_has_it(
+    discord: DiscordFake, client
+) -> None:
+    discord.queue(201, {"id": "1300000000000000001", "type": 11, "name": "/plan plan-1"})
+    thread_id = client.start_thread(CHANNEL, ORIGINAL, "/plan plan-1")
+    client.post_to_thread(thread_id, {"content": "Failed steps:\n**build**: exit 2"})
+    client.archive_thread(thread_id)
+    start, post, archive = discord.requests
+    assert start.operation == "POST /channels/{channel_id}/messages/{message_id}/threads"
+    assert start.params == {"channel_id": CHANNEL, "message_id": ORIGINAL}
+    assert start.json == {"name": "/plan plan-1", "auto_archive_duration": 1440}
+    assert post.params == {"channel_id": thread_id}
+    assert post.json["allowed_mentions"] == {"parse": []}
+    assert (archive.operation, archive.json) == ("PATCH /channels/{channel_id}", {"archived": True})
+    assert all(r.headers["Authorization"] == f"Bot {BOT_TOKEN}" for r in discord.requests)

@@ -227,3 +227,10 @@ def test_parameter_encoding_is_text_or_base64() -> None:
     )
     with pytest.raises(CatalogError, match="parameter_encoding"):
         parse_catalog(_catalog(parameter_encoding="rot13"))
+
+
+def test_a_thread_needs_a_public_workflow_run() -> None:
+    assert parse_catalog(_catalog(thread=True)).commands[0].thread
+    for other in ({"builtin": True}, {"ephemeral": True}):
+        with pytest.raises(CatalogError, match="thread needs a command"):
+            parse_catalog(_catalog(thread=True, **other))

@@ -84,6 +84,7 @@ def test_what_is_written_rebuilds_the_session_workflow_submit_recorded() -> None
         "ref": REF,
         "attempt": 1,
         "summary": None,  # user text: in Redis only, never on the workflow
+        "thread_id": None,
     }
 
 

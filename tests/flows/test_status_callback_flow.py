@@ -481,3 +481,17 @@ def test_an_older_run_ending_does_not_become_the_users_last_run(world: World) ->
     world.reporter().report(_report(older, "Succeeded"))
     last = world.store.last_for_user(USER)
     assert last is not None and last.correlation_id == newer.correlation_id
+
+
+def test_a_runs_thread_gets_its_failed_steps_and_is_archived(world: World) -> None:
+    run = world.recorded_run()
+    thread_id = world.discord.start_thread(CHANNEL, "1200000000000000777", "/plan x")
+    world.store.save(run.model_copy(update={"thread_id": thread_id}))
+    failures = [Failure("build", "exit code 2")]
+    world.reporter().report(_report(run, "Failed", failures=failures))
+    thread = world.discord.threads[thread_id]
+    assert thread.archived
+    [said] = thread.messages
+    assert said["content"] == "Failed steps:\n**build**: exit code 2"
+    # The outcome itself is on the run's message, as always.
+    assert world.discord.sent[-1].content == "`/plan` finished: **Failed**"

@@ -317,3 +317,19 @@ def test_review_names_the_last_correlation_in_its_reply(world: World) -> None:
     assert run.parameters["last_correlation_id"] == first.correlation_id
     assert "notes" not in run.parameters  # empty optional options are dropped
     assert f"Last request correlation: `{first.correlation_id}`" in world.discord.last.content
+
+
+def test_a_command_with_a_thread_starts_one_from_the_runs_message(world: World) -> None:
+    trip = replace(_requested(world), thread=True)
+    assert world.submitter().handle(trip).result == "submitted"
+    [(thread_id, thread)] = world.discord.threads.items()
+    [started] = world.discord.sent
+    assert (thread.message_id, thread.channel_id) == (started.message_id, CHANNEL)
+    assert thread.name == f"/plan {_name(trip)}"
+    session = world.store.find_workflow(NAMESPACE, _name(trip))
+    assert session is not None and session.thread_id == thread_id
+
+
+def test_without_a_thread_in_the_catalog_none_is_started(world: World) -> None:
+    assert world.submitter().handle(_requested(world)).result == "submitted"
+    assert world.discord.threads == {}

@@ -675,6 +675,17 @@ def check_message(message: Any) -> None:
     assert content is None or isinstance(content, str), "message content must be a string"
 
 
+@dataclass
+class Thread:
+    """A thread the bot started from a run's message, and what it said there."""
+
+    channel_id: str
+    message_id: str
+    name: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    archived: bool = False
+
+
 class MemoryDiscord:
     """The Discord port, recording every message, with DiscordClient.reply's fallback: edit
     the original while the token lives, else post in the channel (with a bot token), with the
@@ -688,6 +699,7 @@ class MemoryDiscord:
         self.replies: list[ReplyCall] = []
         # A status (403, 404) for Discord to refuse the bot's edits of a message with.
         self.bot_edit_refused: int | None = None
+        self.threads: dict[str, Thread] = {}
         # Discord unreachable: every route raises DiscordError, as after the client's retries.
         self.down = False
         self._failures: list[tuple[str, DiscordError, int | None]] = []
@@ -863,6 +875,24 @@ class MemoryDiscord:
 
     def follow_up(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
         return self._send("follow_up", message, token=self._token(token))
+
+    def start_thread(self, channel_id: str, message_id: str, name: str) -> str:
+        thread_id = str(next(self._ids))
+        with self._lock:
+            self.threads[thread_id] = Thread(channel_id, message_id, name)
+        return thread_id
+
+    def post_to_thread(self, thread_id: str, message: dict[str, Any]) -> None:
+        check_message(message)
+        with self._lock:
+            thread = self.threads[thread_id]
+            if thread.archived:
+                raise DiscordError(400, "thread is archived")
+            thread.messages.append(copy.deepcopy(message))
+
+    def archive_thread(self, thread_id: str) -> None:
+        with self._lock:
+            self.threads[thread_id].archived = True
 
     def edit_message(
         self, channel_id: str, message_id: str, message: dict[str, Any]

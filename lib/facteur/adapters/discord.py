@@ -37,6 +37,10 @@ _EDIT_ORIGINAL = "/webhooks/{app}/{token}/messages/@original"
 _FOLLOW_UP = "/webhooks/{app}/{token}"
 _CHANNEL_MESSAGES = "/channels/{channel}/messages"
 _CHANNEL_MESSAGE = "/channels/{channel}/messages/{message}"
+_MESSAGE_THREADS = "/channels/{channel}/messages/{message}/threads"
+_CHANNEL = "/channels/{channel}"
+# A day without a message archives a thread; facteur archives it itself when the run ends.
+THREAD_AUTO_ARCHIVE_MINUTES = 1440
 _GLOBAL_COMMANDS = "/applications/{app}/commands"
 _GUILD_COMMANDS = "/applications/{app}/guilds/{guild}/commands"
 
@@ -186,6 +190,30 @@ class DiscordClient:
         )
         body = _not_ephemeral(_outgoing(message))
         return self._send("PATCH", _CHANNEL_MESSAGE, path, body, tokens=(), webhook=False)
+
+    def start_thread(self, channel_id: str, message_id: str, name: str) -> str:
+        """Start a public thread from one of the channel's messages (the run's); its ID. Needs
+        the bot's Create Public Threads permission."""
+        if not self._bot_token:
+            raise DiscordError(None, "cannot start a thread: no bot token is configured")
+        path = _MESSAGE_THREADS.format(
+            channel=_segment(_snowflake(channel_id, "channel id")),
+            message=_segment(_snowflake(message_id, "message id")),
+        )
+        body = {"name": clip(name, 100), "auto_archive_duration": THREAD_AUTO_ARCHIVE_MINUTES}
+        thread = self._send("POST", _MESSAGE_THREADS, path, body, tokens=(), webhook=False)
+        return _snowflake(thread.get("id"), "thread id")
+
+    def post_to_thread(self, thread_id: str, message: dict[str, Any]) -> None:
+        """A message in the run's thread (a thread is a channel; Send Messages in Threads)."""
+        self.post_to_channel(thread_id, message)
+
+    def archive_thread(self, thread_id: str) -> None:
+        """Archive the run's thread once the run has ended (Manage Threads)."""
+        if not self._bot_token:
+            raise DiscordError(None, "cannot archive a thread: no bot token is configured")
+        path = _CHANNEL.format(channel=_segment(_snowflake(thread_id, "thread id")))
+        self._send("PATCH", _CHANNEL, path, {"archived": True}, tokens=(), webhook=False)
 
     def overwrite_commands(
         self, commands: list[dict[str, Any]], *, guild_id: str | None = None

@@ -122,12 +122,28 @@ class DryRunArgo:
         _say(f"[argo DRY RUN: no argo.server_url] would {request} ({doing} workflow {name})")
 
 
+CONSOLE_MESSAGE_ID = "1100000000000000001"
+CONSOLE_THREAD_ID = "1100000000000000002"
+
+
 class ConsoleDiscord:
     """Prints every message facteur would send to Discord."""
 
     def reply(self, to: ReplyTo, message: dict[str, Any], *, now: float | None = None) -> Delivered:
         self._print(message, to.mention_user_id)
-        return Delivered(via="interaction", message_id="console")
+        # An ID of Discord's shape, so that a thread can be started from the message.
+        return Delivered(via="interaction", message_id=CONSOLE_MESSAGE_ID)
+
+    def start_thread(self, channel_id: str, message_id: str, name: str) -> str:
+        _say(f"[discord CONSOLE] started the thread {name!r} from the run's message")
+        return CONSOLE_THREAD_ID
+
+    def post_to_thread(self, thread_id: str, message: dict[str, Any]) -> None:
+        _say("[discord CONSOLE] in the run's thread:")
+        self._print(message, None)
+
+    def archive_thread(self, thread_id: str) -> None:
+        _say("[discord CONSOLE] archived the run's thread")
 
     def edit_original(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
         self._print(message, None)

@@ -96,6 +96,17 @@ class Command(_Model):
     # base64: every option reaches the workflow as the base64 of its UTF-8, with the parameter
     # `encoding=base64`, so text that looks like an Argo tag is carried too (parameter_text.py).
     parameter_encoding: parameter_text.Encoding = parameter_text.PLAIN
+    # A thread from the run's message, for what would crowd it (failed steps); archived when
+    # the run ends. Needs the bot's thread permissions (README).
+    thread: bool = False
+
+    @model_validator(mode="after")
+    def _thread_needs_a_public_run(self) -> Command:
+        if self.thread and (self.builtin or self.ephemeral):
+            # A thread starts from a public message of a run: built-ins and private replies
+            # have neither.
+            raise ValueError("thread needs a command that runs a workflow, not ephemeral")
+        return self
 
     @model_validator(mode="after")
     def _options_in_order(self) -> Command:

@@ -32,6 +32,8 @@ class Journey:
     parameters: dict[str, str] = field(default_factory=dict)
     workflow_template: str | None = None
     last_correlation_id: str | None = None
+    # The catalog says this command's run gets a thread.
+    thread: bool = False
 
     @classmethod
     def from_event(cls, data: dict[str, Any]) -> Journey:
@@ -47,6 +49,9 @@ class Journey:
         template, last = data.get("workflow_template"), data.get("last_correlation_id")
         if not all(value is None or isinstance(value, str) for value in (template, last)):
             raise InvalidInteraction("event data is malformed")
+        thread = data.get("thread", False)
+        if not isinstance(thread, bool):
+            raise InvalidInteraction("event data is malformed")
         return cls(
             call=invocation_from_event(data),
             correlation_id=correlation_id,
@@ -54,6 +59,7 @@ class Journey:
             parameters=parameters,
             workflow_template=template,
             last_correlation_id=last,
+            thread=thread,
         )
 
     def to_event(self) -> dict[str, Any]:
@@ -66,6 +72,7 @@ class Journey:
             "parameters": self.parameters,
             "workflow_template": self.workflow_template,
             "last_correlation_id": self.last_correlation_id,
+            "thread": self.thread,
         }
 
 
@@ -94,6 +101,8 @@ class DispatchResult(BaseModel):
     attempt: int = 1
     # What was asked, short (render.request_summary), for every message about the run.
     summary: str | None = None
+    # The run's thread, when its command has one.
+    thread_id: str | None = None
 
 
 @dataclass(frozen=True)

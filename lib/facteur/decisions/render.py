@@ -423,6 +423,14 @@ def final_status(
     }
 
 
+def failed_steps(failures: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The failed steps, for the run's thread: one line each, within Discord's limit."""
+    lines = [
+        f"**{clip(node, 100)}**: {clip(text or '(no message)', 300)}" for node, text in failures
+    ]
+    return {"content": clip("Failed steps:\n" + "\n".join(lines)), "allowed_mentions": NO_MENTIONS}
+
+
 def acted(
     *,
     command: str,

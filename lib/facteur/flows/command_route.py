@@ -112,6 +112,7 @@ class Router:
             ),
             workflow_template=template,
             last_correlation_id=last,
+            thread=command.thread,
         )
         try:
             self.deliver(WORKFLOW_REQUESTED, call.interaction_id, onward.to_event())

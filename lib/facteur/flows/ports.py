@@ -25,6 +25,14 @@ class Discord(Protocol):
 
     def follow_up(self, token: str, message: dict[str, Any]) -> dict[str, Any]: ...
 
+    def start_thread(self, channel_id: str, message_id: str, name: str) -> str:
+        """Start a thread from a message (the bot's); the thread's channel ID."""
+        ...
+
+    def post_to_thread(self, thread_id: str, message: dict[str, Any]) -> None: ...
+
+    def archive_thread(self, thread_id: str) -> None: ...
+
 
 class Argo(Protocol):
     """One Argo Server. Raises ArgoError."""

@@ -173,6 +173,17 @@ class Reporter:
             return Answer(200, {"result": "duplicate", "status": session.status})
         return self._deliver(session, _report_from_state(session, state))
 
+    def _close_thread(self, thread_id: str, report: Report) -> None:
+        """The run's thread gets its failed steps, then is archived. Best effort: the outcome
+        is on the run's message already."""
+        try:
+            if report.failures:
+                failures = [(f.node, f.message) for f in report.failures]
+                self.discord.post_to_thread(thread_id, render.failed_steps(failures))
+            self.discord.archive_thread(thread_id)
+        except DiscordError as err:
+            log.warning("could not close the run's thread: %s", err.reason)
+
     def _live(self, state: WorkflowState, session: DispatchResult | None = None) -> Answer:
         """A running run's message, edited to show what Argo shows now: at most once per
         card_interval_seconds, and never to the same card again. Best effort: the outcome is
@@ -350,6 +361,8 @@ class Reporter:
             quietly(log, "could not release the report claim", self.store.release_once, *key)
             return _accepted("deferred", "Discord unavailable; reconciliation will retry")
         quietly(log, f"reported {report.name} but could not mark it done", self.store.finish, *key)
+        if session.thread_id:
+            self._close_thread(session.thread_id, report)
         finished = session.model_copy(update={"status": report.status, "finished_at": self.clock()})
         quietly(log, f"reported {report.name} but could not record it", self.store.save, finished)
         logs.audit("workflow.reported", status=report.status, via=delivered.via)

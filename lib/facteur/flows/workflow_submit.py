@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from facteur import logs, telemetry
-from facteur.decisions import render
+from facteur.decisions import ids, render
 from facteur.decisions.claims import REPLIED, RETRYING, Claim
 from facteur.decisions.ids import is_ref
 from facteur.decisions.journey import DispatchResult, Journey
@@ -25,7 +25,7 @@ from facteur.decisions.workflow import (
     run_labels,
     workflow_name,
 )
-from facteur.errors import ArgoError, SessionStoreError
+from facteur.errors import ArgoError, DiscordError, SessionStoreError
 from facteur.flows.effects import quietly
 from facteur.flows.outcome import Outcome
 from facteur.flows.ports import Argo, Discord, SessionStore
@@ -155,8 +155,22 @@ class Submitter:
         )
         if recorded:
             # Which Discord message holds the run; the reply claim is what stops a second reply.
-            self._save(session.model_copy(update={"message_id": delivered.message_id or "sent"}))
+            update: dict[str, str | None] = {"message_id": delivered.message_id or "sent"}
+            if journey.thread:
+                update["thread_id"] = self._thread(session, delivered.message_id)
+            self._save(session.model_copy(update=update))
         return Outcome(200, result, submitted.name)
+
+    def _thread(self, session: DispatchResult, message_id: str | None) -> str | None:
+        """The run's thread, started from its message; None (logged) when Discord would not."""
+        if not session.channel_id or not ids.is_snowflake(message_id):
+            return None
+        name = f"/{session.command} {session.workflow_name}"
+        try:
+            return self.discord.start_thread(session.channel_id, message_id, name)
+        except DiscordError as err:
+            log.warning("could not start the run's thread: %s", err.reason)
+            return None
 
     def _committed_anyway(self, name: str) -> Submitted | None:
         """After a create that timed out: Argo may have created the workflow all the same."""
