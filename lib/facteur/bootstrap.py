@@ -111,25 +111,28 @@ def argo_verify(settings: Settings) -> bool | str:
     return str(a.ca_file) if a.ca_file else a.verify_tls
 
 
-def discord(settings: Settings) -> Discord:
-    """The Discord client, or on the local loop without credentials, the console."""
+def discord(settings: Settings, *, patient: bool = True) -> Discord:
+    """The Discord client, or on the local loop without credentials, the console. An impatient
+    one (a live card's edits) tries once and never waits out a 429, so that progress edits
+    cannot hold up the outcomes that share their rate limits."""
     d = settings.discord
     if settings.dev.embedded and not d.bot_token:
         from facteur.adapters.local import ConsoleDiscord
 
         return ConsoleDiscord()
-    return discord_client(settings)
+    return discord_client(settings, patient=patient)
 
 
-def discord_client(settings: Settings) -> DiscordClient:
+def discord_client(settings: Settings, *, patient: bool = True) -> DiscordClient:
     """The real Discord client, whatever dev.embedded says (registering is always for real)."""
-    from facteur.adapters.discord import DiscordClient
+    from facteur.adapters.discord import MAX_ATTEMPTS, DiscordClient
 
     d = settings.discord
     return DiscordClient(
         api_base_url=d.api_base_url,
         application_id=d.application_id,
         bot_token=_secret(d.bot_token) or None,
+        max_attempts=MAX_ATTEMPTS if patient else 1,
     )
 
 
@@ -288,6 +291,7 @@ def _status_callback(s: Settings) -> StatusCallback:
     flow = Reporter(
         store=the_store,
         discord=discord(s),
+        live_discord=discord(s, patient=False),
         ui_url=ui_url(s),
         token_ttl_seconds=s.discord.interaction_token_ttl_seconds,
         argo=argo(s),

@@ -10,6 +10,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -510,3 +511,32 @@ def test_http_nudges_about_anything_else_change_nothing(
     assert response.status_code == status
     assert response.get_json().get("result") == result
     assert world.messages() == []
+
+
+def test_a_live_edit_never_waits_out_a_429_but_the_outcome_does(world: World) -> None:
+    # Progress shares Discord's rate limits with outcomes: it gives way at once.
+    impatient = DiscordClient(
+        api_base_url=DISCORD_API,
+        application_id=APP,
+        bot_token=BOT,
+        max_attempts=1,
+        sleep=lambda _: None,
+    )
+    reporter = replace(
+        world.reporter, live_discord=impatient, card_interval_seconds=0, namespace=NAMESPACE
+    )
+    session = world.session()
+    world.argo.set_phase(NAMESPACE, session.workflow_name, "Running")
+    world.discord.queue_rate_limit(0.25)
+    outcome = reporter.nudge(NAMESPACE, session.workflow_name, deleted=False)
+    assert (outcome.status, outcome.body["result"]) == (202, "running")
+    assert len(world.discord.to(*EDIT)) == 1  # answered 429, and not tried again
+    # The outcome waits the 429 out and lands.
+    world.discord.queue_rate_limit(0.25)
+    world.argo.set_phase(NAMESPACE, session.workflow_name, "Succeeded")
+    assert reporter.nudge(NAMESPACE, session.workflow_name, deleted=False).body["result"] == (
+        "reported"
+    )
+    edits = world.discord.to(*EDIT)
+    assert len(edits) == 3  # the live one's 429, then the outcome's 429 and its retry
+    assert edits[-1].json["content"] == "`/plan` finished: **Succeeded**"

@@ -35,6 +35,8 @@ _BACKOFF_CAP = 8.0
 # Route templates double as the log label: they never hold a real ID or token.
 _EDIT_ORIGINAL = "/webhooks/{app}/{token}/messages/@original"
 _FOLLOW_UP = "/webhooks/{app}/{token}"
+# Tries of one request through 429s and 5xx, by default.
+MAX_ATTEMPTS = 4
 _CHANNEL_MESSAGES = "/channels/{channel}/messages"
 _CHANNEL_MESSAGE = "/channels/{channel}/messages/{message}"
 _MESSAGE_THREADS = "/channels/{channel}/messages/{message}/threads"
@@ -108,7 +110,7 @@ class DiscordClient:
         bot_token: str | None,
         session: requests.Session | None = None,
         timeout: float = 5.0,
-        max_attempts: int = 4,
+        max_attempts: int = MAX_ATTEMPTS,
         max_wait_seconds: float = 15.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:

@@ -66,6 +66,9 @@ class Reporter:
     tick_seconds: float = 20.0
     # A running run's message is edited at most this often (card.min_edit_interval_seconds).
     card_interval_seconds: float = 5.0
+    # Who edits a running run's message: a client that never waits out a 429 (bootstrap), so
+    # that progress cannot hold up outcomes; `discord` when not given.
+    live_discord: Discord | None = None
     # Ticks refresh running runs' messages too: the local loop, which has no ApiServerSource.
     # In a cluster the nudges do it, and ticks stay free for outcomes.
     live_on_tick: bool = False
@@ -227,7 +230,7 @@ class Reporter:
             return _accepted("running", "the run has not ended")
         try:
             to = ReplyTo.of_session(session, token, self.token_ttl_seconds)
-            delivered = self.discord.reply(to, message)
+            delivered = (self.live_discord or self.discord).reply(to, message)
         except DiscordError as err:
             log.warning("could not update the card of %s: %s", state.name, err.reason)
             quietly(log, "could not release the card", self.store.release_once, *card)
