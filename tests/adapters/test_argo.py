@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from facteur.adapters.argo import RETRY_AFTER_MAX_SECONDS, ArgoClient
-from facteur.decisions.workflow import Submitted, WorkflowRequest, WorkflowState
+from facteur.decisions.workflow import NodeState, Submitted, WorkflowRequest, WorkflowState
 from facteur.errors import ArgoError
 from tests.helpers.argo_fake import FakeArgo
 from tests.helpers.servers import free_port
@@ -805,3 +805,22 @@ def test_get_workflow_reads_progress_and_the_estimate(argo: FakeArgo) -> None:
     state = make_client(argo).get_workflow(NS, "plan-abc123")
     assert state is not None
     assert (state.progress, state.estimated_duration) == (None, None)
+
+
+def test_get_nodes_reads_the_steps_display_names_and_phases(argo: FakeArgo) -> None:
+    argo.add_workflow(NS, "plan-abc123")
+    argo.set_phase(NS, "plan-abc123", "Running")
+    nodes = argo.workflows[(NS, "plan-abc123")]["status"]["nodes"]
+    nodes["plan-abc123-1"] = {
+        "id": "plan-abc123-1",
+        "name": "plan-abc123.build",
+        "displayName": "build",
+        "type": "Pod",
+        "phase": "Failed",
+        "message": "exit code 2",
+    }
+    found = make_client(argo).get_nodes(NS, "plan-abc123")
+    assert NodeState("plan-abc123-1", "build", "Pod", "Failed", "exit code 2") in found
+    [request] = [r for r in argo.requests if r.query.get("fields") == "status.nodes"]
+    assert request.operation == "WorkflowService_GetWorkflow"
+    assert make_client(argo).get_nodes(NS, "gone") == []

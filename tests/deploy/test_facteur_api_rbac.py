@@ -40,6 +40,7 @@ PODS = ("", "pods")
 NEEDS: dict[str, set[tuple[str, str, str]]] = {
     "submit": {(*WORKFLOWS, "create")},
     "get_workflow": {(*WORKFLOWS, "get")},
+    "get_nodes": {(*WORKFLOWS, "get")},
     "find_by_ref": {(*WORKFLOWS, "list")},
     "list_unfinished": {(*WORKFLOWS, "list")},
     "stop": {(*WORKFLOWS, "get"), (*WORKFLOWS, "patch")},

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from facteur.decisions import render
-from facteur.decisions.callback import Report
+from facteur.decisions.callback import Failure, Report
 from facteur.decisions.journey import DispatchResult
+from facteur.decisions.workflow import NodeState
 from tests.helpers.chain import journey
 from tests.helpers.fakes import NAMESPACE, MemoryStore, World, click
 
@@ -247,3 +248,35 @@ def test_a_cancelled_runs_message_is_not_turned_back_into_a_live_card(world: Wor
         "running",
     )
     assert len(world.discord.sent) == sent
+
+
+def test_the_card_names_the_steps_running_now(world: World) -> None:
+    run = world.recorded_run()
+    _progress(world, run, "2/7")
+    world.argo.run(NAMESPACE, _name(run)).nodes = [
+        NodeState("n0", _name(run), "Steps", "Running"),
+        NodeState("n1", "checkout", "Pod", "Succeeded"),
+        NodeState("n2", "build", "Pod", "Running"),
+        NodeState("n3", "lint", "Pod", "Running"),
+    ]
+    world.reporter().nudge(NAMESPACE, _name(run), deleted=False)
+    [card] = world.discord.sent
+    assert card.fields["Running now"] == "`build`, `lint`"
+
+
+def test_a_failed_step_goes_to_the_runs_thread_as_it_fails_and_once(world: World) -> None:
+    run = world.recorded_run()
+    thread_id = world.discord.start_thread("800000000000000200", "1200000000000000777", "/plan")
+    world.store.save(run.model_copy(update={"thread_id": thread_id}))
+    reporter = world.reporter(card_interval_seconds=0)
+    failing = NodeState("n2", "build", "Pod", "Failed", "exit code 2")
+    world.argo.run(NAMESPACE, _name(run)).nodes = [failing]
+    for step in ("3/7", "4/7"):
+        _progress(world, run, step)
+        reporter.nudge(NAMESPACE, _name(run), deleted=False)
+    thread = world.discord.threads[thread_id]
+    assert [m["content"] for m in thread.messages] == ["Failed steps:\n**build**: exit code 2"]
+    # The end names it again: the thread is told nothing twice, and is archived.
+    world.argo.set_phase(NAMESPACE, _name(run), "Failed")
+    reporter.report(Report(_name(run), NAMESPACE, "Failed", failures=[Failure("build", "x")]))
+    assert len(thread.messages) == 1 and thread.archived

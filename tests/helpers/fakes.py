@@ -39,6 +39,7 @@ from facteur.decisions.workflow import (
     MANAGED_BY,
     MANAGER,
     REF_LABEL,
+    NodeState,
     Submitted,
     WorkflowRequest,
     WorkflowState,
@@ -323,6 +324,7 @@ class ArgoRun:
     # Argo's "N/M" and estimate, as the controller writes them while the run goes.
     progress: str | None = None
     estimated_duration: float | None = None
+    nodes: list[NodeState] = field(default_factory=list)
     # What stop or terminate asked for, as Argo's spec.shutdown records it.
     shutdown: str | None = None
     created_at: str = field(default_factory=lambda: _iso_now())
@@ -358,7 +360,7 @@ class _ArgoFailure:
 
 
 _TERMINAL = frozenset({"Succeeded", "Failed", "Error"})
-_ARGO_READS = frozenset({"get_workflow", "find_by_ref", "list_unfinished"})
+_ARGO_READS = frozenset({"get_workflow", "get_nodes", "find_by_ref", "list_unfinished"})
 
 
 def _iso_now() -> str:
@@ -528,6 +530,13 @@ class MemoryArgo:
             self.workflows[(namespace, name)] = run
         self._after(failure)
         return Submitted(name=name, namespace=namespace, uid=run.uid, created=True)
+
+    def get_nodes(self, namespace: str, name: str) -> list[NodeState]:
+        failure = self._enter("get_nodes", namespace, name)
+        self._after(failure)
+        with self._lock:
+            run = self.workflows.get((namespace, name))
+            return [] if run is None else list(run.nodes)
 
     def get_workflow(self, namespace: str, name: str) -> WorkflowState | None:
         failure = self._enter("get_workflow", namespace, name)

@@ -23,7 +23,9 @@ from urllib3.util.retry import Retry
 
 from facteur.decisions import ids
 from facteur.decisions.workflow import (
+    MAX_NODES,
     UNFINISHED_SELECTOR,
+    NodeState,
     Submitted,
     WorkflowRequest,
     WorkflowState,
@@ -272,6 +274,31 @@ class ArgoClient:
             return None
         self._raise_unless_ok(response)
         return _state(self._json(response), namespace, name)
+
+    def get_nodes(self, namespace: str, name: str) -> list[NodeState]:
+        """The run's steps: status.nodes, which can be large, so only for a card about to be
+        edited (at most once per card interval)."""
+        _check_namespace(namespace)
+        _check_name(name)
+        response = self._send("GET", [namespace, name], params={"fields": "status.nodes"})
+        if response.status_code == 404:
+            return []
+        self._raise_unless_ok(response)
+        nodes = _object(_object(self._json(response), "status"), "nodes")
+        found = []
+        for node_id, node in list(nodes.items())[:MAX_NODES]:
+            if not isinstance(node, dict):
+                continue
+            found.append(
+                NodeState(
+                    id=str(node_id)[:253],
+                    display_name=(_text(node, "displayName") or _text(node, "name") or "?")[:256],
+                    type=_text(node, "type") or "",
+                    phase=_text(node, "phase"),
+                    message=(_text(node, "message") or "")[:1024] or None,
+                )
+            )
+        return found
 
     def find_by_ref(self, namespace: str, ref: str) -> list[WorkflowState]:
         """facteur's runs labelled facteur.dev/ref=<ref>; none for a reference no label carries."""

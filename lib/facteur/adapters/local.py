@@ -20,7 +20,7 @@ from typing import Any
 from facteur.adapters.argo import create_request
 from facteur.decisions import ids
 from facteur.decisions.journey import Delivered, ReplyTo
-from facteur.decisions.workflow import Submitted, WorkflowRequest, WorkflowState
+from facteur.decisions.workflow import NodeState, Submitted, WorkflowRequest, WorkflowState
 
 log = logging.getLogger("facteur.standins")
 
@@ -94,6 +94,16 @@ class DryRunArgo:
     def get_workflow(self, namespace: str, name: str) -> WorkflowState | None:
         # `facteur callback` plays the exit handler at any point before the lifecycle ends.
         return self.lifecycle.state(namespace, name, time.time())
+
+    def get_nodes(self, namespace: str, name: str) -> list[NodeState]:
+        # The lifecycle's steps: those done Succeeded, the next one Running.
+        state = self.lifecycle.state(namespace, name, time.time())
+        done = int((state.progress or "0/0").split("/")[0])
+        phases = ["Succeeded"] * done + (["Running"] if state.phase == "Running" else [])
+        return [
+            NodeState(f"{name}-{n}", f"step-{n + 1}", "Pod", phase)
+            for n, phase in enumerate(phases)
+        ]
 
     def find_by_ref(self, namespace: str, ref: str) -> list[WorkflowState]:
         # A dry run keeps no workflow, so nothing carries a reference: Redis alone resolves it.

@@ -275,6 +275,7 @@ def live(
     progress: str | None = None,
     estimated_duration: float | None = None,
     message: str | None = None,
+    running: Sequence[str] = (),
 ) -> dict[str, Any]:
     """A run's message while it goes: its phase, progress and time, as Argo shows them."""
     url = workflow_url(ui_url, namespace, workflow)
@@ -286,6 +287,10 @@ def live(
         if estimated_duration:
             eta = _when(started_at + estimated_duration)
             fields.append({"name": "Expected to end", "value": eta, "inline": True})
+    if running:
+        shown = ", ".join(f"`{clip(name, 60)}`" for name in running[:5])
+        more = f" and {len(running) - 5} more" if len(running) > 5 else ""
+        fields.append({"name": "Running now", "value": clip(shown + more, 1024), "inline": False})
     if message and phase == "Pending":
         # Argo names what the run waits for: a mutex, a semaphore, a parallelism limit.
         fields.append({"name": "Queued", "value": clip(message, 1024), "inline": False})

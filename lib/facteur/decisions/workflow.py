@@ -7,7 +7,7 @@ reaches a name, label, selector or URL: those are built from IDs facteur validat
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -211,3 +211,28 @@ class WorkflowState:
         except ValueError:
             return None
         return max(0.0, (end - begin).total_seconds())
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """One step of a run, as Argo's status.nodes shows it."""
+
+    id: str
+    display_name: str
+    type: str
+    phase: str | None
+    message: str | None = None
+
+
+# The nodes that are a step's own work, not the steps, DAG or retry nodes around them.
+_WORK_TYPES = frozenset({"Pod", "Container", "HTTP", "Plugin", "Resource", "Suspend"})
+MAX_NODES = 500
+
+
+def running_steps(nodes: Sequence[NodeState]) -> list[str]:
+    """The display names of the steps running now, in Argo's order."""
+    return [n.display_name for n in nodes if n.type in _WORK_TYPES and n.phase == "Running"]
+
+
+def failed_steps(nodes: Sequence[NodeState]) -> list[NodeState]:
+    return [n for n in nodes if n.type in _WORK_TYPES and n.phase in ("Failed", "Error")]

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from facteur.decisions.claims import LEASE_SECONDS, Claim
 from facteur.decisions.journey import Delivered, DispatchResult, ReplyTo
-from facteur.decisions.workflow import Submitted, WorkflowRequest, WorkflowState
+from facteur.decisions.workflow import NodeState, Submitted, WorkflowRequest, WorkflowState
 
 
 class Discord(Protocol):
@@ -44,6 +44,10 @@ class Argo(Protocol):
     def get_workflow(self, namespace: str, name: str) -> WorkflowState | None:
         """The run as Argo sees it now (with facteur's labels and annotations), or None when
         Argo does not know it."""
+        ...
+
+    def get_nodes(self, namespace: str, name: str) -> list[NodeState]:
+        """The run's steps (status.nodes), or none when Argo does not know the run."""
         ...
 
     def find_by_ref(self, namespace: str, ref: str) -> list[WorkflowState]:

@@ -11,6 +11,7 @@ be delivered now stays pending and the next tick retries it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -24,7 +25,7 @@ from facteur.decisions.callback import FINAL_STATUSES, Report, status_in_argo
 from facteur.decisions.claims import Claim
 from facteur.decisions.journey import DispatchResult, ReplyTo
 from facteur.decisions.recovery import recover_session
-from facteur.decisions.workflow import WorkflowState
+from facteur.decisions.workflow import NodeState, WorkflowState, failed_steps, running_steps
 from facteur.errors import ArgoError, DiscordError, NotRecoverable, SessionStoreError
 from facteur.flows.effects import quietly
 from facteur.flows.outcome import Answer
@@ -176,16 +177,42 @@ class Reporter:
             return Answer(200, {"result": "duplicate", "status": session.status})
         return self._deliver(session, _report_from_state(session, state))
 
-    def _close_thread(self, thread_id: str, report: Report) -> None:
-        """The run's thread gets its failed steps, then is archived. Best effort: the outcome
-        is on the run's message already."""
+    def _close_thread(self, session: DispatchResult, report: Report) -> None:
+        """The run's thread gets the failed steps it was not told of yet, then is archived.
+        Best effort: the outcome is on the run's message already."""
+        failures = [NodeState(f.node, f.node, "Pod", "Failed", f.message) for f in report.failures]
+        self._post_failed_steps(session, failures)
         try:
-            if report.failures:
-                failures = [(f.node, f.message) for f in report.failures]
-                self.discord.post_to_thread(thread_id, render.failed_steps(failures))
-            self.discord.archive_thread(thread_id)
+            self.discord.archive_thread(session.thread_id or "")
         except DiscordError as err:
-            log.warning("could not close the run's thread: %s", err.reason)
+            log.warning("could not archive the run's thread: %s", err.reason)
+
+    def _post_failed_steps(self, session: DispatchResult, nodes: list[NodeState]) -> None:
+        """Each failed step once in the run's thread, as it fails or at the end (keyed by its
+        name: the end's report names steps, not node IDs)."""
+        new = []
+        for node in nodes:
+            key = f"{session.correlation_id}#{session.attempt}:{node.display_name}"
+            try:
+                if self.store.claim_once("step-told", key):
+                    new.append((node.display_name, node.message or ""))
+            except SessionStoreError:
+                new.append((node.display_name, node.message or ""))
+        if not new:
+            return
+        try:
+            self.discord.post_to_thread(session.thread_id or "", render.failed_steps(new))
+        except DiscordError as err:
+            log.warning("could not post in the run's thread: %s", err.reason)
+
+    def _nodes(self, state: WorkflowState) -> list[NodeState]:
+        if self.argo is None:
+            return []
+        try:
+            return self.argo.get_nodes(state.namespace, state.name)
+        except ArgoError as err:
+            log.warning("cannot read the steps of %s: %s", state.name, err.reason)
+            return []
 
     def _live(self, state: WorkflowState, session: DispatchResult | None = None) -> Answer:
         """A running run's message, edited to show what Argo shows now: at most once per
@@ -199,7 +226,8 @@ class Reporter:
         if session is None or session.finished_at is not None or session.status == "Cancelling":
             # A Cancel click's message ("cancelled by …") stays until the outcome replaces it.
             return _accepted("running", "the run has not ended")
-        message = render.live(
+        card_of = functools.partial(
+            render.live,
             command=session.command,
             workflow=state.name,
             namespace=state.namespace,
@@ -214,6 +242,8 @@ class Reporter:
             estimated_duration=state.estimated_duration,
             message=state.message,
         )
+        # What changed is judged on the run's own state; its steps are read only to send.
+        message = card_of()
         card = ("card", f"{session.correlation_id}#{session.attempt}:{digest(message)}")
         slot = max(1, math.ceil(self.card_interval_seconds))
         try:
@@ -228,6 +258,12 @@ class Reporter:
         except SessionStoreError as err:
             log.warning("cannot pace the card of %s: %s", state.name, err)
             return _accepted("running", "the run has not ended")
+        # The steps, only now that an edit will go out: status.nodes can be large.
+        nodes = self._nodes(state)
+        if nodes:
+            message = card_of(running=running_steps(nodes))
+            if session.thread_id:
+                self._post_failed_steps(session, failed_steps(nodes))
         try:
             to = ReplyTo.of_session(session, token, self.token_ttl_seconds)
             delivered = (self.live_discord or self.discord).reply(to, message)
@@ -365,7 +401,7 @@ class Reporter:
             return _accepted("deferred", "Discord unavailable; reconciliation will retry")
         quietly(log, f"reported {report.name} but could not mark it done", self.store.finish, *key)
         if session.thread_id:
-            self._close_thread(session.thread_id, report)
+            self._close_thread(session, report)
         finished = session.model_copy(update={"status": report.status, "finished_at": self.clock()})
         quietly(log, f"reported {report.name} but could not record it", self.store.save, finished)
         logs.audit("workflow.reported", status=report.status, via=delivered.via)
