@@ -50,7 +50,7 @@ BOT_EDIT = ("PATCH", "/channels/{channel_id}/messages/{message_id}")
 
 
 def _nudge(url: str, workflow: str) -> tuple[float, str]:
-    body, headers = nudge_event(workflow, namespace=NAMESPACE)
+    body, headers = nudge_event(workflow, "update", NAMESPACE)
     started = time.perf_counter()
     response = requests.post(url, data=body, headers=headers, timeout=TIMEOUT_S)
     return (time.perf_counter() - started) * 1000, str(response.json().get("result"))

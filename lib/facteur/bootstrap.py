@@ -297,7 +297,6 @@ def _status_callback(s: Settings) -> StatusCallback:
         argo=argo(s),
         # A dry run has no outcome to confirm; `facteur callback` plays the exit handler.
         confirm=s.argo.server_url is not None,
-        live_on_tick=s.argo.server_url is None,
         tick_batch=s.callback.tick_batch,
         card_interval_seconds=s.card.min_edit_interval_seconds,
         # The runs it may rebuild from Argo when Redis has forgotten them.

@@ -801,3 +801,17 @@ def test_tick_sends_the_pingsources_event_with_the_tick_token(env, capsys, statu
     [(headers, raw)] = status_callback.received
     assert callers.is_cloudevent(headers)
     assert callers.tick_token_matches(headers, raw, "a-tick-token-of-at-least-32-characters")
+
+
+def test_nudge_sends_what_the_apiserversource_would(env, capsys, status_callback) -> None:
+    from facteur.decisions import nudge
+
+    env(base_env())
+    status_callback.answer = (202, b'{"result": "running"}')
+    code, _, err = run(capsys, "nudge", "plan-1", "--deleted", "--url", status_callback.url)
+    assert code == 0, err
+    [(headers, raw)] = status_callback.received
+    lowered = {name.lower(): value for name, value in headers.items()}
+    found = nudge.read_http(lowered.get, raw, namespace="agents")
+    assert isinstance(found, nudge.Nudge)
+    assert (found.name, found.namespace, found.deleted) == ("plan-1", "agents", True)

@@ -227,17 +227,6 @@ def test_after_the_token_the_card_edits_the_same_message(world: World) -> None:
     assert (card.route, card.message_id) == ("message", "1200000000000000777")
 
 
-def test_without_nudges_ticks_refresh_the_card(world: World) -> None:
-    # The local loop has no ApiServerSource: there, ticks do the nudges' part.
-    run = world.recorded_run()
-    _progress(world, run, "2/7")
-    world.reporter().tick()
-    assert world.discord.sent == []  # in a cluster, ticks are for outcomes only
-    world.reporter(live_on_tick=True).tick()
-    [card] = world.discord.sent
-    assert card.fields["Progress"] == "2/7 steps"
-
-
 def test_a_cancelled_runs_message_is_not_turned_back_into_a_live_card(world: World) -> None:
     run = world.recorded_run()
     assert world.buttons().click(click("cancel", run.ref)).result == "cancel"

@@ -453,7 +453,7 @@ def test_tick_without_a_configured_token_is_refused(load_function, world: World)
 
 
 def _nudge(workflow: str, verb: str = "update", **data: Any) -> tuple[bytes, dict[str, str]]:
-    return nudge_event(workflow, verb, **({"namespace": NAMESPACE} | data))
+    return nudge_event(workflow, verb, NAMESPACE, **data)
 
 
 def test_http_nudge_reports_what_argo_shows_once(callback, world: World) -> None:

@@ -155,21 +155,12 @@ def ping_event(token: str | None) -> tuple[bytes, dict[str, str]]:
 
 
 def nudge_event(
-    workflow: str, verb: str = "update", namespace: str = "agents", **data: Any
+    workflow: str, verb: str = "update", namespace: str = "agents", /, **data: Any
 ) -> tuple[bytes, dict[str, str]]:
     """An event as Knative's ApiServerSource sends it in Reference mode, binary, via the Broker."""
-    ref = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "name": workflow}
-    ref |= {"namespace": namespace, **data}
-    name = ref["name"]
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-type": f"dev.knative.apiserver.ref.{verb}",
-        "ce-source": "https://10.96.0.1:443",
-        "ce-subject": f"/apis/{ref['apiVersion']}/namespaces/{ref['namespace']}/workflows/{name}",
-        "ce-id": f"nudge-{verb}-{name}-{uuid.uuid4().hex[:8]}",
-        "ce-kind": "Workflow",
-        "ce-name": name,
-        "ce-namespace": ref["namespace"],
-        "Content-Type": "application/json",
-    }
-    return json.dumps(ref).encode(), headers
+    from facteur.decisions import nudge
+
+    event_id = f"nudge-{verb}-{workflow}-{uuid.uuid4().hex[:8]}"
+    return nudge.event(
+        workflow, namespace, verb=f"dev.knative.apiserver.ref.{verb}", event_id=event_id, **data
+    )

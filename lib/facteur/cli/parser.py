@@ -172,6 +172,19 @@ def build() -> argparse.ArgumentParser:
     )
     ticking.add_argument("--url", type=_http_url, default="http://127.0.0.1:8083/")
 
+    nudging = command(
+        "nudge",
+        play.nudge,
+        "tell status_callback to look at runs, as the ApiServerSource does when one changes",
+    )
+    nudging.add_argument("names", nargs="*", metavar="NAME", help="workflow names")
+    nudging.add_argument(
+        "--pending", action="store_true", help="also every run the session store holds pending"
+    )
+    nudging.add_argument("--limit", type=int, default=50, help="at most this many pending runs")
+    nudging.add_argument("--deleted", action="store_true", help="a delete, not an update")
+    nudging.add_argument("--url", type=_http_url, default="http://127.0.0.1:8083/")
+
     reporting = command(
         "callback",
         play.callback,

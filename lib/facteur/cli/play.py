@@ -167,3 +167,26 @@ def tick(args: argparse.Namespace) -> int:
     }
     headers = {"Content-Type": "application/cloudevents+json"}
     return report(*post(args.url, json.dumps(event).encode(), headers))
+
+
+def nudge(args: argparse.Namespace) -> int:
+    """Play the ApiServerSource: a nudge ("look at run X") per workflow named, or, with
+    --pending, per run the session store holds as pending (what ./scripts/dev does)."""
+    from facteur import bootstrap
+    from facteur.decisions import nudge as nudges
+
+    settings = _settings()
+    namespace = settings.argo.namespace or "agents"
+    names = list(args.names)
+    if args.pending:
+        store = bootstrap.store(settings)
+        for correlation_id in store.pending(args.limit):
+            session = store.get(correlation_id)
+            if session is not None and session.workflow_name:
+                names.append(session.workflow_name)
+    verb = nudges.DELETE if args.deleted else nudges.UPDATE
+    worst = 0
+    for name in names:
+        body, headers = nudges.event(name, namespace, verb=verb, event_id=uuid.uuid4().hex)
+        worst = max(worst, report(*post(args.url, body, headers)))
+    return worst

@@ -20,6 +20,7 @@ kind or namespace is NotOurs (202, ignored), and a well-formed one is a Nudge fo
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -154,3 +155,26 @@ def read_nudge(type_: Any, subject: Any, data: Any, *, namespace: str | None) ->
     if subject is not None and subject != expected:
         raise InvalidNudge("subject does not name the referenced workflow")
     return Nudge(namespace=ref_namespace, name=name, deleted=type_ == DELETE)
+
+
+def event(
+    name: str, namespace: str, /, *, verb: str = UPDATE, event_id: str, **data: Any
+) -> tuple[bytes, dict[str, str]]:
+    """A nudge as the ApiServerSource sends it in Reference mode (binary): what the local loop
+    and the tests play. `data` overrides or adds reference fields."""
+    api_version = f"{GROUP}/v1alpha1"
+    ref: dict[str, Any] = {"apiVersion": api_version, "kind": KIND, "name": name}
+    ref |= {"namespace": namespace, **data}
+    subject = f"/apis/{ref['apiVersion']}/namespaces/{ref['namespace']}/{RESOURCE}/{ref['name']}"
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-type": verb,
+        "ce-source": "https://kubernetes.default.svc",
+        "ce-subject": subject,
+        "ce-id": event_id,
+        "ce-kind": KIND,
+        "ce-name": str(ref["name"]),
+        "ce-namespace": str(ref["namespace"]),
+        "Content-Type": "application/json",
+    }
+    return json.dumps(ref).encode(), headers

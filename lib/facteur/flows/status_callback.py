@@ -70,9 +70,6 @@ class Reporter:
     # Who edits a running run's message: a client that never waits out a 429 (bootstrap), so
     # that progress cannot hold up outcomes; `discord` when not given.
     live_discord: Discord | None = None
-    # Ticks refresh running runs' messages too: the local loop, which has no ApiServerSource.
-    # In a cluster the nudges do it, and ticks stay free for outcomes.
-    live_on_tick: bool = False
     # Where facteur submits (argo.namespace): the one namespace whose runs it rebuilds from Argo
     # when Redis has forgotten them, and only those of its own application.
     namespace: str | None = None
@@ -214,12 +211,12 @@ class Reporter:
             log.warning("cannot read the steps of %s: %s", state.name, err.reason)
             return []
 
-    def _live(self, state: WorkflowState, session: DispatchResult | None = None) -> Answer:
+    def _live(self, state: WorkflowState) -> Answer:
         """A running run's message, edited to show what Argo shows now: at most once per
         card_interval_seconds, and never to the same card again. Best effort: the outcome is
         what must arrive, and it does not go through here."""
         try:
-            session = session or self.store.find_workflow(state.namespace, state.name)
+            session = self.store.find_workflow(state.namespace, state.name)
         except SessionStoreError as err:
             log.warning("cannot look up %s for its card: %s", state.name, err)
             return _accepted("running", "the run has not ended")
@@ -441,8 +438,6 @@ class Reporter:
                 continue
             if state is not None and state.phase not in FINAL_STATUSES:
                 summary.still_running += 1
-                if self.live_on_tick:
-                    self._live(state, session)
                 continue
             report = _report_from_state(session, state)
             outcome = self._deliver(session, report)
