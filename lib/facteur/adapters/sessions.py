@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from facteur.decisions.claims import LEASE_SECONDS, Claim
+from facteur.decisions.claims import LEASE_SECONDS, SEEN, Claim
 from facteur.decisions.journey import DispatchResult
 from facteur.errors import SessionStoreError
 
@@ -172,7 +172,7 @@ class SessionStore:
 
     def claim(self, interaction_id: str, ttl_seconds: int | None = None) -> bool:
         """True the first time an interaction is seen; False for every duplicate."""
-        return self.claim_once("seen", interaction_id, ttl_seconds)
+        return self.claim_once(SEEN, interaction_id, ttl_seconds)
 
     def pending(self, limit: int) -> list[str]:
         """Correlation IDs of submitted runs not yet reported, least recently checked first."""
@@ -201,7 +201,7 @@ class SessionStore:
 
     def release(self, interaction_id: str) -> None:
         """Forget a claim, so that a redelivery after a failure is handled again."""
-        self.release_once("seen", interaction_id)
+        self.release_once(SEEN, interaction_id)
 
 
 def _session_key(correlation_id: str) -> str:

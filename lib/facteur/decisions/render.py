@@ -66,7 +66,6 @@ DELETED_BEFORE_OUTCOME = "The workflow was deleted before it reported an outcome
 NO_TEMPLATE_CONFIGURED = "no WorkflowTemplate is configured for it"
 NO_TEMPLATE_NAMED = "no WorkflowTemplate was named for it"
 BUILTIN_UNAVAILABLE = "this built-in is not available"
-ARGO_UNAVAILABLE = "the Argo server is unavailable; please try again later"
 # facteur's own TLS settings (ArgoTLSError), not Argo's refusal; the log names the exact fix.
 ARGO_NOT_TRUSTED = (
     "facteur cannot reach the Argo server securely; "
