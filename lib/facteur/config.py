@@ -120,7 +120,7 @@ StrongSecret = Annotated[SecretStr, AfterValidator(_strong_secret)]
 
 def _role_key_problem(key: str) -> str:
     command, colon, _ = key.partition(":")
-    buttons = " or ".join(f"'{command}:{action}'" for action in ids.BUTTON_ACTIONS)
+    buttons = " or ".join(f"'{command}:{action}'" for action in ids.RULE_ACTIONS)
     if colon and ids.ROLE_KEY.fullmatch(command):
         # The old form, when `command:<x>` named a subcommand as well as a button.
         return (

@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,7 +27,14 @@ from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
 from facteur.decisions.catalog import Catalog
 from facteur.decisions.claims import LEASE_SECONDS, Claim
 from facteur.decisions.ids import custom_id, is_ref
-from facteur.decisions.interactions import EPHEMERAL, Click, read_click
+from facteur.decisions.interactions import (
+    ATTACHMENT_LIMIT,
+    EPHEMERAL,
+    MAX_ATTACHMENTS,
+    Attachment,
+    Click,
+    read_click,
+)
 from facteur.decisions.journey import (
     WORKFLOW_REQUESTED,
     Delivered,
@@ -639,6 +646,8 @@ class Sent:
     nonce: str | None = None
     # The message a channel post replies to (message_reference).
     reply_to: str | None = None
+    # The files a follow-up carried (multipart files[n]).
+    files: tuple[Attachment, ...] = ()
 
     @property
     def content(self) -> str:
@@ -682,6 +691,17 @@ def check_message(message: Any) -> None:
     assert allowed.get("parse") == [], f"allowed_mentions lets mentions through: {allowed!r}"
     content = message.get("content")
     assert content is None or isinstance(content, str), "message content must be a string"
+
+
+def check_files(message: dict[str, Any], files: Sequence[Attachment]) -> None:
+    """Discord's rule for files: each one is declared in `attachments` by its index."""
+    if not files:
+        return
+    assert len(files) <= MAX_ATTACHMENTS, "too many files for one message"
+    declared = {a.get("id"): a.get("filename") for a in message.get("attachments") or []}
+    for index, file in enumerate(files):
+        assert declared.get(index) == file.filename, f"files[{index}] is not in attachments"
+        assert len(file.content) <= ATTACHMENT_LIMIT, f"files[{index}] is too large"
 
 
 @dataclass
@@ -773,8 +793,10 @@ class MemoryDiscord:
         nonce: str | None = None,
         target: str | None = None,
         reply_to: str | None = None,
+        files: Sequence[Attachment] = (),
     ) -> dict[str, Any]:
         check_message(message)
+        check_files(message, files)
         with self._lock:
             if self.down:
                 raise DiscordError(None, f"{route}: gave up after 4 attempt(s): ConnectionError")
@@ -817,6 +839,7 @@ class MemoryDiscord:
                     mention_user_id,
                     nonce,
                     reply_to,
+                    tuple(files),
                 )
             )
         return {"id": message_id}
@@ -882,8 +905,10 @@ class MemoryDiscord:
     def edit_original(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
         return self._send("edit", message, token=self._token(token))
 
-    def follow_up(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
-        return self._send("follow_up", message, token=self._token(token))
+    def follow_up(
+        self, token: str, message: dict[str, Any], files: Sequence[Attachment] = ()
+    ) -> dict[str, Any]:
+        return self._send("follow_up", message, token=self._token(token), files=files)
 
     def start_thread(self, channel_id: str, message_id: str, name: str) -> str:
         thread_id = str(next(self._ids))

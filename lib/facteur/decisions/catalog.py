@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from facteur.decisions import ids, parameter_text
+from facteur.decisions.concurrency import key_problem
 from facteur.decisions.interactions import safe_name
 from facteur.errors import CatalogError
 
@@ -84,6 +85,28 @@ class Option(_Model):
         return self
 
 
+class Approval(_Model):
+    """How an approval gate's answer reaches the template: the supplied output parameter of
+    the Suspend node, and the values that mean yes and no (Argo's example enum: YES/NO)."""
+
+    parameter: Name = "approve"
+    yes: Annotated[str, Field(min_length=1, max_length=64)] = "YES"
+    no: Annotated[str, Field(min_length=1, max_length=64)] = "NO"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Approval:
+        if self.yes == self.no:
+            raise ValueError("approval.yes and approval.no must differ")
+        return self
+
+
+class Concurrency(_Model):
+    """One run at a time per key: an Argo mutex named after the command and the key, a
+    template over the command's options such as "{project}" (decisions/concurrency.py)."""
+
+    key: Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class Command(_Model):
     name: Name
     description: Description
@@ -99,6 +122,24 @@ class Command(_Model):
     # A thread from the run's message, for what would crowd it (failed steps); archived when
     # the run ends. Needs the bot's thread permissions (README).
     thread: bool = False
+    # Cancel asks "Stop <run>?" first, and only the confirmation acts.
+    confirm_cancel: bool = True
+    # The requester may answer their own run's approval gates (the two-person rule is off).
+    self_approve: bool = False
+    approval: Approval = Field(default_factory=Approval)
+    # How many of a step's last log lines the Logs button shows.
+    log_lines: int = Field(40, ge=1, le=500)
+    # One run at a time per key (an Argo mutex); None lets runs go side by side.
+    concurrency: Concurrency | None = None
+
+    @model_validator(mode="after")
+    def _concurrency_names_options(self) -> Command:
+        if self.concurrency is None:
+            return self
+        problem = key_problem(self.concurrency.key, [option.name for option in self.options])
+        if problem:
+            raise ValueError(f"concurrency.key {self.concurrency.key!r}: {problem}")
+        return self
 
     @model_validator(mode="after")
     def _thread_needs_a_public_run(self) -> Command:

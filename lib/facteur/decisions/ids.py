@@ -25,15 +25,27 @@ MAX_WORKFLOW_NAME = 63
 MAX_SUBDOMAIN = 253
 WORKFLOW_NAME = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,61}[a-z0-9])?")
 
-# facteur's buttons: custom_id "facteur:<action>:<ref>", where ref is an opaque session
-# reference (never the workflow's name) that only facteur's Redis can resolve.
+# facteur's buttons: custom_id "facteur:<action>:<ref>[:<step>]", where ref is an opaque
+# session reference (never the workflow's name) that only facteur's Redis can resolve, and step
+# names one node of the run by the digits Argo puts after the workflow's name in its ID.
 BUTTON_PREFIX = "facteur"
 CANCEL, RETRY = "cancel", "retry"
-BUTTON_ACTIONS = (CANCEL, RETRY)
+# STOP is the confirmation Cancel asks for; APPROVE and REJECT answer an approval gate; LOGS
+# shows a step's logs (a select menu of that custom_id picks the step).
+STOP, APPROVE, REJECT, LOGS = "stop", "approve", "reject", "logs"
+BUTTON_ACTIONS = (CANCEL, STOP, RETRY, APPROVE, REJECT, LOGS)
+# The role-map rule each button obeys: the confirmation is Cancel's, Reject is Approve's.
+ACTION_RULES = {CANCEL: CANCEL, STOP: CANCEL, RETRY: RETRY, APPROVE: APPROVE, REJECT: APPROVE}
+ACTION_RULES[LOGS] = LOGS
+RULE_ACTIONS = tuple(dict.fromkeys(ACTION_RULES.values()))
+# Argo's node IDs are "<workflow>-<fnv32a of the node's name>" (Workflow.NodeID).
+STEP = re.compile(r"[0-9]{1,10}")
 
-# Role-map keys: a command (the catalog's name pattern), or a button on its runs.
-ROLE_KEY = re.compile(rf"[-_a-z0-9]{{1,32}}(?::(?:{'|'.join(BUTTON_ACTIONS)}))?")
-CUSTOM_ID = re.compile(rf"{BUTTON_PREFIX}:({'|'.join(BUTTON_ACTIONS)}):([A-Za-z0-9_-]{{8,32}})")
+# Role-map keys: a command (the catalog's name pattern), or a button rule on its runs.
+ROLE_KEY = re.compile(rf"[-_a-z0-9]{{1,32}}(?::(?:{'|'.join(RULE_ACTIONS)}))?")
+CUSTOM_ID = re.compile(
+    rf"{BUTTON_PREFIX}:({'|'.join(BUTTON_ACTIONS)}):([A-Za-z0-9_-]{{8,32}})(?::([0-9]{{1,10}}))?"
+)
 # A button's reference that is also a Kubernetes label value (alphanumeric at both ends), so
 # that a click can find its run by the label facteur.dev/ref in Argo. workflow_submit makes
 # them from random bytes in hex; older ones (token_urlsafe) only Redis can resolve.
@@ -66,5 +78,23 @@ def is_ref(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and bool(REF.fullmatch(value))
 
 
-def custom_id(action: str, ref: str) -> str:
-    return f"{BUTTON_PREFIX}:{action}:{ref}"
+def custom_id(action: str, ref: str, step: str | None = None) -> str:
+    base = f"{BUTTON_PREFIX}:{action}:{ref}"
+    return f"{base}:{step}" if step else base
+
+
+def step_of(workflow: str, node_id: str) -> str | None:
+    """The digits that name a node of `workflow` in a button, or None for a node ID not of
+    Argo's "<workflow>-<digits>" form (the entrypoint's, or a foreign one)."""
+    prefix = f"{workflow}-"
+    if not node_id.startswith(prefix):
+        return None
+    step = node_id[len(prefix) :]
+    return step if STEP.fullmatch(step) else None
+
+
+def node_id(workflow: str, step: str) -> str:
+    """The node ID a button's step names in `workflow` (step_of's inverse)."""
+    if not STEP.fullmatch(step):
+        raise ValueError("not a step of a facteur button")
+    return f"{workflow}-{step}"

@@ -38,6 +38,21 @@ NO_MENTIONS: dict[str, list[str]] = {"parse": []}
 
 T = TypeVar("T")
 
+# Discord's limit on one attachment of a bot without boosts, and on how many go in a message.
+ATTACHMENT_LIMIT = 8 * 1024 * 1024
+MAX_ATTACHMENTS = 10
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message (multipart files[n]); `filename` is facteur's, never a user's."""
+
+    filename: str
+    content: bytes
+    content_type: str = "text/plain; charset=utf-8"
+    description: str | None = None
+
+
 _SUBCOMMAND_TYPES = (1, 2)
 # Application command types: only slash commands run; user and message context-menu commands
 # (2 and 3) of the same name are other commands that facteur never registered.
@@ -75,6 +90,12 @@ class Click:
     channel_id: str | None
     user_id: str
     member_roles: list[str] | None
+    # The step a button names (ids.STEP), or the one picked in a select menu.
+    step: str | None = None
+
+
+# Component types: a button, and a select menu of strings.
+BUTTON, STRING_SELECT = 2, 3
 
 
 def read_click(body: dict[str, Any]) -> Click | None:
@@ -86,6 +107,15 @@ def read_click(body: dict[str, Any]) -> Click | None:
     match = ids.CUSTOM_ID.fullmatch(custom) if isinstance(custom, str) else None
     if match is None:
         return None
+    step = match[3]
+    if data.get("component_type") == STRING_SELECT:
+        # facteur's select menus pick one step: their custom_id names none, the value does.
+        values = data.get("values")
+        if step is not None or not isinstance(values, list) or len(values) != 1:
+            raise InvalidInteraction("a select menu's values are malformed")
+        if not isinstance(values[0], str) or not ids.STEP.fullmatch(values[0]):
+            raise InvalidInteraction("a select menu's value is not a step")
+        step = values[0]
     user_id, roles = _caller(body)
     return Click(
         interaction_id=_snowflake(body.get("id"), "id"),
@@ -97,6 +127,7 @@ def read_click(body: dict[str, Any]) -> Click | None:
         channel_id=_optional_snowflake(body.get("channel_id"), "channel_id"),
         user_id=user_id,
         member_roles=roles,
+        step=step,
     )
 
 

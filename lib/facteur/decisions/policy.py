@@ -5,14 +5,18 @@ opens a command to every member of that guild. Direct messages carry no roles, s
 role-restricted command is denied there.
 
 Keys live in two namespaces that cannot be mistaken for each other: `<command>` governs running
-a command, and `<command>:cancel` / `<command>:retry` govern a button on that command's runs
-(falling back to `<command>` when absent). facteur runs no subcommands, so no other key exists.
+a command, and `<command>:cancel`, `:retry`, `:approve` and `:logs` govern the buttons on that
+command's runs (falling back to `<command>` when absent). Cancel's confirmation obeys `:cancel`
+and Reject obeys `:approve` (ids.ACTION_RULES). facteur runs no subcommands, so no other key
+exists.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from facteur.decisions.ids import ACTION_RULES
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ def button_key(command: str, action: str) -> str:
 def rule_for(role_map: Mapping[str, Sequence[str]], command: str, action: str | None) -> str:
     """The role-map key that governs a command, or a button on its runs when one is listed."""
     if action:
-        key = button_key(command, action)
+        key = button_key(command, ACTION_RULES.get(action, action))
         if key in role_map:
             return key
     return command

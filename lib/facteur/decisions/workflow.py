@@ -169,6 +169,9 @@ class WorkflowRequest:
     annotations: Mapping[str, str] = field(default_factory=dict)
     service_account: str | None = None
     cluster_scope: bool = False
+    # An Argo synchronization mutex the run holds while it runs (decisions/concurrency.py):
+    # runs of one command on one key go one at a time, the others wait Pending in Argo.
+    mutex: str | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,9 @@ class WorkflowState:
     # runs of the template), when it has them: what a running run's card shows.
     progress: str | None = None
     estimated_duration: float | None = None
+    # The run this one waits behind for a mutex (status.synchronization.mutex.waiting's holder),
+    # by workflow name, while Argo keeps it Pending.
+    waiting_for: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -222,6 +228,18 @@ class NodeState:
     type: str
     phase: str | None
     message: str | None = None
+    # The node's full name ("run[0].build"): what Argo hashes into a pod's name.
+    name: str = ""
+    template_name: str | None = None
+    started_at: str | None = None
+    # The pod of a Pod node, by the run's pod-name format (Argo's GeneratePodName).
+    pod_name: str | None = None
+    # A Suspend node's output parameters that still wait for a value (valueFrom.supplied), and
+    # the allowed values (enum) of its input parameters, by name.
+    supplied: tuple[str, ...] = ()
+    choices: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # A Suspend node's template duration in seconds: Argo resumes it by itself then.
+    suspend_seconds: float | None = None
 
 
 # The nodes that are a step's own work, not the steps, DAG or retry nodes around them.

@@ -7,9 +7,11 @@ Each method raises the facteur.errors type named in its docstring, and nothing e
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from facteur.decisions.claims import LEASE_SECONDS, Claim
+from facteur.decisions.interactions import Attachment
 from facteur.decisions.journey import Delivered, DispatchResult, ReplyTo
 from facteur.decisions.workflow import NodeState, Submitted, WorkflowRequest, WorkflowState
 
@@ -23,7 +25,12 @@ class Discord(Protocol):
 
     def edit_original(self, token: str, message: dict[str, Any]) -> dict[str, Any]: ...
 
-    def follow_up(self, token: str, message: dict[str, Any]) -> dict[str, Any]: ...
+    def follow_up(
+        self, token: str, message: dict[str, Any], files: Sequence[Attachment] = ()
+    ) -> dict[str, Any]:
+        """A follow-up message; with files, sent as multipart/form-data (payload_json and
+        files[n]), each declared in the message's attachments."""
+        ...
 
     def start_thread(self, channel_id: str, message_id: str, name: str) -> str:
         """Start a thread from a message (the bot's); the thread's channel ID."""
@@ -66,6 +73,36 @@ class Argo(Protocol):
     def retry(self, namespace: str, name: str) -> None: ...
 
     def resubmit(self, namespace: str, name: str) -> Submitted: ...
+
+    def set_node(
+        self,
+        namespace: str,
+        name: str,
+        node_id: str,
+        *,
+        message: str | None = None,
+        outputs: Mapping[str, str] | None = None,
+    ) -> None:
+        """PUT …/set on one suspended node (nodeFieldSelector id=<node_id>): its message and
+        supplied output parameters. Argo refuses a node that is no longer suspended."""
+        ...
+
+    def resume_node(self, namespace: str, name: str, node_id: str) -> None:
+        """PUT …/resume with nodeFieldSelector id=<node_id>: only that node goes on."""
+        ...
+
+    def logs(
+        self,
+        namespace: str,
+        name: str,
+        pod_name: str,
+        *,
+        container: str = "main",
+        tail_lines: int = 40,
+    ) -> list[str]:
+        """The last lines of one pod's container, from Argo's log API (GET …/log); raises
+        ArgoError with status 404 when Argo knows no such workflow or pod."""
+        ...
 
 
 class SessionStore(Protocol):
