@@ -83,9 +83,10 @@ def audit(event: str, **fields: Any) -> None:
         telemetry.count(name, **labels)
 
 
-class _Redactor(logging.Filter):
+class Scrubber:
+    """Replaces facteur's secrets in text: in its own logs, and in a step's logs it shows."""
+
     def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
         # Short values would redact innocent text; facteur's secrets are long.
         self._secrets = sorted({s for s in secrets if s and len(s) >= 8}, key=len, reverse=True)
 
@@ -93,6 +94,12 @@ class _Redactor(logging.Filter):
         for secret in self._secrets:
             text = text.replace(secret, "[redacted]")
         return text
+
+
+class _Redactor(Scrubber, logging.Filter):
+    def __init__(self, secrets: Iterable[str]) -> None:
+        Scrubber.__init__(self, secrets)
+        logging.Filter.__init__(self)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self._secrets:

@@ -22,6 +22,7 @@ from facteur.decisions.interactions import read_click
 from facteur.decisions.journey import COMPONENT_CLICKED, DispatchResult
 from facteur.decisions.render import final_status, submitted
 from facteur.flows.buttons import Buttons
+from tests.helpers.fakes import catalog
 from tests.helpers.argo_fake import FakeArgo
 from tests.helpers.chain import EDIT, FOLLOW_UP, NAMESPACE, UI, peers
 from tests.helpers.contracts import assert_interaction_response
@@ -59,6 +60,8 @@ class World:
             argo=ArgoClient(server_url=self.argo.base_url, token="argo", backoff_factor=0),
             ui_url=UI,
             guild_id=GUILD,
+            # What Cancel does once it acts; test_confirmation.py has the question first.
+            catalog=catalog(confirm_cancel=False),
             **options,
         )
 
@@ -130,7 +133,10 @@ def test_failed_outcome_offers_retry_and_success_does_not() -> None:
         "ui_url": UI,
         "ref": "AbCdEfGh1234",
     }
-    assert _button_ids(final_status(status="Failed", **common)) == ["facteur:retry:AbCdEfGh1234"]
+    assert _button_ids(final_status(status="Failed", **common)) == [
+        "facteur:retry:AbCdEfGh1234",
+        "facteur:logs:AbCdEfGh1234",
+    ]
     assert _button_ids(final_status(status="Succeeded", **common)) == []
     assert _button_ids(final_status(status="Deleted", **common)) == []
 
@@ -209,7 +215,8 @@ def test_a_double_click_acts_once(world: World) -> None:
     buttons, session = world.buttons(), world.run()
     first = world.click(buttons, "cancel", session)
     second = world.click(buttons, "cancel", session)
-    assert (first.result, second.result) == ("cancel", "duplicate")
+    # The second click is another person's (or the same one's again): told, not acted on.
+    assert (first.result, second.result) == ("cancel", "refused")
     assert world.argo_ops() == ["StopWorkflow"]
 
 

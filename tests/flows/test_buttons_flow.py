@@ -15,12 +15,13 @@ from facteur.decisions import render
 from facteur.decisions.callback import Report
 from facteur.decisions.journey import DispatchResult
 from tests.helpers.fakes import CLICKER, NAMESPACE, UI, World, click
-from tests.helpers.support import GUILD, ROLE_OTHER, ROLE_PLANNER
+from tests.helpers.support import GUILD, ROLE_OTHER, ROLE_PLANNER, USER
 
 
 @pytest.fixture
 def world() -> World:
-    return World()
+    # What Cancel does once it acts; test_confirmation.py has the question it asks first.
+    return World(confirm_cancel=False)
 
 
 def _failed(world: World) -> DispatchResult:
@@ -63,10 +64,16 @@ def test_cancel_stops_the_run_and_updates_its_message(
 
 def test_a_double_click_acts_once(world: World) -> None:
     run, buttons = world.recorded_run(), world.buttons()
-    outcomes = [buttons.click(click("cancel", run.ref)).result for _ in range(3)]
+    clicked = click("cancel", run.ref)
+    # Knative delivering one click three times: it acts once and says so once.
+    outcomes = [buttons.click(clicked).result for _ in range(3)]
     assert outcomes == ["cancel", "duplicate", "duplicate"]
     assert world.argo.actions == [("stop", run.workflow_name)]
     assert len(world.discord.sent) == 1
+    # Another click on the same button: told that the run is stopping already.
+    assert buttons.click(click("cancel", run.ref, user_id=USER)).result == "refused"
+    assert world.discord.whispers == [render.ALREADY_STOPPING]
+    assert world.argo.actions == [("stop", run.workflow_name)]
 
 
 @pytest.mark.parametrize(
@@ -252,8 +259,9 @@ def test_a_stale_message_after_acting_is_not_acted_on_again(world: World) -> Non
     run, buttons = world.recorded_run(), world.buttons()
     world.discord.down = True
     # The run was cancelled; only its message is stale. A redelivery must not act twice.
-    assert buttons.click(click("cancel", run.ref)).status == 200
-    assert buttons.click(click("cancel", run.ref)).result == "duplicate"
+    clicked = click("cancel", run.ref)
+    assert buttons.click(clicked).status == 200
+    assert buttons.click(clicked).result == "duplicate"
     assert world.argo.actions == [("stop", run.workflow_name)]
 
 
@@ -293,21 +301,36 @@ def test_an_action_that_fails_unexpectedly_releases_its_claim(
 
 def test_a_click_while_another_delivery_acts_asks_for_a_redelivery(world: World) -> None:
     run, buttons = world.recorded_run(), world.buttons()
-    ident = f"{run.correlation_id}:cancel#1"
-    assert world.store.take("acted", ident).value == "taken"  # a copy of the click, acting now
-    outcome = buttons.click(click("cancel", run.ref))
-    assert (outcome.status, outcome.result) == (503, "busy")
+    clicked = click("cancel", run.ref)
+    # A copy of this click, being handled now.
+    assert world.store.take("clicked", clicked.interaction_id).value == "taken"
+    outcome = buttons.click(clicked)
+    assert (outcome.status, outcome.result) == (503, "in-progress")
     assert world.argo.calls == [] and world.discord.sent == []
-    world.store.finish("acted", ident)  # that copy acted: this one, redelivered, is a duplicate
-    assert buttons.click(click("cancel", run.ref)).result == "duplicate"
+    world.store.finish("clicked", clicked.interaction_id)  # it was handled: this one is a copy
+    assert buttons.click(clicked).result == "duplicate"
+    assert world.discord.sent == []
+
+
+def test_a_click_while_another_persons_acts_waits_then_is_told(world: World) -> None:
+    run, buttons = world.recorded_run(), world.buttons()
+    ident = f"{run.correlation_id}:cancel#1"
+    assert world.store.take("acted", ident).value == "taken"  # another person's click, acting
+    clicked = click("cancel", run.ref)
+    assert (buttons.click(clicked).status, world.argo.calls) == (503, [])
+    world.store.finish("acted", ident)
+    # Redelivered once the other click acted: told that the run is stopping, not acted on again.
+    assert buttons.click(clicked).result == "refused"
+    assert world.discord.whispers == [render.ALREADY_STOPPING]
 
 
 def test_a_click_whose_holder_crashed_acts_once_its_lease_ends(world: World) -> None:
     run, buttons = world.recorded_run(), world.buttons()
     # A copy took the claim and died before acting; its lease (here none at all) ends.
     world.store.take("acted", f"{run.correlation_id}:cancel#1", 0.0)
-    assert buttons.click(click("cancel", run.ref)).result == "cancel"
-    assert buttons.click(click("cancel", run.ref)).result == "duplicate"
+    clicked = click("cancel", run.ref)
+    assert buttons.click(clicked).result == "cancel"
+    assert buttons.click(clicked).result == "duplicate"
     assert world.argo.actions == [("stop", run.workflow_name)]
 
 
@@ -336,7 +359,7 @@ _RULES = st.dictionaries(
 def test_no_click_acts_without_its_server_and_its_rule(
     role_map: dict[str, list[str]], action: str, where: str, roles: list[str]
 ) -> None:
-    world = World()
+    world = World(confirm_cancel=False)
     run = _failed(world) if action == "retry" else world.recorded_run()
     pressed = click(action, run.ref, roles=roles, dm=where == "dm")
     if where == "other":

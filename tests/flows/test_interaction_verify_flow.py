@@ -169,4 +169,4 @@ def test_a_signed_command_travels_the_whole_chain(world: World) -> None:
     # And the run's Cancel button reaches it.
     session = world.store.find_workflow("agents", "plan-900000000000000003")
     assert session is not None
-    assert world.buttons().click(click("cancel", session.ref)).result == "cancel"
+    assert world.buttons().click(click("stop", session.ref)).result == "stop"

@@ -184,9 +184,12 @@ def test_a_running_run_shows_its_progress_on_its_message(world: World) -> None:
     [card] = world.discord.sent
     assert card.route == "edit" and card.content.startswith("`/plan` is running")
     assert card.fields["Progress"] == "3/7 steps"
-    assert card.button_ids == [f"facteur:cancel:{run.ref}"]
-    # The same card again sends nothing.
-    assert _result(reporter.nudge(NAMESPACE, _name(run), deleted=False)) == (200, "unchanged")
+    assert card.button_ids == [f"facteur:cancel:{run.ref}", f"facteur:logs:{run.ref}"]
+    # The same card again sends nothing: within the card interval it is not even read again,
+    # and after it, the card read is the one already sent.
+    assert _result(reporter.nudge(NAMESPACE, _name(run), deleted=False)) == (200, "coalesced")
+    unpaced = world.reporter(card_interval_seconds=0)
+    assert _result(unpaced.nudge(NAMESPACE, _name(run), deleted=False)) == (200, "unchanged")
     assert len(world.discord.sent) == 1
 
 
@@ -229,7 +232,7 @@ def test_after_the_token_the_card_edits_the_same_message(world: World) -> None:
 
 def test_a_cancelled_runs_message_is_not_turned_back_into_a_live_card(world: World) -> None:
     run = world.recorded_run()
-    assert world.buttons().click(click("cancel", run.ref)).result == "cancel"
+    assert world.buttons().click(click("stop", run.ref)).result == "stop"
     sent = len(world.discord.sent)
     _progress(world, run, "4/7")
     assert _result(world.reporter().nudge(NAMESPACE, _name(run), deleted=False)) == (

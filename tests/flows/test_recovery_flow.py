@@ -21,7 +21,8 @@ RUNS = 20
 
 @pytest.fixture
 def world() -> World:
-    return World()
+    # What Cancel does once it acts; test_confirmation.py has the question it asks first.
+    return World(confirm_cancel=False)
 
 
 def _submitted(world: World, count: int = 1) -> list[str]:
@@ -131,8 +132,9 @@ def test_a_cancel_after_the_flush_still_acts_and_is_still_role_checked(world: Wo
     assert world.argo.actions == [("stop", name)]
     session = world.store.by_ref(ref)
     assert session is not None and (session.status, session.guild_id) == ("Cancelling", GUILD)
-    # Rebuilt and saved: the next click is the same run's duplicate, found in Redis.
-    assert buttons.click(click("cancel", ref)).result == "duplicate"
+    # Rebuilt and saved: the next click finds the same run in Redis, already stopping.
+    assert buttons.click(click("cancel", ref)).result == "refused"
+    assert world.discord.whispers[-1] == render.ALREADY_STOPPING
     assert [c[0] for c in world.argo.calls].count("find_by_ref") == 3
 
 
@@ -140,7 +142,7 @@ def test_a_retry_after_the_flush_retries_the_failed_run(world: World) -> None:
     [name] = _submitted(world)
     world.argo.set_phase(NAMESPACE, name, "Failed")
     assert world.reporter().tick().body["reported"] == 1
-    [retry] = world.discord.last.button_ids
+    retry, _logs = world.discord.last.button_ids
     world.store.flush()
     assert world.buttons().click(click("retry", retry.rpartition(":")[2])).result == "retry"
     assert world.argo.actions == [("retry", name)]
@@ -173,7 +175,9 @@ def test_a_malformed_annotation_is_refused(world: World, where: str, key: str, v
     assert _exit_handler(world, name, "Succeeded") == "ignored"
     assert world.buttons().click(click("cancel", ref)).result == "refused"
     assert world.discord.whispers == [render.run_unknown()]
-    assert world.argo.actions == [] and world.store.keys() == set()
+    # Nothing of the run is kept: only that this click was answered, so a redelivery is not.
+    assert world.argo.actions == []
+    assert {key.partition(":")[0] for key in world.store.keys()} == {"clicked"}
 
 
 def test_only_facteurs_namespace_and_application_are_rebuilt(world: World) -> None:

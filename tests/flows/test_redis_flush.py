@@ -16,7 +16,7 @@ from facteur.flows.buttons import Buttons
 from facteur.flows.status_callback import Reporter
 from tests.helpers.chain import CHANNEL_POST, EDIT, FOLLOW_UP, NAMESPACE, UI, Chain, journey
 from tests.helpers.discord_fake import DISCORD_API
-from tests.helpers.fakes import click
+from tests.helpers.fakes import catalog, click
 from tests.helpers.support import APP, CHANNEL, GUILD, ROLE_MAP, ROLE_OTHER, USER
 
 RUNS = 20
@@ -132,6 +132,7 @@ def test_a_cancel_after_flushall_still_acts_and_is_still_role_checked(chain: Cha
         ui_url=UI,
         guild_id=GUILD,
         namespace=NAMESPACE,
+        catalog=catalog(confirm_cancel=False),
     )
     assert buttons.click(click("cancel", ref, roles=[ROLE_OTHER])).result == "refused"
     [whisper] = chain.discord.to(*FOLLOW_UP)

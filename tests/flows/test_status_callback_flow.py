@@ -68,7 +68,8 @@ def test_a_final_status_edits_the_reply_once(
     # Who asked, pinging nobody (the message's allowed_mentions), and when it ended.
     assert edit.fields["Requested by"] == f"<@{USER}>"
     assert edit.fields["Ended"].startswith("<t:") and "timestamp" in edit.embed
-    assert edit.button_ids == ([f"facteur:retry:{run.ref}"] if retry else [])
+    failed = [f"facteur:retry:{run.ref}", f"facteur:logs:{run.ref}"]
+    assert edit.button_ids == (failed if retry else [])
     recorded = _recorded(world, run)
     assert recorded.status == status and recorded.finished_at is not None
     assert world.store.pending(10) == []
@@ -374,7 +375,7 @@ def test_a_run_saved_again_keeps_its_turn_and_one_that_cannot_be_read_waits_its_
     assert order[0] == third.correlation_id
     assert set(order[1:]) == {first.correlation_id, second.correlation_id}  # checked together
     # A click's save (status Cancelling) does not put the run back at the front.
-    assert world.buttons().click(click("cancel", first.ref)).result == "cancel"
+    assert world.buttons().click(click("stop", first.ref)).result == "stop"
     assert world.store.pending(0) == order
 
 

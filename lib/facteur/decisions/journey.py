@@ -34,6 +34,8 @@ class Journey:
     last_correlation_id: str | None = None
     # The catalog says this command's run gets a thread.
     thread: bool = False
+    # The Argo mutex the run holds (decisions/concurrency.py), when its command has one.
+    mutex: str | None = None
 
     @classmethod
     def from_event(cls, data: dict[str, Any]) -> Journey:
@@ -49,9 +51,12 @@ class Journey:
         template, last = data.get("workflow_template"), data.get("last_correlation_id")
         if not all(value is None or isinstance(value, str) for value in (template, last)):
             raise InvalidInteraction("event data is malformed")
-        thread = data.get("thread", False)
+        thread, mutex = data.get("thread", False), data.get("mutex")
         if not isinstance(thread, bool):
             raise InvalidInteraction("event data is malformed")
+        # Made by command_route from a slug and a hash; checked again, as every name is.
+        if mutex is not None and not ids.is_namespace(mutex):
+            raise InvalidInteraction("event mutex is malformed")
         return cls(
             call=invocation_from_event(data),
             correlation_id=correlation_id,
@@ -60,6 +65,7 @@ class Journey:
             workflow_template=template,
             last_correlation_id=last,
             thread=thread,
+            mutex=mutex,
         )
 
     def to_event(self) -> dict[str, Any]:
@@ -73,6 +79,7 @@ class Journey:
             "workflow_template": self.workflow_template,
             "last_correlation_id": self.last_correlation_id,
             "thread": self.thread,
+            "mutex": self.mutex,
         }
 
 

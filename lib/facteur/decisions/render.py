@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from facteur.decisions import delivery
-from facteur.decisions.ids import CANCEL, RETRY, custom_id
-from facteur.decisions.interactions import NO_MENTIONS, clip, safe_name
+from facteur.decisions.approval import MAX_GATES, Gate
+from facteur.decisions.ids import APPROVE, CANCEL, LOGS, REJECT, RETRY, STOP, custom_id
+from facteur.decisions.interactions import NO_MENTIONS, Attachment, clip, safe_name
 
 if TYPE_CHECKING:
     from facteur.decisions.catalog import Command
+    from facteur.decisions.run_logs import LogStep, Shown
 
 GREEN, RED, ORANGE, BLUE, GREY = 0x2ECC71, 0xE74C3C, 0xE67E22, 0x3498DB, 0x95A5A6
 # One palette for a run's phase, in every message that shows one.
@@ -31,20 +33,46 @@ PHASE_COLOURS = {
 SUMMARY_LIMIT = 300
 _VALUE_LIMIT = 80
 
-_LINK, _DANGER, _PRIMARY = 5, 4, 1
+_PRIMARY, _SECONDARY, _SUCCESS, _DANGER, _LINK = 1, 2, 3, 4, 5
+_LABELS = {
+    CANCEL: ("Cancel", _DANGER),
+    RETRY: ("Retry", _PRIMARY),
+    LOGS: ("Logs", _SECONDARY),
+    STOP: ("Stop the run", _DANGER),
+}
 
 
-def buttons(*, url: str, ref: str | None, actions: Sequence[str]) -> list[dict[str, Any]]:
-    """One action row: Open in Argo, then the actions that apply to the run now."""
+def _button(action: str, ref: str, label: str, style: int, step: str | None = None) -> dict:
+    return {
+        "type": 2,
+        "style": style,
+        "label": clip(label, 80),
+        "custom_id": custom_id(action, ref, step),
+    }
+
+
+def buttons(
+    *, url: str, ref: str | None, actions: Sequence[str], gates: Sequence[Gate] = ()
+) -> list[dict[str, Any]]:
+    """Action rows: Open in Argo and the actions that apply to the run now, then Approve and
+    Reject for each approval gate that waits (at most approval.MAX_GATES)."""
     row: list[dict[str, Any]] = [{"type": 2, "style": _LINK, "label": "Open in Argo", "url": url}]
-    labels = {CANCEL: ("Cancel", _DANGER), RETRY: ("Retry", _PRIMARY)}
-    if ref:
-        for action in actions:
-            label, style = labels[action]
-            row.append(
-                {"type": 2, "style": style, "label": label, "custom_id": custom_id(action, ref)}
-            )
-    return [{"type": 1, "components": row}]
+    if not ref:
+        return [{"type": 1, "components": row}]
+    row += [_button(action, ref, *_LABELS[action]) for action in actions]
+    rows = [{"type": 1, "components": row}]
+    for gate in gates[:MAX_GATES]:
+        name = clip(gate.name, 60)
+        rows.append(
+            {
+                "type": 1,
+                "components": [
+                    _button(APPROVE, ref, f"Approve {name}", _SUCCESS, gate.step),
+                    _button(REJECT, ref, f"Reject {name}", _DANGER, gate.step),
+                ],
+            }
+        )
+    return rows
 
 
 # -- sentences ---------------------------------------------------------------------------------
@@ -58,6 +86,8 @@ NOT_OUR_BUTTON = "This button is not facteur's."
 UNSUPPORTED_INTERACTION = "This action is not supported."
 RUN_ALREADY_FINISHED = "This run has already finished."
 ONLY_FAILED_RUNS_RETRY = "Only a failed run can be retried."
+ALREADY_RETRIED = "This attempt has already been retried."
+ALREADY_STOPPING = "This run is already being stopped."
 LAST_RUN_TITLE = "Your last facteur run:"
 NAMED_RUN_TITLE = "facteur run:"
 NOT_RECORDED = "facteur could not record this run, so its outcome may not be reported here."
@@ -275,8 +305,12 @@ def live(
     estimated_duration: float | None = None,
     message: str | None = None,
     running: Sequence[str] = (),
+    gates: Sequence[Gate] = (),
+    gates_in_thread: bool = False,
+    waiting_for: str | None = None,
 ) -> dict[str, Any]:
-    """A run's message while it goes: its phase, progress and time, as Argo shows them."""
+    """A run's message while it goes: its phase, progress and time, as Argo shows them, and
+    the approval gates that wait (with their buttons, unless those are in the run's thread)."""
     url = workflow_url(ui_url, namespace, workflow)
     fields: list[dict[str, Any]] = [{"name": "Phase", "value": clip(phase, 1024), "inline": True}]
     if progress:
@@ -290,6 +324,14 @@ def live(
         shown = ", ".join(f"`{clip(name, 60)}`" for name in running[:5])
         more = f" and {len(running) - 5} more" if len(running) > 5 else ""
         fields.append({"name": "Running now", "value": clip(shown + more, 1024), "inline": False})
+    if gates:
+        where = " (answer in the run's thread)" if gates_in_thread else ""
+        fields.append(
+            {"name": "Waiting for approval", "value": clip(_gate_lines(gates) + where, 1024)}
+        )
+    if phase == "Pending" and waiting_for:
+        behind = f"`{clip(waiting_for, 100)}`"
+        fields.append({"name": "Queued behind", "value": behind, "inline": False})
     if message and phase == "Pending":
         # Argo names what the run waits for: a mutex, a semaphore, a parallelism limit.
         fields.append({"name": "Queued", "value": clip(message, 1024), "inline": False})
@@ -303,11 +345,76 @@ def live(
     }
     if started_at is not None:
         embed["timestamp"] = _iso(started_at)
-    verb = "is queued" if phase == "Pending" else "is running"
+    run = f"`/{safe_name(command)}`"
+    if gates:
+        content = f"{run} is waiting for approval as workflow `{workflow}`: {_gate_names(gates)}."
+    elif phase == "Pending":
+        behind = f", behind `{waiting_for}`" if waiting_for else ""
+        content = f"{run} is queued as workflow `{workflow}`{behind}."
+    else:
+        content = f"{run} is running as workflow `{workflow}`."
+    # Logs once a step may have written some; Pending runs have no pod yet.
+    actions = [CANCEL] if phase == "Pending" else [CANCEL, LOGS]
     return {
-        "content": clip(f"`/{safe_name(command)}` {verb} as workflow `{workflow}`."),
+        "content": clip(content),
         "embeds": [embed],
-        "components": buttons(url=url, ref=ref, actions=[CANCEL]),
+        "components": buttons(
+            url=url, ref=ref, actions=actions, gates=() if gates_in_thread else gates
+        ),
+        "allowed_mentions": NO_MENTIONS,
+    }
+
+
+def _gate_names(gates: Sequence[Gate]) -> str:
+    return ", ".join(f"`{clip(gate.name, 60)}`" for gate in gates[:MAX_GATES])
+
+
+def _gate_lines(gates: Sequence[Gate]) -> str:
+    lines = []
+    for gate in gates[:MAX_GATES]:
+        line = f"`{clip(gate.name, 60)}`"
+        if gate.deadline is not None:
+            line += f", goes on by itself {_when(gate.deadline)}"
+        lines.append(line)
+    if len(gates) > MAX_GATES:
+        lines.append(f"and {len(gates) - MAX_GATES} more in Argo")
+    return "\n".join(lines)
+
+
+def gate_waiting(*, command: str, workflow: str, ref: str, gates: Sequence[Gate]) -> dict:
+    """For the run's thread: which steps wait for approval, with their buttons."""
+    content = f"`/{safe_name(command)}` run `{workflow}`: waiting for approval.\n"
+    return {
+        "content": clip(content + _gate_lines(gates)),
+        "components": buttons(url="", ref=ref, actions=(), gates=gates)[1:],
+        "allowed_mentions": NO_MENTIONS,
+    }
+
+
+def gate_answered(
+    *,
+    command: str,
+    workflow: str,
+    namespace: str,
+    ui_url: str,
+    gate: str,
+    approved: bool,
+    user_id: str,
+    ref: str | None,
+    stopped: bool = False,
+    on_card: bool = True,
+) -> dict[str, Any]:
+    """The message a gate was answered on: who answered, and what facteur did."""
+    verb = "approved" if approved else "rejected"
+    did = "; the run is stopping" if stopped else ""
+    content = (
+        f"`/{safe_name(command)}` run `{workflow}`: `{clip(gate, 60)}` {verb} by <@{user_id}>{did}."
+    )
+    url = workflow_url(ui_url, namespace, workflow)
+    components = buttons(url=url, ref=ref, actions=[] if stopped else [CANCEL, LOGS])
+    return {
+        "content": clip(content),
+        "components": components if on_card else [],
         "allowed_mentions": NO_MENTIONS,
     }
 
@@ -417,8 +524,8 @@ def final_status(
     if message:
         embed["description"] = clip(message, 1024)
     content = f"`/{safe_name(command)}` finished: **{status}**"
-    # A deleted workflow cannot be retried; a failed one can.
-    actions = [RETRY] if status in ("Failed", "Error") else []
+    # A deleted workflow cannot be retried or read; a failed one can.
+    actions = [RETRY, LOGS] if status in ("Failed", "Error") else []
     return {
         "content": content,
         "embeds": [embed],
@@ -461,9 +568,75 @@ def acted(
     }
 
 
-def whisper(content: str) -> dict[str, Any]:
+def whisper(content: str, components: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """An ephemeral follow-up: only the person who clicked sees it."""
-    return {"content": clip(content), "flags": 64, "allowed_mentions": NO_MENTIONS}
+    body: dict[str, Any] = {"content": clip(content), "flags": 64, "allowed_mentions": NO_MENTIONS}
+    if components:
+        body["components"] = components
+    return body
+
+
+def confirm_stop(*, command: str, workflow: str, ref: str) -> dict[str, Any]:
+    """Cancel's question: only its button acts, and only the one who clicked Cancel sees it."""
+    question = f"Stop `/{safe_name(command)}` run `{workflow}`? Its running steps finish first."
+    row = {"type": 1, "components": [_button(STOP, ref, *_LABELS[STOP])]}
+    return whisper(question, [row])
+
+
+def stop_confirmed(workflow: str) -> dict[str, Any]:
+    """The question, answered: what the person who confirmed sees in its place."""
+    return {
+        "content": f"Stopping `{workflow}`.",
+        "components": [],
+        "allowed_mentions": NO_MENTIONS,
+    }
+
+
+def logs_picker(*, ref: str, steps: Sequence[LogStep]) -> dict[str, Any]:
+    """Several steps have logs: a select menu picks one (at most 25, Discord's limit)."""
+    options = [
+        {
+            "label": clip(step.name, 100),
+            "value": step.step,
+            "description": clip(f"{step.phase or 'unknown'}, pod {step.pod_name}", 100),
+        }
+        for step in steps[:25]
+    ]
+    menu = {
+        "type": 3,
+        "custom_id": custom_id(LOGS, ref),
+        "options": options,
+        "placeholder": "Which step's logs?",
+        "min_values": 1,
+        "max_values": 1,
+    }
+    more = f" (the first 25 of {len(steps)})" if len(steps) > 25 else ""
+    return whisper(f"Several steps have logs{more}. Pick one:", [{"type": 1, "components": [menu]}])
+
+
+def logs_shown(shown: Shown) -> tuple[dict[str, Any], tuple[Attachment, ...]]:
+    """The step's lines as an ephemeral follow-up, with the file they did not fit in."""
+    body = whisper(shown.text)
+    if shown.file is None:
+        return body, ()
+    body["attachments"] = [{"id": 0, "filename": shown.file.filename}]
+    return body, (shown.file,)
+
+
+NO_LOGS_YET = "No step of this run has logs to show yet."
+GATE_GONE = "This step is no longer waiting for approval; nothing changed."
+
+
+def gate_already_answered(gate: str) -> str:
+    return f"`{clip(gate, 60)}` has already been answered; nothing changed."
+
+
+def logs_gone(step: str) -> str:
+    return f"The logs of `{clip(step, 60)}` are gone: Argo no longer has its pod."
+
+
+def approval_refused(reason: str) -> str:
+    return nothing_changed(f"You can't answer this approval: {reason}")
 
 
 def help_text(commands: Sequence[Command]) -> dict[str, Any]:

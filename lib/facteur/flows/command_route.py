@@ -17,6 +17,7 @@ from facteur.decisions import ids, render
 from facteur.decisions.admission import admit
 from facteur.decisions.catalog import Catalog, Command
 from facteur.decisions.claims import SEEN, Claim
+from facteur.decisions.concurrency import mutex_name
 from facteur.decisions.interactions import safe_name
 from facteur.decisions.journey import WORKFLOW_REQUESTED, DispatchResult, Journey
 from facteur.decisions.policy import allowed_commands
@@ -113,6 +114,11 @@ class Router:
             workflow_template=template,
             last_correlation_id=last,
             thread=command.thread,
+            mutex=(
+                mutex_name(command.name, command.concurrency.key, values)
+                if command.concurrency
+                else None
+            ),
         )
         try:
             self.deliver(WORKFLOW_REQUESTED, call.interaction_id, onward.to_event())

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from facteur import logs, telemetry
-from facteur.decisions import render
+from facteur.decisions import approval, render
 from facteur.decisions.callback import FINAL_STATUSES, Report, status_in_argo
+from facteur.decisions.catalog import Approval
 from facteur.decisions.claims import Claim
 from facteur.decisions.journey import DispatchResult, ReplyTo
 from facteur.decisions.recovery import recover_session
@@ -238,29 +239,34 @@ class Reporter:
             progress=state.progress,
             estimated_duration=state.estimated_duration,
             message=state.message,
+            waiting_for=state.waiting_for,
+            gates_in_thread=bool(session.thread_id),
         )
-        # What changed is judged on the run's own state; its steps are read only to send.
-        message = card_of()
-        card = ("card", f"{session.correlation_id}#{session.attempt}:{digest(message)}")
         slot = max(1, math.ceil(self.card_interval_seconds))
         try:
-            if not self.store.claim_once(*card):
-                return Answer(200, {"result": "unchanged"})
+            # The slot first: the steps (status.nodes, which can be large) are read at most
+            # once per card interval, and what changed is judged on them too, since a step
+            # that starts waiting for approval changes nothing else Argo shows of the run.
             paced = self.card_interval_seconds > 0
             if paced and not self.store.claim_once("card-slot", session.correlation_id, slot):
-                # Another edit went out moments ago; this card may go out with a later nudge.
-                self.store.release_once(*card)
                 return Answer(200, {"result": "coalesced"})
-            token = self.store.token(session.correlation_id)
         except SessionStoreError as err:
             log.warning("cannot pace the card of %s: %s", state.name, err)
             return _accepted("running", "the run has not ended")
-        # The steps, only now that an edit will go out: status.nodes can be large.
         nodes = self._nodes(state)
-        if nodes:
-            message = card_of(running=running_steps(nodes))
-            if session.thread_id:
-                self._post_failed_steps(session, failed_steps(nodes))
+        gates = approval.gates(state.name, nodes, Approval())
+        message = card_of(running=running_steps(nodes), gates=gates)
+        card = ("card", f"{session.correlation_id}#{session.attempt}:{digest(message)}")
+        try:
+            if not self.store.claim_once(*card):
+                return Answer(200, {"result": "unchanged"})
+            token = self.store.token(session.correlation_id)
+        except SessionStoreError as err:
+            log.warning("cannot tell whether the card of %s changed: %s", state.name, err)
+            return _accepted("running", "the run has not ended")
+        if session.thread_id:
+            self._post_failed_steps(session, failed_steps(nodes))
+            self._post_gates(session, gates)
         try:
             to = ReplyTo.of_session(session, token, self.token_ttl_seconds)
             delivered = (self.live_discord or self.discord).reply(to, message)
@@ -269,6 +275,30 @@ class Reporter:
             quietly(log, "could not release the card", self.store.release_once, *card)
             return _accepted("running", "Discord unavailable; a later nudge will update it")
         return Answer(200, {"result": "updated", "via": delivered.via})
+
+    def _post_gates(self, session: DispatchResult, gates: list[approval.Gate]) -> None:
+        """Each gate once in the run's thread, with its buttons. Best effort, as the steps are:
+        the card names the gates too."""
+        new = []
+        for gate in gates:
+            key = f"{session.correlation_id}#{session.attempt}:{gate.node_id}"
+            try:
+                if self.store.claim_once("gate-told", key):
+                    new.append(gate)
+            except SessionStoreError:
+                new.append(gate)
+        if not new or not session.ref:
+            return
+        message = render.gate_waiting(
+            command=session.command,
+            workflow=session.workflow_name or "",
+            ref=session.ref,
+            gates=new,
+        )
+        try:
+            self.discord.post_to_thread(session.thread_id or "", message)
+        except DiscordError as err:
+            log.warning("could not post the approval in the run's thread: %s", err.reason)
 
     def _rebuilt(
         self, state: WorkflowState | None, via: str, *, unreported: bool = False

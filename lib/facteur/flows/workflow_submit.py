@@ -88,6 +88,7 @@ class Submitter:
                     received_at=journey.received_at,
                 ),
                 service_account=self.service_account,
+                mutex=journey.mutex,
             )
             submitted = self.argo.submit(request)
         except ArgoError as err:
