@@ -194,23 +194,27 @@ def test_click_reports_a_refusal_and_warns_of_a_key_these_settings_do_not_trust(
     ("argv", "line"),
     [
         (
-            ["stop", REF],
-            "facteur click: expected cancel or retry (or a whole custom_id), not 'stop'",
+            ["halt", REF],
+            "facteur click: expected cancel or stop or retry or approve or reject or logs "
+            "(or a whole custom_id), not 'halt'",
         ),
+        (["approve", REF], "facteur click: which step? give the STEP after the REF"),
+        (["approve", REF, "12ab"], "facteur click: '12ab' is not a step of a facteur button"),
+        (["cancel", REF, "123"], "facteur click: cancel names no step: give none after the REF"),
         (["Cancel", REF], None),
         (["cancel"], "facteur click: which run? give the REF after cancel, as the button's line"),
         (["cancel", "short"], "facteur click: 'short' is not the ref of a facteur button"),
         (["cancel", "a" * 33], None),
         (["cancel", "has:a:colon"], None),
         (["cancel", "r3f/../../x"], None),
-        (["facteur:stop:abcdefgh"], "facteur click: 'facteur:stop:abcdefgh' is not the custom_id"),
+        (["facteur:halt:abcdefgh"], "facteur click: 'facteur:halt:abcdefgh' is not the custom_id"),
         (["facteur:cancel:abc"], None),
         (["other:cancel:abcdefgh"], None),
         ([CANCEL, REF], f"facteur click: {CANCEL!r} is a whole custom_id: give no REF after it"),
         ([], "facteur click: error: the following arguments are required: ACTION"),
         (["cancel", REF, "--url", "file:///etc/passwd"], "facteur click: error: argument --url"),
         (["cancel", REF, "--user", "everyone"], "facteur click: error: argument --user"),
-        (["cancel", REF, "extra"], "facteur: error: unrecognized arguments: extra"),
+        (["cancel", REF, "1", "extra"], "facteur: error: unrecognized arguments: extra"),
     ],
 )
 def test_a_bad_click_is_one_line_and_sends_nothing(

@@ -69,6 +69,23 @@ def _one(objects: list[Manifest], kind: str) -> Manifest:
     return document
 
 
+# The template with the exit handler; the others reuse it by templateRef.
+DISPATCH = "facteur-dispatch"
+
+
+def _dispatch(objects: list[Manifest]) -> Manifest:
+    (document,) = [
+        d
+        for d in objects
+        if d["kind"] == "WorkflowTemplate" and d["metadata"]["name"] == DISPATCH
+    ]
+    return document
+
+
+def _workflow_templates(objects: list[Manifest]) -> list[Manifest]:
+    return [d for d in objects if d["kind"] == "WorkflowTemplate"]
+
+
 def _label(path: Path) -> str:
     return str(path.relative_to(KUBERNETES))
 
@@ -200,8 +217,12 @@ def _accounts(objects: list[Manifest]) -> set[Account]:
 
 
 def _problems(objects: list[Manifest]) -> list[str]:
-    """Every way a user's step container could get a Kubernetes token that reads the Secret."""
-    workflow_template = _one(objects, "WorkflowTemplate")
+    """Every way a user's step container could get a Kubernetes token that reads the Secret,
+    in every WorkflowTemplate shipped."""
+    return [p for w in _workflow_templates(objects) for p in _problems_of(objects, w)]
+
+
+def _problems_of(objects: list[Manifest], workflow_template: Manifest) -> list[str]:
     spec = workflow_template["spec"]
     namespace = workflow_template["metadata"]["namespace"]
     accounts = _accounts(objects)
@@ -229,7 +250,7 @@ def _problems(objects: list[Manifest]) -> list[str]:
 @pytest.mark.parametrize("directory", RENDERED, ids=_label)
 def test_no_step_container_gets_a_token_that_reads_the_callback_secret(directory: Path) -> None:
     objects = kustomize(directory)
-    workflow_template = _one(objects, "WorkflowTemplate")
+    workflow_template = _dispatch(objects)
     assert list(_pod_templates(workflow_template)), "no pod template to check"
     assert _problems(objects) == []
 
@@ -237,20 +258,20 @@ def test_no_step_container_gets_a_token_that_reads_the_callback_secret(directory
 @pytest.mark.parametrize("directory", RENDERED, ids=_label)
 def test_pod_templates_set_it_themselves_too(directory: Path) -> None:
     # The spec covers templates a user adds; the template's own settings keep a copy of it safe.
-    workflow_template = _one(kustomize(directory), "WorkflowTemplate")
-    spec = workflow_template["spec"]
-    assert spec["automountServiceAccountToken"] is False
-    assert spec["executor"]["serviceAccountName"]
-    for template in _pod_templates(workflow_template):
-        assert template["automountServiceAccountToken"] is False, template["name"]
-        assert template["executor"]["serviceAccountName"], template["name"]
-        assert template["serviceAccountName"] != _agent_account(workflow_template)
+    for workflow_template in _workflow_templates(kustomize(directory)):
+        spec = workflow_template["spec"]
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["executor"]["serviceAccountName"]
+        for template in _pod_templates(workflow_template):
+            assert template["automountServiceAccountToken"] is False, template["name"]
+            assert template["executor"]["serviceAccountName"], template["name"]
+            assert template["serviceAccountName"] != _agent_account(workflow_template)
 
 
 @pytest.mark.parametrize("directory", RENDERED, ids=_label)
 def test_only_the_agent_account_reads_the_callback_secret(directory: Path) -> None:
     objects = kustomize(directory)
-    workflow_template = _one(objects, "WorkflowTemplate")
+    workflow_template = _dispatch(objects)
     namespace = workflow_template["metadata"]["namespace"]
     readers = {a for a in _accounts(objects) if _reads_callback_secret(objects, a)}
     assert readers == {(namespace, _agent_account(workflow_template))}
@@ -278,7 +299,7 @@ def test_only_the_agent_account_reads_the_callback_secret(directory: Path) -> No
 @pytest.mark.parametrize("directory", RENDERED, ids=_label)
 def test_the_agent_and_the_executor_get_what_they_need(directory: Path) -> None:
     objects = kustomize(directory)
-    workflow_template = _one(objects, "WorkflowTemplate")
+    workflow_template = _dispatch(objects)
     namespace = workflow_template["metadata"]["namespace"]
     agent = (namespace, _agent_account(workflow_template))
     for group, resource, verb, name in AGENT_NEEDS:
@@ -308,7 +329,7 @@ def test_every_account_argo_mounts_has_its_token_secret(directory: Path) -> None
     # Argo mounts `<account>.service-account-token` for the agent and the executor; without it
     # their pods wait for the volume forever. Kubernetes fills the Secret in.
     objects = kustomize(directory)
-    workflow_template = _one(objects, "WorkflowTemplate")
+    workflow_template = _dispatch(objects)
     namespace = workflow_template["metadata"]["namespace"]
     mounted = {_agent_account(workflow_template)} | {
         _executor_account(t, workflow_template["spec"]) for t in _pod_templates(workflow_template)
@@ -329,7 +350,7 @@ def test_no_account_of_the_workflow_automounts_its_token(directory: Path) -> Non
     # Argo sets a pod's automountServiceAccountToken only when it is false, so the account's own
     # `false` keeps its token out of any pod that does not mount it explicitly, as Argo does.
     objects = kustomize(directory)
-    workflow_template = _one(objects, "WorkflowTemplate")
+    workflow_template = _dispatch(objects)
     spec = workflow_template["spec"]
     names = (
         {_agent_account(workflow_template)}
@@ -354,7 +375,7 @@ def _broken(objects: list[Manifest], kind: str, name: str) -> tuple[list[Manifes
 
 def test_the_checks_bite() -> None:
     objects = kustomize(KUBERNETES / "argo")
-    workflow_template = _one(objects, "WorkflowTemplate")
+    workflow_template = _dispatch(objects)
     name = workflow_template["metadata"]["name"]
     agent = _agent_account(workflow_template)
 

@@ -532,6 +532,8 @@ def test_kustomization_lists_every_file() -> None:
             ARGO_DIR / "rbac-facteur-api.yaml",
             SECRET_FILE,
             TEMPLATE_FILE,
+            # The same with an approval gate, reusing its agent and exit handler by templateRef.
+            ARGO_DIR / "workflowtemplate-facteur-dispatch-approval.yaml",
             # The ApiServerSource and its account (test_kubernetes checks them).
             ARGO_DIR / "apiserversource.yaml",
         )
@@ -557,6 +559,7 @@ def test_kustomize_renders_the_objects() -> None:
             ("ServiceAccount", SERVICE_ACCOUNT),
             ("ServiceAccount", EXECUTOR_ACCOUNT),
             ("WorkflowTemplate", "facteur-dispatch"),
+            ("WorkflowTemplate", "facteur-dispatch-approval"),
             ("ServiceAccount", "facteur-watcher"),
             ("Role", "facteur-watcher"),
             ("RoleBinding", "facteur-watcher"),
@@ -564,5 +567,9 @@ def test_kustomize_renders_the_objects() -> None:
         ]
     )
     # kustomize must pass the template through untouched, the exit handler's body included.
-    (template,) = [d for d in rendered if d["kind"] == "WorkflowTemplate"]
+    (template,) = [
+        d
+        for d in rendered
+        if d["kind"] == "WorkflowTemplate" and d["metadata"]["name"] == "facteur-dispatch"
+    ]
     assert template == _template()

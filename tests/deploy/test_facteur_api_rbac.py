@@ -18,6 +18,10 @@ v4.1.2, cited in kubernetes/argo/rbac-facteur-api.yaml):
 - resubmit, ResubmitWorkflow: workflows get, workflowtemplates get while validating the new
   workflow (util.go:189-192, workflow/templateresolution/context.go:28-30), workflows create
   (util.go:209).
+- set_node and resume_node, SetWorkflow and ResumeWorkflow with a nodeFieldSelector: workflows
+  get and update (util.go:649-718, updateSuspendedNode).
+- logs, WorkflowLogs: workflows get (util/logs/workflow-logger.go:66-67), pods watch and list
+  (:180, :188) and pods/log get (:128), all with the caller's clients (workflow_server.go:724-745).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import pytest
 
 from facteur.adapters.argo import ArgoClient
 from facteur.config import ArgoSettings
-from tests.deploy.test_callback_token import RENDERED, _allowed, _label, _rules_for
+from tests.deploy.test_callback_token import RENDERED, _allowed, _dispatch, _label, _rules_for
 from tests.helpers.k8s_schemas import Manifest, kustomize
 
 ACCOUNT = "facteur-api"
@@ -47,13 +51,15 @@ NEEDS: dict[str, set[tuple[str, str, str]]] = {
     "terminate": {(*WORKFLOWS, "get"), (*WORKFLOWS, "patch")},
     "retry": {(*WORKFLOWS, "get"), (*WORKFLOWS, "update"), (*PODS, "delete")},
     "resubmit": {(*WORKFLOWS, "get"), (*TEMPLATES, "get"), (*WORKFLOWS, "create")},
+    "set_node": {(*WORKFLOWS, "get"), (*WORKFLOWS, "update")},
+    "resume_node": {(*WORKFLOWS, "get"), (*WORKFLOWS, "update")},
+    "logs": {(*WORKFLOWS, "get"), (*PODS, "list"), (*PODS, "watch"), ("", "pods/log", "get")},
 }
 EVERYTHING_NEEDED = set().union(*NEEDS.values())
 
 
 def _namespace(objects: list[Manifest]) -> str:
-    (template,) = [d for d in objects if d["kind"] == "WorkflowTemplate"]
-    return template["metadata"]["namespace"]
+    return _dispatch(objects)["metadata"]["namespace"]
 
 
 def _granted(objects: list[Manifest], namespace: str) -> set[tuple[str, str, str]]:
@@ -106,11 +112,11 @@ def test_the_default_retry_strategy_is_the_one_that_deletes_pods() -> None:
     assert ArgoSettings().retry_strategy == "retry"
     assert (*PODS, "delete") in NEEDS["retry"]
     assert all((*PODS, "delete") not in needs for call, needs in NEEDS.items() if call != "retry")
-    # Only deleting: facteur reads no pod, its logs or its Secrets.
+    # Deleting, and what the log API needs: facteur reads no pod's spec, and no Secret.
     objects = kustomize(RENDERED[0])
     namespace = _namespace(objects)
     core = {(r, v) for g, r, v in _granted(objects, namespace) if g == ""}
-    assert core == {("pods", "delete")}
+    assert core == {("pods", "delete"), ("pods", "list"), ("pods", "watch"), ("pods/log", "get")}
 
 
 def test_the_checks_bite() -> None:
@@ -120,10 +126,13 @@ def test_the_checks_bite() -> None:
     broken = copy.deepcopy(objects)
     (role,) = [d for d in broken if d["kind"] == "Role" and d["metadata"]["name"] == ACCOUNT]
     role["rules"] = [r for r in role["rules"] if r["resources"] != ["pods"]]
-    assert _missing(broken) == {"retry": {(*PODS, "delete")}}
-    # Reading pods is more than any call needs.
-    role["rules"].append({"apiGroups": [""], "resources": ["pods"], "verbs": ["delete", "list"]})
-    assert _granted(broken, namespace) - EVERYTHING_NEEDED == {("", "pods", "list")}
+    assert _missing(broken) == {
+        "retry": {(*PODS, "delete")},
+        "logs": {(*PODS, "list"), (*PODS, "watch")},
+    }
+    # Reading a pod's spec is more than any call needs.
+    role["rules"].append({"apiGroups": [""], "resources": ["pods"], "verbs": ["delete", "get"]})
+    assert _granted(broken, namespace) - EVERYTHING_NEEDED == {("", "pods", "get")}
     # A grant in another namespace does not cover the workflow's.
     elsewhere = copy.deepcopy(objects)
     for document in elsewhere:

@@ -756,7 +756,7 @@ def test_the_config_file_loads_and_matches_the_cluster(tmp_path: Path) -> None:
         6379,
     )
     # Argo: the WorkflowTemplate, its namespace and its service account.
-    template = _one(objects, "WorkflowTemplate")
+    template = _one(objects, "WorkflowTemplate", "facteur-dispatch")
     assert settings.argo.workflow_template == template["metadata"]["name"]
     assert settings.argo.namespace == template["metadata"]["namespace"]
     assert settings.argo.service_account == template["spec"]["serviceAccountName"]
@@ -768,7 +768,7 @@ def test_the_config_file_loads_and_matches_the_cluster(tmp_path: Path) -> None:
 def test_the_exit_handler_reaches_status_callback() -> None:
     objects = kustomize(PRODUCTION)
     callback = _services(objects)["status-callback"]
-    template = _one(objects, "WorkflowTemplate")
+    template = _one(objects, "WorkflowTemplate", "facteur-dispatch")
     (handler,) = [
         t for t in template["spec"]["templates"] if t["name"] == template["spec"]["onExit"]
     ]
@@ -1052,7 +1052,7 @@ WATCHER = "facteur-watcher"
 def test_the_apiserversource_watches_facteurs_workflows_into_the_broker(directory: Path) -> None:
     objects = kustomize(directory)
     source = _one(objects, "ApiServerSource")
-    workflow_template = _one(objects, "WorkflowTemplate")
+    workflow_template = _one(objects, "WorkflowTemplate", "facteur-dispatch")
     spec = source["spec"]
     # In the workflow namespace, watching that namespace only (no namespaceSelector: that would
     # need every namespace of the cluster), references only, and facteur's runs only.
@@ -1187,6 +1187,7 @@ def test_production_applies_everything() -> None:
         ("RoleBinding", "agents", "facteur-api"),
         ("Secret", "agents", "facteur-api-token"),
         ("WorkflowTemplate", "agents", "facteur-dispatch"),
+        ("WorkflowTemplate", "agents", "facteur-dispatch-approval"),
         ("ServiceAccount", "agents", "facteur-watcher"),
         ("Role", "agents", "facteur-watcher"),
         ("RoleBinding", "agents", "facteur-watcher"),

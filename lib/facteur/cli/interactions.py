@@ -56,12 +56,22 @@ def application_command(
 
 
 def button_click(
-    custom_id: str, *, application_id: str, guild_id: str, user_id: str, roles: list[str]
+    custom_id: str,
+    *,
+    application_id: str,
+    guild_id: str,
+    user_id: str,
+    roles: list[str],
+    picked: str | None = None,
 ) -> dict[str, Any]:
-    """A MESSAGE_COMPONENT interaction: a click on the button with this custom_id."""
+    """A MESSAGE_COMPONENT interaction: a click on the button with this custom_id, or, with
+    `picked`, the choice of that value in the string select menu of this custom_id."""
+    data: dict[str, Any] = {"custom_id": custom_id, "component_type": BUTTON}
+    if picked is not None:
+        data = {"custom_id": custom_id, "component_type": ix.STRING_SELECT, "values": [picked]}
     return _interaction(
         ix.MESSAGE_COMPONENT,
-        {"custom_id": custom_id, "component_type": BUTTON},
+        data,
         application_id=application_id,
         guild_id=guild_id,
         user_id=user_id,

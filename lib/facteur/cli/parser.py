@@ -146,6 +146,13 @@ def build() -> argparse.ArgumentParser:
     click.add_argument(
         "ref", metavar="REF", nargs="?", help="the run's ref, as the button's line shows it"
     )
+    click.add_argument(
+        "step",
+        metavar="STEP",
+        nargs="?",
+        help="approve and reject: the step the button names; logs: the step to pick in the "
+        "select menu (its line shows it)",
+    )
     _as_discord_would(click)
 
     dead = command(

@@ -48,15 +48,22 @@ def send(args: argparse.Namespace) -> int:
 
 
 def click(args: argparse.Namespace) -> int:
-    custom = button_custom_id(args.action, args.ref)
+    custom, picked = component(args.action, args.ref, args.step)
     settings = _settings()
     return _sign_and_post(
-        args, settings, interactions.button_click(custom, **_caller(settings, args))
+        args,
+        settings,
+        interactions.button_click(custom, **_caller(settings, args), picked=picked),
     )
 
 
-def button_custom_id(action: str, ref: str | None) -> str:
-    """The custom_id of facteur's button from `cancel REF`, or from a whole `facteur:cancel:REF`."""
+# Buttons that name a step in their custom_id; Logs picks one in a select menu instead.
+_STEP_BUTTONS = (ids.APPROVE, ids.REJECT)
+
+
+def component(action: str, ref: str | None, step: str | None = None) -> tuple[str, str | None]:
+    """What to click, from `cancel REF`, `approve REF STEP`, `logs REF [STEP]` or a whole
+    custom_id: the component's custom_id, and the step picked in a select menu (logs STEP)."""
     actions = " or ".join(ids.BUTTON_ACTIONS)
     if ":" in action:
         if ref is not None:
@@ -66,15 +73,21 @@ def button_custom_id(action: str, ref: str | None) -> str:
                 f"{action!r} is not the custom_id of a facteur button "
                 f"({ids.custom_id('ACTION', 'REF')}, ACTION {actions})"
             )
-        return action
+        return action, None
     if action not in ids.BUTTON_ACTIONS:
         raise CliError(f"expected {actions} (or a whole custom_id), not {action!r}")
     if ref is None:
         raise CliError(f"which run? give the REF after {action}, as the button's line shows it")
-    custom = ids.custom_id(action, ref)
+    if step is not None and not ids.STEP.fullmatch(step):
+        raise CliError(f"{step!r} is not a step of a facteur button (digits, as its line shows)")
+    if action in _STEP_BUTTONS and step is None:
+        raise CliError(f"which step? give the STEP after the REF, as the {action} line shows it")
+    if step is not None and action not in (*_STEP_BUTTONS, ids.LOGS):
+        raise CliError(f"{action} names no step: give none after the REF")
+    custom = ids.custom_id(action, ref, step if action in _STEP_BUTTONS else None)
     if not ids.CUSTOM_ID.fullmatch(custom):
         raise CliError(f"{ref!r} is not the ref of a facteur button")
-    return custom
+    return custom, step if action == ids.LOGS else None
 
 
 def _caller(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:

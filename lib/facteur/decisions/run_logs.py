@@ -63,7 +63,13 @@ def show(step: LogStep, lines: Sequence[str], scrub: Callable[[str], str]) -> Sh
     body = scrub("\n".join(line.rstrip("\n") for line in lines))
     title = f"Last {len(lines)} lines of `{_inline(step.name)}`:"
     if not body.strip():
-        return Shown(f"`{_inline(step.name)}` has written nothing to its log.", None)
+        # Argo's log API answers a pod that is gone as one with no lines (it lists the run's
+        # pods and finds none of that name), so both are said.
+        return Shown(
+            f"Argo has no log lines of `{_inline(step.name)}`: the step wrote none, or its pod "
+            "is gone (Argo reads logs from the pod, or from an archive if one is set up).",
+            None,
+        )
     inline = f"{title}\n{_FENCE}\n{body.replace(_FENCE, _BROKEN_FENCE)}\n{_FENCE}"
     if len(inline) <= CONTENT_LIMIT:
         return Shown(inline, None)
