@@ -2,17 +2,19 @@
 
 Every message pings nobody unless facteur names the user itself, waits out 429s, retries 5xx and
 network errors a bounded number of times, and keeps tokens out of logs and exception text.
+A follow-up with files goes as multipart/form-data: `payload_json` and one `files[n]` per file.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import random
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -20,7 +22,13 @@ import requests
 
 from facteur import telemetry
 from facteur.decisions import ids
-from facteur.decisions.interactions import EPHEMERAL, clip
+from facteur.decisions.interactions import (
+    ATTACHMENT_LIMIT,
+    EPHEMERAL,
+    MAX_ATTACHMENTS,
+    Attachment,
+    clip,
+)
 from facteur.decisions.journey import Delivered, ReplyTo
 from facteur.errors import DiscordError, TokenRejected
 
@@ -45,6 +53,16 @@ _CHANNEL = "/channels/{channel}"
 THREAD_AUTO_ARCHIVE_MINUTES = 1440
 _GLOBAL_COMMANDS = "/applications/{app}/commands"
 _GUILD_COMMANDS = "/applications/{app}/guilds/{guild}/commands"
+
+# A filename goes into a part's Content-Disposition and is shown in Discord: a plain one only.
+_FILENAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+# type/subtype with simple parameters: nothing that could end the part's header line.
+_CONTENT_TYPE = re.compile(
+    r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(?: *; *[A-Za-z0-9_-]+=[A-Za-z0-9_.+-]+)*"
+)
+_DESCRIPTION_LIMIT = 1024
+# One multipart part as requests' `files=` takes it: (field name, (filename, content, type)).
+_Part = tuple[str, tuple[str | None, bytes, str]]
 
 
 @functools.cache
@@ -136,11 +154,21 @@ class DiscordClient:
         body = _outgoing(message)
         return self._send("PATCH", _EDIT_ORIGINAL, path, body, tokens=(token,), webhook=True)
 
-    def follow_up(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
-        """Send a new message on the interaction. Needs no bot token."""
+    def follow_up(
+        self, token: str, message: dict[str, Any], files: Sequence[Attachment] = ()
+    ) -> dict[str, Any]:
+        """Send a new message on the interaction. Needs no bot token.
+
+        With `files`, the message goes as multipart/form-data: `payload_json` declares each file
+        in `attachments` by its index, and `files[n]` carries it. Too many files, one too large
+        or a filename outside [A-Za-z0-9._-]{1,100} raise DiscordError before anything is sent.
+        """
         path = _FOLLOW_UP.format(app=self._app_segment(), token=_segment(_token(token)))
         body = _outgoing(message)
-        return self._send("POST", _FOLLOW_UP, path, body, tokens=(token,), webhook=True)
+        parts = _multipart(body, files) if files else None
+        return self._send(
+            "POST", _FOLLOW_UP, path, body, tokens=(token,), webhook=True, files=parts
+        )
 
     def post_to_channel(
         self,
@@ -288,11 +316,12 @@ class DiscordClient:
             raise DiscordError(None, "no application id is configured (discord.application_id)")
         return _segment(_snowflake(self._application_id, "application id"))
 
-    def _headers(self, webhook: bool) -> dict[str, Any]:
-        # A None value drops a header the session would otherwise send.
+    def _headers(self, webhook: bool, *, multipart: bool = False) -> dict[str, Any]:
+        # A None value drops a header the session would otherwise send; for multipart, requests
+        # then sets the Content-Type itself, with the boundary it chose.
         headers: dict[str, Any] = {
             "User-Agent": user_agent(),
-            "Content-Type": "application/json",
+            "Content-Type": None if multipart else "application/json",
             "Accept": "application/json",
         }
         # Webhook routes are authorised by the token in the path; None also drops any
@@ -309,8 +338,11 @@ class DiscordClient:
         *,
         tokens: tuple[str, ...],
         webhook: bool,
+        files: Sequence[_Part] | None = None,
     ) -> dict[str, Any]:
-        response = self._exchange(method, route, path, body, tokens=tokens, webhook=webhook)
+        response = self._exchange(
+            method, route, path, body, tokens=tokens, webhook=webhook, files=files
+        )
         return _json_object(response)
 
     def _exchange(
@@ -322,8 +354,12 @@ class DiscordClient:
         *,
         tokens: tuple[str, ...],
         webhook: bool,
+        files: Sequence[_Part] | None = None,
     ) -> requests.Response:
-        """Send one request until Discord takes it (429 and 5xx retried); the 2xx response."""
+        """Send one request until Discord takes it (429 and 5xx retried); the 2xx response.
+
+        With `files` (payload_json among them), the body is multipart/form-data instead of JSON.
+        """
         label = f"{method} {route}"
         hidden = (*tokens, *((self._bot_token,) if self._bot_token else ()))
         url = self._base + path
@@ -333,11 +369,14 @@ class DiscordClient:
             attempt += 1
             status: int | None = None
             try:
+                # Parts hold bytes, never streams: each attempt encodes the whole body afresh,
+                # so a retry cannot send a file already read to its end.
                 response = self._session.request(
                     method,
                     url,
-                    json=body,
-                    headers=self._headers(webhook),
+                    json=None if files else body,
+                    files=list(files) if files else None,
+                    headers=self._headers(webhook, multipart=bool(files)),
                     timeout=self._timeout,
                     # A redirect would be unexpected here, and could carry the token elsewhere.
                     allow_redirects=False,
@@ -408,6 +447,83 @@ def _outgoing(message: Mapping[str, Any], *, mention_user_id: str | None = None)
         allowed["users"] = [mention_user_id]
     body["allowed_mentions"] = allowed
     return body
+
+
+def _multipart(body: dict[str, Any], files: Sequence[Attachment]) -> list[_Part]:
+    """The parts of a message with files: payload_json first, then files[0], files[1]…
+
+    Declares every file in the body's `attachments` by index (keeping what the caller declared
+    of it, such as a description); raises DiscordError for what Discord would refuse or facteur
+    must not send.
+    """
+    files = tuple(files)
+    if len(files) > MAX_ATTACHMENTS:
+        raise DiscordError(
+            None, f"a message carries at most {MAX_ATTACHMENTS} files, not {len(files)}"
+        )
+    declared = _declared(body.get("attachments"), len(files))
+    attachments: list[dict[str, Any]] = []
+    parts: list[_Part] = []
+    for index, file in enumerate(files):
+        content = _file_content(index, file)
+        entry = dict(declared.get(index, {}))
+        named = entry.get("filename")
+        if named is not None and named != file.filename:
+            raise DiscordError(
+                None, f"attachments declares files[{index}] as {named!r}, not {file.filename!r}"
+            )
+        # Discord's attachment IDs are snowflakes: the index, as a string.
+        entry.update(id=str(index), filename=file.filename)
+        if file.description is not None and entry.get("description") is None:
+            entry["description"] = clip(file.description, _DESCRIPTION_LIMIT)
+        attachments.append(entry)
+        parts.append((f"files[{index}]", (file.filename, content, file.content_type)))
+    body["attachments"] = attachments
+    try:
+        payload = json.dumps(body, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise DiscordError(None, f"the message is not JSON: {type(exc).__name__}") from None
+    return [("payload_json", (None, payload.encode(), "application/json")), *parts]
+
+
+def _declared(value: Any, count: int) -> dict[int, Mapping[str, Any]]:
+    """The caller's own `attachments`, by index; each must name one of the files sent."""
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        raise DiscordError(None, "message attachments must be a list")
+    found: dict[int, Mapping[str, Any]] = {}
+    for entry in value:
+        index = entry.get("id") if isinstance(entry, Mapping) else None
+        # Discord takes the ID as a number or a numeric string.
+        if isinstance(index, str) and index.isdecimal() and index.isascii():
+            index = int(index)
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count:
+            raise DiscordError(None, f"attachments declares no file sent: {index!r}")
+        if index in found:
+            raise DiscordError(None, f"attachments declares files[{index}] twice")
+        found[index] = entry
+    return found
+
+
+def _file_content(index: int, file: Attachment) -> bytes:
+    """The file's bytes, once its name, type and size are fit to send."""
+    name = file.filename
+    if not isinstance(name, str) or not _FILENAME.fullmatch(name) or not name.strip("."):
+        raise DiscordError(None, f"files[{index}] has an unsafe filename: {name!r}")
+    kind = file.content_type
+    if not isinstance(kind, str) or not _CONTENT_TYPE.fullmatch(kind):
+        raise DiscordError(None, f"files[{index}] has an unusable content type: {kind!r}")
+    content = file.content
+    if not isinstance(content, (bytes, bytearray, memoryview)):
+        raise DiscordError(None, f"files[{index}] content must be bytes")
+    content = bytes(content)
+    if len(content) > ATTACHMENT_LIMIT:
+        raise DiscordError(
+            None,
+            f"files[{index}] ({name}) is {len(content)} bytes, over {ATTACHMENT_LIMIT} bytes",
+        )
+    return content
 
 
 def _retry_after(response: requests.Response) -> float | None:
