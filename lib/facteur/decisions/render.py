@@ -124,8 +124,13 @@ def click_not_accepted(action: str) -> str:
     return nothing_changed(f"facteur couldn't take your {safe_name(action)} right now")
 
 
+# What a refused click could not do, completing "You can't … `/plan` runs".
+_CLICK_VERBS = {STOP: "cancel", LOGS: "read the logs of", REJECT: "reject"}
+
+
 def click_denied(action: str, command: str, reason: str) -> str:
-    return f"You can't {safe_name(action)} `/{safe_name(command)}` runs: {reason}."
+    verb = _CLICK_VERBS.get(action, safe_name(action))
+    return f"You can't {verb} `/{safe_name(command)}` runs: {reason}."
 
 
 def argo_refused_action(action: str, reason: str) -> str:
