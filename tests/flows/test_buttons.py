@@ -22,11 +22,11 @@ from facteur.decisions.interactions import read_click
 from facteur.decisions.journey import COMPONENT_CLICKED, DispatchResult
 from facteur.decisions.render import final_status, submitted
 from facteur.flows.buttons import Buttons
-from tests.helpers.fakes import catalog
 from tests.helpers.argo_fake import FakeArgo
 from tests.helpers.chain import EDIT, FOLLOW_UP, NAMESPACE, UI, peers
 from tests.helpers.contracts import assert_interaction_response
 from tests.helpers.discord_fake import DISCORD_API, DiscordFake
+from tests.helpers.fakes import catalog
 from tests.helpers.servers import Sink
 from tests.helpers.support import (
     APP,

@@ -279,15 +279,18 @@ class Reporter:
     def _post_gates(self, session: DispatchResult, gates: list[approval.Gate]) -> None:
         """Each gate once in the run's thread, with its buttons. Best effort, as the steps are:
         the card names the gates too."""
-        new = []
+        if not session.ref:
+            return
+        new, keys = [], []
         for gate in gates:
             key = f"{session.correlation_id}#{session.attempt}:{gate.node_id}"
             try:
                 if self.store.claim_once("gate-told", key):
                     new.append(gate)
+                    keys.append(key)
             except SessionStoreError:
                 new.append(gate)
-        if not new or not session.ref:
+        if not new:
             return
         message = render.gate_waiting(
             command=session.command,
@@ -299,6 +302,9 @@ class Reporter:
             self.discord.post_to_thread(session.thread_id or "", message)
         except DiscordError as err:
             log.warning("could not post the approval in the run's thread: %s", err.reason)
+            # Untold: the next card update posts it.
+            for key in keys:
+                quietly(log, "could not release a gate", self.store.release_once, "gate-told", key)
 
     def _rebuilt(
         self, state: WorkflowState | None, via: str, *, unreported: bool = False
