@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import requests
 
-from facteur.adapters.argo import RETRY_AFTER_MAX_SECONDS, ArgoClient
-from facteur.decisions.workflow import NodeState, Submitted, WorkflowRequest, WorkflowState
+from facteur.adapters.argo import NODE_FIELDS, RETRY_AFTER_MAX_SECONDS, ArgoClient
+from facteur.decisions.workflow import Submitted, WorkflowRequest, WorkflowState
 from facteur.errors import ArgoError
 from tests.helpers.argo_fake import FakeArgo
 from tests.helpers.servers import free_port
@@ -820,7 +820,13 @@ def test_get_nodes_reads_the_steps_display_names_and_phases(argo: FakeArgo) -> N
         "message": "exit code 2",
     }
     found = make_client(argo).get_nodes(NS, "plan-abc123")
-    assert NodeState("plan-abc123-1", "build", "Pod", "Failed", "exit code 2") in found
-    [request] = [r for r in argo.requests if r.query.get("fields") == "status.nodes"]
+    [build] = [n for n in found if n.id == "plan-abc123-1"]
+    assert (build.display_name, build.type, build.phase, build.message) == (
+        "build",
+        "Pod",
+        "Failed",
+        "exit code 2",
+    )
+    [request] = [r for r in argo.requests if r.query.get("fields") == NODE_FIELDS]
     assert request.operation == "WorkflowService_GetWorkflow"
     assert make_client(argo).get_nodes(NS, "gone") == []
