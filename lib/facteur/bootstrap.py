@@ -100,8 +100,11 @@ def argo(settings: Settings) -> Argo | None:
     if settings.dev.embedded:
         from facteur.adapters.local import DryRunArgo, Lifecycle
 
-        lifecycle = Lifecycle(settings.dev.dry_run_outcome, settings.dev.dry_run_seconds)
-        return DryRunArgo(lifecycle)
+        dev = settings.dev
+        lifecycle = Lifecycle(
+            dev.dry_run_outcome, dev.dry_run_seconds, dev.dry_run_gate, dev.dry_run_gate_seconds
+        )
+        return DryRunArgo(lifecycle, dev.dry_run_state_dir)
     return None
 
 
@@ -226,10 +229,12 @@ def _command_route(s: Settings) -> CommandRoute:
     from facteur.flows.buttons import Buttons
     from facteur.flows.command_route import Router
     from facteur.flows.dead_letters import DeadLetters
+    from facteur.logs import Scrubber
 
     the_argo, the_discord, the_store = argo(s), discord(s), store(s)
+    catalog = load_catalog(s.commands.catalog_file)
     router = Router(
-        catalog=load_catalog(s.commands.catalog_file),
+        catalog=catalog,
         role_map=s.role_map,
         store=the_store,
         discord=the_discord,
@@ -252,6 +257,9 @@ def _command_route(s: Settings) -> CommandRoute:
         cancel_strategy=s.argo.cancel_strategy,
         retry_strategy=s.argo.retry_strategy,
         namespace=s.argo.namespace,
+        catalog=catalog,
+        token_ttl_seconds=s.discord.interaction_token_ttl_seconds,
+        scrub=Scrubber(secret_values(s)).scrub,
     )
     dead_letters = DeadLetters(
         store=the_store,

@@ -260,6 +260,13 @@ class DevSettings(_Section):
     # outcome, over this many seconds (adapters/local.py Lifecycle).
     dry_run_outcome: Literal["Succeeded", "Failed", "Error"] = "Succeeded"
     dry_run_seconds: float = Field(20.0, ge=1, le=3600)
+    # Where the dry run keeps each run's state (stops, gate answers, mutex queue), shared by
+    # the loop's processes; unset: a per-user directory under the system's temp dir.
+    dry_run_state_dir: Annotated[Path, AfterValidator(_from_repo_root)] | None = None
+    # On: each dry run stops halfway at an approval gate (a Suspend node "approve", YES/NO)
+    # until answered, or until this many seconds pass, as Argo resumes a suspend by itself.
+    dry_run_gate: bool = False
+    dry_run_gate_seconds: float = Field(600.0, ge=1, le=86400)
 
 
 # What dev.embedded may stand in for.

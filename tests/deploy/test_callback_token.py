@@ -75,9 +75,7 @@ DISPATCH = "facteur-dispatch"
 
 def _dispatch(objects: list[Manifest]) -> Manifest:
     (document,) = [
-        d
-        for d in objects
-        if d["kind"] == "WorkflowTemplate" and d["metadata"]["name"] == DISPATCH
+        d for d in objects if d["kind"] == "WorkflowTemplate" and d["metadata"]["name"] == DISPATCH
     ]
     return document
 

@@ -177,7 +177,8 @@ def test_a_malformed_annotation_is_refused(world: World, where: str, key: str, v
     assert world.discord.whispers == [render.run_unknown()]
     # Nothing of the run is kept: only that this click was answered, so a redelivery is not.
     assert world.argo.actions == []
-    assert {key.partition(":")[0] for key in world.store.keys()} == {"clicked"}
+    stored = world.store.keys()
+    assert {key.partition(":")[0] for key in stored} == {"clicked"}
 
 
 def test_only_facteurs_namespace_and_application_are_rebuilt(world: World) -> None:

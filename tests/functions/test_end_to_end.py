@@ -19,6 +19,7 @@ from tests.helpers.support import CALLBACK_TOKEN, EVENT_KEY, base_env, command, 
 pytestmark = pytest.mark.process
 
 EDIT = ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original")
+FOLLOW_UP = ("POST", "/webhooks/{webhook_id}/{webhook_token}")
 
 
 def _until(check: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -134,26 +135,42 @@ def test_clicking_cancel_goes_through_the_real_chain(chain) -> None:
     [cancel] = [c["custom_id"] for c in row["components"] if "custom_id" in c]
     assert cancel.startswith("facteur:cancel:") and "1100000000000000888" not in cancel
 
-    click = {
-        "id": "1100000000000000889",
-        "application_id": payload["application_id"],
-        "type": 3,
-        "token": "click-token-SECRET-e2e",
-        "guild_id": payload["guild_id"],
-        "channel_id": payload["channel_id"],
-        "member": payload["member"],
-        "message": {"id": "1100000000000000001"},
-        "data": {"custom_id": cancel, "component_type": 2},
-    }
-    raw = json.dumps(click).encode()
+    def clicked(interaction_id: str, custom_id: str, token: str) -> bytes:
+        click = {
+            "id": interaction_id,
+            "application_id": payload["application_id"],
+            "type": 3,
+            "token": token,
+            "guild_id": payload["guild_id"],
+            "channel_id": payload["channel_id"],
+            "member": payload["member"],
+            "message": {"id": "1100000000000000001"},
+            "data": {"custom_id": custom_id, "component_type": 2},
+        }
+        return json.dumps(click).encode()
+
+    # Cancel asks first, privately, and stops nothing.
+    raw = clicked("1100000000000000887", cancel, "click-token-SECRET-ask")
     status, _, answer = post(verify_url, raw, sign(raw))
     assert (status, json.loads(answer)) == (200, {"type": 6})
-    _until(lambda: len(discord.to(*EDIT)) == 2)
+    _until(lambda: len(discord.to(*FOLLOW_UP)) == 1)
+    question = discord.to(*FOLLOW_UP)[0].json
+    assert question["flags"] == 64 and question["content"].startswith("Stop `/plan` run ")
+    [[stop]] = [[c["custom_id"] for c in row["components"]] for row in question["components"]]
+    assert stop == cancel.replace("facteur:cancel:", "facteur:stop:")
+    assert not [r for r in argo.requests if (r.operation or "").endswith("StopWorkflow")]
+
+    # The confirmation stops it, and the run's message says who did.
+    raw = clicked("1100000000000000889", stop, "click-token-SECRET-e2e")
+    status, _, answer = post(verify_url, raw, sign(raw))
+    assert (status, json.loads(answer)) == (200, {"type": 6})
+    _until(lambda: len(discord.to(*EDIT)) == 3)
     stops = [r for r in argo.requests if (r.operation or "").endswith("StopWorkflow")]
     assert len(stops) == 1
-    edit = discord.to(*EDIT)[1]
-    assert edit.params["webhook_token"] == "click-token-SECRET-e2e"
-    assert "cancelled by" in edit.json["content"]
+    answered, run_message = discord.to(*EDIT)[1:]
+    assert answered.params["webhook_token"] == "click-token-SECRET-e2e"
+    assert answered.json["content"].startswith("Stopping ")
+    assert "cancelled by" in run_message.json["content"]
     # The same click delivered again (a replay within the window) does nothing more.
     assert post(verify_url, raw, sign(raw))[0] == 200
     time.sleep(1.0)

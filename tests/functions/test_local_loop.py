@@ -102,6 +102,8 @@ def test_run_command_shows_the_loop_end_to_end(tmp_path: Path) -> None:
         _wait_for(log, rf"\[discord CONSOLE.*Started `/plan` as workflow `{name}`")
         # Click the message's Cancel button with the command the console printed for it.
         _click(log, "Cancel", url, config)
+        # Cancel asks first; its "Stop the run" button acts.
+        _click(log, "Stop the run", url, config)
         _wait_for(log, rf"would PUT /api/v1/workflows/agents/{name}/stop \(stopping")
         _wait_for(log, rf"\[discord CONSOLE.*`/plan` run `{name}`: cancelled by <@\d+>\.")
         back = _facteur(

@@ -16,17 +16,17 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from facteur.adapters.argo import RETRY_STATUSES
+from facteur.adapters.argo import LOG_LINE_MAX, MAX_TAIL_LINES, RETRY_STATUSES
 from facteur.adapters.signature import Verifier
 from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
 from facteur.decisions.catalog import Catalog
 from facteur.decisions.claims import LEASE_SECONDS, Claim
-from facteur.decisions.ids import custom_id, is_ref
+from facteur.decisions.ids import MAX_SUBDOMAIN, custom_id, is_namespace, is_ref, is_subdomain
 from facteur.decisions.interactions import (
     ATTACHMENT_LIMIT,
     EPHEMERAL,
@@ -42,6 +42,7 @@ from facteur.decisions.journey import (
     Journey,
     ReplyTo,
 )
+from facteur.decisions.pod_names import fnv32a, pod_name
 from facteur.decisions.workflow import (
     MANAGED_BY,
     MANAGER,
@@ -320,6 +321,8 @@ class ArgoRun:
     annotations: dict[str, str] = field(default_factory=dict)
     service_account: str | None = None
     cluster_scope: bool = False
+    # The synchronization mutex the request asked for (spec.synchronization.mutexes).
+    mutex: str | None = None
     uid: str = field(default_factory=lambda: str(uuid.uuid4()))
     # The controller fills the status in later: a new workflow has no phase yet.
     phase: str | None = None
@@ -335,6 +338,13 @@ class ArgoRun:
     # What stop or terminate asked for, as Argo's spec.shutdown records it.
     shutdown: str | None = None
     created_at: str = field(default_factory=lambda: _iso_now())
+    # The run holding the mutex this one waits for, while it is kept Pending.
+    waiting_for: str | None = None
+    # Each pod's log lines by container, and the pods deleted since (their logs answer 404).
+    logs: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    gone_pods: set[str] = field(default_factory=set)
+    # The output parameters set on each node (node ID -> name -> value), as Argo keeps them.
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def state(self) -> WorkflowState:
         return WorkflowState(
@@ -350,11 +360,15 @@ class ArgoRun:
             created_at=self.created_at,
             progress=self.progress,
             estimated_duration=self.estimated_duration,
+            waiting_for=self.waiting_for,
         )
 
     @property
     def facteurs(self) -> bool:
         return self.labels.get(MANAGED_BY) == MANAGER
+
+    def node(self, node_id: str) -> NodeState | None:
+        return next((node for node in self.nodes if node.id == node_id), None)
 
 
 @dataclass
@@ -366,12 +380,36 @@ class _ArgoFailure:
     done: bool
 
 
+@dataclass(frozen=True)
+class NodeCall:
+    """One set_node or resume_node, with what it asked of the node."""
+
+    operation: str
+    namespace: str
+    name: str
+    node_id: str
+    message: str | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
 _TERMINAL = frozenset({"Succeeded", "Failed", "Error"})
-_ARGO_READS = frozenset({"get_workflow", "get_nodes", "find_by_ref", "list_unfinished"})
+_ARGO_READS = frozenset({"get_workflow", "get_nodes", "find_by_ref", "list_unfinished", "logs"})
 
 
 def _iso_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _argo_500(reason: str) -> ArgoError:
+    # How the real client reports Argo's gRPC Internal: a 500, which it counts as transient.
+    return ArgoError(reason, status=500, transient=500 in RETRY_STATUSES)
+
+
+def _no_suspended(node_id: str) -> ArgoError:
+    return _argo_500(
+        "currently, set only targets suspend nodes: no suspend nodes matching "
+        f"nodeFieldSelector: id={node_id}"
+    )
 
 
 class MemoryArgo:
@@ -380,14 +418,25 @@ class MemoryArgo:
     A second create of a name is `created=False` (Argo's 409); acting on an unknown workflow
     is a permanent 404; retry refuses a run that is not Failed or Error (400); resubmit creates
     `<name>-xxxxx`. `fail()` scripts ArgoErrors ahead of that.
+
+    Gates: set_node and resume_node act only on a Running Suspend node (else Argo's 500); an
+    output parameter is set once, while the node still lists it in `supplied`; resume marks the
+    node Succeeded. Logs: per pod of a run (`add_pod_node`, `set_pod_logs`); a pod made gone
+    (`pod_gone`) answers 404. Mutexes: `queue_behind` keeps a run Pending behind another; with
+    `hold_mutexes=True`, a submitted run whose mutex an unfinished run holds is queued so.
     """
 
-    def __init__(self, *, templates: Collection[str] | None = None) -> None:
+    def __init__(
+        self, *, templates: Collection[str] | None = None, hold_mutexes: bool = False
+    ) -> None:
         # None: every template exists. Otherwise a create naming another is a 404.
         self.templates = None if templates is None else set(templates)
+        self.hold_mutexes = hold_mutexes
         self.workflows: dict[tuple[str, str], ArgoRun] = {}
         # Every call, in order: (operation, namespace, name); failed ones included.
         self.calls: list[tuple[str, str, str]] = []
+        # Every set_node and resume_node with its arguments; refused ones included.
+        self.node_calls: list[NodeCall] = []
         self._failures: list[_ArgoFailure] = []
         self._lock = threading.RLock()
 
@@ -458,13 +507,15 @@ class MemoryArgo:
         entry: str | None = None,
     ) -> None:
         """Move a workflow on, as the controller would; times default to now. The entrypoint
-        takes `entry`, else the phase: ("Running", entry="Failed") runs its exit handler."""
+        takes `entry`, else the phase: ("Running", entry="Failed") runs its exit handler.
+        A run that leaves Pending waits for no mutex any more."""
         with self._lock:
             run = self.workflows[(namespace, name)]
             run.phase = phase
             run.entry_phase = entry or phase
             if phase not in (None, "Pending"):
                 run.started_at = started_at or run.started_at or _iso_now()
+                run.waiting_for = None
             run.finished_at = (finished_at or _iso_now()) if phase in _TERMINAL else None
             if message is not None:
                 run.message = message
@@ -472,6 +523,99 @@ class MemoryArgo:
     def delete(self, namespace: str, name: str) -> None:
         with self._lock:
             del self.workflows[(namespace, name)]
+
+    def queue_behind(self, namespace: str, name: str, holder: str) -> None:
+        """Keep the run Pending behind `holder`, the run holding its mutex (set_phase to any
+        other phase lets it go)."""
+        with self._lock:
+            run = self.workflows[(namespace, name)]
+            self.set_phase(namespace, name, "Pending")
+            run.waiting_for = holder
+
+    def add_node(self, namespace: str, name: str, node: NodeState) -> NodeState:
+        """Add (or replace, by ID) one node of the run."""
+        with self._lock:
+            run = self.workflows[(namespace, name)]
+            run.nodes = [n for n in run.nodes if n.id != node.id] + [node]
+        return node
+
+    def add_suspend_node(
+        self,
+        namespace: str,
+        name: str,
+        display_name: str = "approve",
+        *,
+        template: str = "approve",
+        parameter: str | None = "decision",
+        choices: tuple[str, ...] = ("approve", "reject"),
+        suspend_seconds: float | None = None,
+        phase: str = "Running",
+    ) -> NodeState:
+        """A suspend step waiting for `parameter` (one of `choices`), as get_nodes reads it."""
+        node_name = f"{name}.{display_name}"
+        return self.add_node(
+            namespace,
+            name,
+            NodeState(
+                id=_node_id(name, node_name),
+                display_name=display_name,
+                type="Suspend",
+                phase=phase,
+                name=node_name,
+                template_name=template,
+                started_at=_iso_now(),
+                supplied=(parameter,) if parameter else (),
+                choices=((parameter, tuple(choices)),) if parameter and choices else (),
+                suspend_seconds=suspend_seconds,
+            ),
+        )
+
+    def add_pod_node(
+        self,
+        namespace: str,
+        name: str,
+        display_name: str,
+        *,
+        template: str = "run",
+        phase: str = "Running",
+        lines: Sequence[str] = (),
+        container: str = "main",
+        message: str | None = None,
+    ) -> NodeState:
+        """A Pod step, its pod named as Argo's v2 format names it, and that pod's log lines."""
+        node_name = f"{name}.{display_name}"
+        node_id = _node_id(name, node_name)
+        node = NodeState(
+            id=node_id,
+            display_name=display_name,
+            type="Pod",
+            phase=phase,
+            message=message,
+            name=node_name,
+            template_name=template,
+            started_at=_iso_now(),
+            pod_name=pod_name(name, node_name, template, node_id),
+        )
+        self.add_node(namespace, name, node)
+        assert node.pod_name is not None
+        self.set_pod_logs(namespace, name, node.pod_name, lines, container)
+        return node
+
+    def set_pod_logs(
+        self,
+        namespace: str,
+        name: str,
+        pod: str,
+        lines: Sequence[str],
+        container: str = "main",
+    ) -> None:
+        with self._lock:
+            self.workflows[(namespace, name)].logs.setdefault(pod, {})[container] = list(lines)
+
+    def pod_gone(self, namespace: str, name: str, pod: str) -> None:
+        """The pod was deleted: its logs answer 404 from now on."""
+        with self._lock:
+            self.workflows[(namespace, name)].gone_pods.add(pod)
 
     # -- for assertions -----------------------------------------------------------------------
 
@@ -511,6 +655,27 @@ class MemoryArgo:
         if failure is not None:
             raise failure.error
 
+    def _holder(self, namespace: str, mutex: str) -> ArgoRun | None:
+        # The unfinished run that holds `mutex`: one of that mutex not itself waiting.
+        for (ns, _), run in self.workflows.items():
+            held = run.mutex == mutex and run.waiting_for is None
+            if ns == namespace and held and run.phase not in _TERMINAL:
+                return run
+        return None
+
+    @staticmethod
+    def _suspended(run: ArgoRun, node_id: str) -> NodeState:
+        node = run.node(node_id)
+        if node is None or node.type != "Suspend" or node.phase != "Running":
+            raise _no_suspended(node_id)
+        return node
+
+    @staticmethod
+    def _check_node_id(node_id: str) -> None:
+        # The real client refuses, before any request, an ID a selector could be built from.
+        if not is_subdomain(node_id, MAX_SUBDOMAIN):
+            raise ArgoError("node ID must be a lowercase RFC 1123 subdomain of at most 253")
+
     # -- the port -------------------------------------------------------------------------
 
     def submit(self, request: WorkflowRequest) -> Submitted:
@@ -524,6 +689,9 @@ class MemoryArgo:
             if self.templates is not None and template not in self.templates:
                 kind = "clusterworkflowtemplates" if request.cluster_scope else "workflowtemplates"
                 raise ArgoError(f'{kind}.argoproj.io "{template}" not found', status=404)
+            holder = None
+            if self.hold_mutexes and request.mutex is not None:
+                holder = self._holder(namespace, request.mutex)
             run = ArgoRun(
                 namespace,
                 name,
@@ -533,8 +701,11 @@ class MemoryArgo:
                 annotations=dict(request.annotations),
                 service_account=request.service_account,
                 cluster_scope=request.cluster_scope,
+                mutex=request.mutex,
             )
             self.workflows[(namespace, name)] = run
+            if holder is not None:
+                self.queue_behind(namespace, name, holder.name)
         self._after(failure)
         return Submitted(name=name, namespace=namespace, uid=run.uid, created=True)
 
@@ -618,10 +789,88 @@ class MemoryArgo:
                 message=None,
                 shutdown=None,
                 created_at=_iso_now(),
+                waiting_for=None,
+                logs={},
+                gone_pods=set(),
+                outputs={},
             )
             self.workflows[(namespace, again.name)] = again
         self._after(failure)
         return Submitted(name=again.name, namespace=namespace, uid=again.uid, created=True)
+
+    def set_node(
+        self,
+        namespace: str,
+        name: str,
+        node_id: str,
+        *,
+        message: str | None = None,
+        outputs: Mapping[str, str] | None = None,
+    ) -> None:
+        self._check_node_id(node_id)
+        if not message and not outputs:
+            raise ArgoError("set_node needs a message or output parameters")
+        asked = dict(outputs or {})
+        failure = self._enter("set_node", namespace, name)
+        with self._lock:
+            self.node_calls.append(NodeCall("set_node", namespace, name, node_id, message, asked))
+            run = self._known(namespace, name)
+            node = self._suspended(run, node_id)
+            already = run.outputs.get(node_id, {})
+            for key in asked:
+                if key in already:
+                    raise _argo_500(
+                        f"cannot set output parameter '{key}' because it does not use "
+                        "valueFrom.raw or it was already set"
+                    )
+                if key not in node.supplied:
+                    raise _argo_500(f"node is not expecting output parameter '{key}'")
+            # Argo writes all of it or none: the checks above come first.
+            run.outputs.setdefault(node_id, {}).update(asked)
+            changed = replace(
+                node,
+                message=message or node.message,
+                supplied=tuple(p for p in node.supplied if p not in asked),
+            )
+            run.nodes = [changed if n.id == node_id else n for n in run.nodes]
+        self._after(failure)
+
+    def resume_node(self, namespace: str, name: str, node_id: str) -> None:
+        self._check_node_id(node_id)
+        failure = self._enter("resume_node", namespace, name)
+        with self._lock:
+            self.node_calls.append(NodeCall("resume_node", namespace, name, node_id))
+            run = self._known(namespace, name)
+            node = self._suspended(run, node_id)
+            done = replace(node, phase="Succeeded")
+            run.nodes = [done if n.id == node_id else n for n in run.nodes]
+        self._after(failure)
+
+    def logs(
+        self,
+        namespace: str,
+        name: str,
+        pod_name: str,
+        *,
+        container: str = "main",
+        tail_lines: int = 40,
+    ) -> list[str]:
+        if not is_subdomain(pod_name, MAX_SUBDOMAIN) or not is_namespace(container):
+            raise ArgoError("pod name or container is not a name Kubernetes allows")
+        self._after(self._enter("logs", namespace, name))
+        with self._lock:
+            run = self._known(namespace, name)
+            if pod_name in run.gone_pods:
+                raise ArgoError(f'pods "{pod_name}" not found', status=404)
+            # A pod Argo does not know has no lines: its log API matches no pod.
+            lines = run.logs.get(pod_name, {}).get(container, [])
+            keep = max(1, min(tail_lines, MAX_TAIL_LINES))
+            return [line[:LOG_LINE_MAX] for line in lines[-keep:]]
+
+
+def _node_id(workflow: str, node_name: str) -> str:
+    # Argo's Workflow.NodeID: the workflow's name, and the FNV-1a hash of the node's name.
+    return workflow if node_name == workflow else f"{workflow}-{fnv32a(node_name)}"
 
 
 # -- Discord -----------------------------------------------------------------------------------
@@ -698,9 +947,10 @@ def check_files(message: dict[str, Any], files: Sequence[Attachment]) -> None:
     if not files:
         return
     assert len(files) <= MAX_ATTACHMENTS, "too many files for one message"
-    declared = {a.get("id"): a.get("filename") for a in message.get("attachments") or []}
+    # Discord's ids are snowflake strings; facteur's messages may declare them as integers.
+    declared = {str(a.get("id")): a.get("filename") for a in message.get("attachments") or []}
     for index, file in enumerate(files):
-        assert declared.get(index) == file.filename, f"files[{index}] is not in attachments"
+        assert declared.get(str(index)) == file.filename, f"files[{index}] is not in attachments"
         assert len(file.content) <= ATTACHMENT_LIMIT, f"files[{index}] is too large"
 
 
@@ -1009,8 +1259,14 @@ SERVICE_ACCOUNT = "facteur-agent"
 
 
 @functools.cache
-def catalog() -> Catalog:
-    return load_catalog(DEFAULT_CATALOG_FILE)
+def catalog(*, confirm_cancel: bool = True) -> Catalog:
+    """The shipped catalog; confirm_cancel=False makes Cancel act at its first click, as a
+    catalog entry may say (the tests of what a cancel does)."""
+    shipped = load_catalog(DEFAULT_CATALOG_FILE)
+    if confirm_cancel:
+        return shipped
+    commands = [c.model_copy(update={"confirm_cancel": False}) for c in shipped.commands]
+    return shipped.model_copy(update={"commands": commands})
 
 
 @dataclass
@@ -1021,6 +1277,8 @@ class World:
     argo: MemoryArgo = field(default_factory=MemoryArgo)
     discord: MemoryDiscord = field(default_factory=MemoryDiscord)
     sink: MemorySink = field(default_factory=MemorySink)
+    # The catalog's confirm_cancel for every command (the shipped default: ask first).
+    confirm_cancel: bool = True
 
     def ingress(self, **overrides: Any) -> Ingress:
         options: dict[str, Any] = {
@@ -1060,6 +1318,8 @@ class World:
             "cancel_strategy": "stop",
             "retry_strategy": "retry",
             "namespace": NAMESPACE,
+            "catalog": catalog(confirm_cancel=self.confirm_cancel),
+            "token_ttl_seconds": TOKEN_TTL,
         }
         return Buttons(**(options | overrides))
 
