@@ -47,6 +47,9 @@ def test_an_event_sealed_before_command_type_existed_is_a_slash_command() -> Non
         ("user_id", 800000000000000100),
         ("subcommand", ["deep"]),
         ("token", None),
+        ("mutex", "facteur-plan/other"),
+        ("mutex", 7),
+        ("mutex", "Upper-Case"),
     ],
 )
 def test_a_journey_of_another_shape_is_refused(field: str, value: Any) -> None:
@@ -56,9 +59,15 @@ def test_a_journey_of_another_shape_is_refused(field: str, value: Any) -> None:
 
 
 def test_a_click_survives_its_event_and_nothing_else_does() -> None:
-    click = read_click(button_click("facteur:cancel:abcdefgh12"))
-    assert click is not None
+    click = read_click(button_click("facteur:approve:abcdefgh12:1234567890"))
+    assert click is not None and click.step == "1234567890"
     assert click_from_event(asdict(click)) == click
-    for field, value in (("ref", 1), ("member_roles", [1]), ("guild_id", 5), ("action", None)):
+    for field, value in (
+        ("ref", 1),
+        ("member_roles", [1]),
+        ("guild_id", 5),
+        ("action", None),
+        ("step", 12),
+    ):
         with pytest.raises(InvalidInteraction):
             click_from_event(asdict(click) | {field: value})

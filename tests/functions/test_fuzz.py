@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from facteur.adapters.envelope import encode, seal
+from facteur.decisions import ids
 from facteur.decisions.journey import COMMAND_RECEIVED, WORKFLOW_REQUESTED
 from tests.helpers import argo_oracle
 from tests.helpers.contracts import assert_interaction_response
@@ -18,6 +19,7 @@ from tests.helpers.support import (
     ROLE_PLANNER,
     SPECS_DIR,
     base_env,
+    button_click,
     command,
     sign,
 )
@@ -92,6 +94,38 @@ def test_verify_signed_garbage_never_5xx(load_function, sink) -> None:
         # Without the specs the property still holds; only the schema check is left out.
         if response.status_code == 200 and (SPECS_DIR / "discord").exists():
             assert_interaction_response(response.get_json())
+
+    check()
+
+
+def test_verify_forwards_only_facteurs_components_as_they_were_clicked(load_function, sink) -> None:
+    """A signed component interaction of any custom_id, type and values: never a 5xx, and
+    forwarded only as one of facteur's buttons, or a pick of one step in its select menu."""
+    client = load_function("interaction_verify", base_env(K_SINK=sink.url))
+    custom = st.sampled_from(
+        ["facteur:cancel:abcdefgh12", "facteur:logs:abcdefgh12", "facteur:approve:abcdefgh12:42"]
+    ) | st.text(max_size=120)
+    values = st.none() | st.lists(st.text(max_size=12) | st.integers(), max_size=3) | json_values
+
+    @FUZZ
+    @given(custom_id=custom, component_type=st.sampled_from([2, 3, 5, "3", None]), values=values)
+    def check(custom_id, component_type, values) -> None:
+        payload = button_click(custom_id if isinstance(custom_id, str) else "x")
+        payload["data"] = {"custom_id": custom_id, "component_type": component_type}
+        if values is not None:
+            payload["data"]["values"] = values
+        before = len(sink.received)
+        body = json.dumps(payload).encode()
+        response = client.post("/", data=body, headers=sign(body))
+        assert response.status_code in (200, 400), response.get_data()
+        for event in sink.events()[before:]:
+            forwarded = event.get_data()
+            match = ids.CUSTOM_ID.fullmatch(custom_id)
+            assert match is not None and forwarded["action"] == match[1]
+            step = forwarded["step"]
+            assert step is None or ids.STEP.fullmatch(step)
+            if component_type == 3:
+                assert match[3] is None and values == [step]
 
     check()
 
