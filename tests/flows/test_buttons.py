@@ -50,7 +50,7 @@ class World:
     def __init__(self, store: SessionStore, discord: DiscordFake, argo: FakeArgo) -> None:
         self.store, self.discord, self.argo = store, discord, argo
 
-    def buttons(self, role_map: dict[str, list[str]] | None = None, **options: str) -> Buttons:
+    def buttons(self, role_map: dict[str, list[str]] | None = None, **options: Any) -> Buttons:
         return Buttons(
             role_map=role_map or {"plan": [ROLE_PLANNER]},
             store=self.store,
@@ -61,8 +61,7 @@ class World:
             ui_url=UI,
             guild_id=GUILD,
             # What Cancel does once it acts; test_confirmation.py has the question first.
-            catalog=catalog(confirm_cancel=False),
-            **options,
+            **({"catalog": catalog(confirm_cancel=False)} | options),
         )
 
     def run(self, phase: str = "Running", **extra: Any) -> DispatchResult:
