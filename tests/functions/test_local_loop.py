@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,8 @@ import pytest
 from tests.helpers.support import ROOT
 
 pytestmark = pytest.mark.process
+# A member other than the one `facteur send` plays, with the same role.
+OTHER = "100000000000000999"
 
 
 def _free_block(size: int = 10) -> int:
@@ -67,10 +71,13 @@ def _click(log: Path, label: str, url: str, env: dict[str, str]) -> None:
     assert clicked.stdout.strip() == '200 {"type": 6}'
 
 
-def test_run_command_shows_the_loop_end_to_end(tmp_path: Path) -> None:
+@contextmanager
+def _loop(tmp_path: Path, **settings: str) -> Iterator[tuple[Path, int, dict[str, str]]]:
+    """./scripts/dev on a free block of ports: its log, its base port, and the environment the
+    `facteur` verbs run in; Ctrl-C at the end, which must stop everything."""
     base = _free_block()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACTEUR_") and k != "K_SINK"}
-    env["FACTEUR_DEV_PORT_BASE"] = str(base)
+    env |= {"FACTEUR_DEV_PORT_BASE": str(base), **settings}
     log = tmp_path / "dev.log"
     with open(log, "w") as out:
         loop = subprocess.Popen(
@@ -91,15 +98,29 @@ def test_run_command_shows_the_loop_end_to_end(tmp_path: Path) -> None:
                     break
                 except OSError:
                     time.sleep(0.1)
+        yield log, base, {**env, "FACTEUR_CONFIG_FILE": str(ROOT / "config/local.yaml")}
+    finally:
+        os.killpg(loop.pid, signal.SIGINT)
+        try:
+            loop.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(loop.pid, signal.SIGKILL)
+            raise
+
+
+def _send(log: Path, url: str, config: dict[str, str]) -> str:
+    sent = _facteur("send", "/plan objective:try it", "--url", url, env=config)
+    assert sent.returncode == 0, sent.stderr
+    assert '"type": 5' in sent.stdout or '"type":5' in sent.stdout
+    name = _wait_for(log, r"would POST /api/v1/workflows/agents creating workflow (plan-\d+)")[1]
+    _wait_for(log, rf"\[discord CONSOLE.*Started `/plan` as workflow `{name}`")
+    return name
+
+
+def test_run_command_shows_the_loop_end_to_end(tmp_path: Path) -> None:
+    with _loop(tmp_path) as (log, base, config):
         url = f"http://127.0.0.1:{base}/"
-        config = {**env, "FACTEUR_CONFIG_FILE": str(ROOT / "config/local.yaml")}
-        sent = _facteur("send", "/plan objective:try it", "--url", url, env=config)
-        assert sent.returncode == 0, sent.stderr
-        assert '"type": 5' in sent.stdout or '"type":5' in sent.stdout
-        name = _wait_for(log, r"would POST /api/v1/workflows/agents creating workflow (plan-\d+)")[
-            1
-        ]
-        _wait_for(log, rf"\[discord CONSOLE.*Started `/plan` as workflow `{name}`")
+        name = _send(log, url, config)
         # Click the message's Cancel button with the command the console printed for it.
         _click(log, "Cancel", url, config)
         # Cancel asks first; its "Stop the run" button acts.
@@ -121,23 +142,27 @@ def test_run_command_shows_the_loop_end_to_end(tmp_path: Path) -> None:
         _click(log, "Retry", url, config)
         _wait_for(log, rf"would PUT /api/v1/workflows/agents/{name}/retry \(retrying")
         _wait_for(log, rf"\[discord CONSOLE.*`/plan` run `{name}`: retried by <@\d+> \(attempt 2\)")
-    finally:
-        os.killpg(loop.pid, signal.SIGINT)
-        try:
-            loop.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(loop.pid, signal.SIGKILL)
-            raise
-    # Ctrl+C left nothing behind: the whole process group is gone.
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(loop.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
-        pytest.fail("processes of the local loop survived Ctrl+C")
-    for port in range(base, base + 4):
-        with pytest.raises(OSError):
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+
+
+def test_the_loop_plays_an_approval_and_the_logs_of_a_failed_step(tmp_path: Path) -> None:
+    settings = {
+        "FACTEUR_DEV_DRY_RUN_GATE": "true",
+        "FACTEUR_DEV_DRY_RUN_OUTCOME": "Failed",
+        "FACTEUR_DEV_DRY_RUN_SECONDS": "4",
+        "FACTEUR_DEV_TICK_SECONDS": "1",
+        "FACTEUR_CARD_MIN_EDIT_INTERVAL_SECONDS": "0",
+    }
+    with _loop(tmp_path, **settings) as (log, base, config):
+        url = f"http://127.0.0.1:{base}/"
+        name = _send(log, url, config)
+        _wait_for(log, rf"`/plan` is waiting for approval as workflow `{name}`")
+        printed = _wait_for(log, r"  \[Approve approve\] (facteur click [^\n]+)\n")[1]
+        # The requester may not approve their own run; another member may.
+        _facteur(*shlex.split(printed)[1:], "--url", url, env=config)
+        _wait_for(log, r"You can't answer this approval: you asked for this run")
+        other = _facteur(*shlex.split(printed)[1:], "--user", OTHER, "--url", url, env=config)
+        assert other.returncode == 0, other.stderr
+        _wait_for(log, rf"`/plan` run `{name}`: `approve` approved by <@{OTHER}>\.")
+        _wait_for(log, r"\[discord CONSOLE.*`/plan` finished: \*\*Failed\*\*", timeout=40)
+        _click(log, "Logs", url, config)
+        _wait_for(log, r"Last \d+ lines of `step-5`:")
