@@ -25,6 +25,10 @@ SEEN = "seen"
 REPLIED = "replied"
 # Set once a user was told that facteur keeps trying; a marker, not a lease.
 RETRYING = "retrying"
+# command_route's on a click (one answer per delivery of it), and on what a click does to a run
+# (one per attempt of the run, or per approval gate, whoever clicks).
+CLICKED = "clicked"
+ACTED = "acted"
 
 # Longer than any one hop takes to do its effect, shorter than the delivery budget
 # (decisions/delivery.py), so a crashed holder's lease ends while redeliveries remain.
