@@ -8,7 +8,6 @@ once, and the log API answers a stream of JSON lines.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from facteur.adapters.argo import (
 )
 from facteur.decisions.workflow import NodeState, WorkflowRequest
 from facteur.errors import ArgoError
+from tests.adapters import test_argo as base
 from tests.adapters.test_argo import NS, TOKEN, make_client
 from tests.helpers.argo_fake import POD_NAME_FORMAT, FakeArgo
 
@@ -29,16 +29,8 @@ RUN = "plan-1234567890123456789"
 DEFINITIONS = "#/definitions/io.argoproj.workflow.v1alpha1."
 
 
-@pytest.fixture
-def argo() -> Iterator[FakeArgo]:
-    with FakeArgo.mocked(token=TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
-def served() -> Iterator[FakeArgo]:
-    with FakeArgo.served(token=TOKEN) as fake:
-        yield fake
+# The client tests' fixtures, used here as they are.
+argo, served = base.argo, base.served
 
 
 def running(fake: FakeArgo, name: str = RUN, **kwargs: Any) -> None:

@@ -7,7 +7,6 @@ Discord's contract: the spec's multipart/form-data body of POST /webhooks/{id}/{
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,50 +16,18 @@ import responses
 from facteur.adapters.discord import DiscordClient, user_agent
 from facteur.decisions.interactions import ATTACHMENT_LIMIT, MAX_ATTACHMENTS, Attachment
 from facteur.errors import DiscordError
+from tests.adapters import test_discord as base
 from tests.helpers.discord_fake import DISCORD_API, DiscordFake, SentFile, SentRequest
 from tests.helpers.support import APP
 
-TOKEN = "aW50ZXJhY3Rpb246OTAwMDAwMDAwMDAwMDAwMDAx-SECRET-itok"
-BOT_TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAx.GbXyZ1.SECRET-bot-0123456789abcdef"
-FOLLOW_UP = ("POST", "/webhooks/{webhook_id}/{webhook_token}")
+# The client's fixtures and helpers, used here as they are.
+TOKEN, BOT_TOKEN, FOLLOW_UP = base.TOKEN, base.BOT_TOKEN, base.FOLLOW_UP
+Sleeps, make_client = base.Sleeps, base.make_client
+discord, sleeps, client = base.discord, base.sleeps, base.client
 WEBHOOK = f"{DISCORD_API}/webhooks/{APP}/{TOKEN}"
 # Text with what a multipart encoder could get wrong: CRLFs, a boundary-like line, non-ASCII.
 LOG_TEXT = "step 1: ok\r\nstep 2: failed\n--boundary\r\n\u00e9t\u00e9 \u2713\n".encode()
 LOGS = Attachment("run-logs.txt", LOG_TEXT, description="Logs of run hello-x7k2p")
-
-
-class Sleeps(list[float]):
-    """An injected sleep that only remembers how long it was asked to wait."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def discord() -> Iterator[DiscordFake]:
-    with DiscordFake.running() as fake:
-        yield fake
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-def client(sleeps: Sleeps) -> DiscordClient:
-    return make_client(sleeps)
-
-
-def make_client(sleeps: Sleeps, **overrides: Any) -> DiscordClient:
-    options: dict[str, Any] = {
-        "api_base_url": DISCORD_API,
-        "application_id": APP,
-        "bot_token": BOT_TOKEN,
-        "sleep": sleeps,
-    }
-    options.update(overrides)
-    return DiscordClient(**options)
 
 
 def received(sent: SentRequest) -> list[tuple[str, str, bytes, str]]:
