@@ -42,7 +42,9 @@ _LABELS = {
 }
 
 
-def _button(action: str, ref: str, label: str, style: int, step: str | None = None) -> dict:
+def _button(
+    action: str, ref: str, label: str, style: int, step: str | None = None
+) -> dict[str, Any]:
     return {
         "type": 2,
         "style": style,
@@ -60,18 +62,17 @@ def buttons(
     if not ref:
         return [{"type": 1, "components": row}]
     row += [_button(action, ref, *_LABELS[action]) for action in actions]
-    rows = [{"type": 1, "components": row}]
+    return [{"type": 1, "components": row}, *gate_rows(ref, gates)]
+
+
+def gate_rows(ref: str, gates: Sequence[Gate]) -> list[dict[str, Any]]:
+    """A row of Approve and Reject for each gate, at most approval.MAX_GATES."""
+    rows = []
     for gate in gates[:MAX_GATES]:
         name = clip(gate.name, 60)
-        rows.append(
-            {
-                "type": 1,
-                "components": [
-                    _button(APPROVE, ref, f"Approve {name}", _SUCCESS, gate.step),
-                    _button(REJECT, ref, f"Reject {name}", _DANGER, gate.step),
-                ],
-            }
-        )
+        approve = _button(APPROVE, ref, f"Approve {name}", _SUCCESS, gate.step)
+        reject = _button(REJECT, ref, f"Reject {name}", _DANGER, gate.step)
+        rows.append({"type": 1, "components": [approve, reject]})
     return rows
 
 
@@ -386,12 +387,12 @@ def _gate_lines(gates: Sequence[Gate]) -> str:
     return "\n".join(lines)
 
 
-def gate_waiting(*, command: str, workflow: str, ref: str, gates: Sequence[Gate]) -> dict:
+def gate_waiting(*, command: str, workflow: str, ref: str, gates: Sequence[Gate]) -> dict[str, Any]:
     """For the run's thread: which steps wait for approval, with their buttons."""
     content = f"`/{safe_name(command)}` run `{workflow}`: waiting for approval.\n"
     return {
         "content": clip(content + _gate_lines(gates)),
-        "components": buttons(url="", ref=ref, actions=(), gates=gates)[1:],
+        "components": gate_rows(ref, gates),
         "allowed_mentions": NO_MENTIONS,
     }
 
