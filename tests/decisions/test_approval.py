@@ -106,6 +106,16 @@ def test_without_the_parameter_approve_resumes_and_reject_stops() -> None:
     assert (rejected.outputs, rejected.resume) == (None, False)
 
 
+def test_a_gate_that_declares_answered_by_gets_who_answered_there_too() -> None:
+    [gate] = approval.gates(RUN, [_gate(supplied=("approve", "answered_by"))], Approval())
+    assert gate.keeps_answerer
+    no = approval.answer(gate, Approval(), approve=False, user_id="42")
+    assert no.outputs == {"answered_by": "42", "approve": "NO"}
+    [bare] = approval.gates(RUN, [_gate(supplied=("answered_by",))], Approval())
+    rejected = approval.answer(bare, Approval(), approve=False, user_id="42")
+    assert (rejected.outputs, rejected.resume) == ({"answered_by": "42"}, False)
+
+
 def test_catalog_values_the_nodes_enum_does_not_allow_are_named() -> None:
     [gate] = approval.gates(RUN, [_gate(enum=("approve", "deny"))], Approval())
     assert approval.value_problem(gate, Approval()) == (

@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from facteur.decisions.approval import ANSWERED_BY
 from facteur.decisions.catalog import Approval
 from tests.helpers.k8s_schemas import kustomize
 
@@ -26,14 +27,18 @@ def test_the_gate_declares_the_parameter_facteur_sets_with_its_values() -> None:
     approval = Approval()
     gate = _templates(_gated())["approve"]
     assert "suspend" in gate
-    [declared] = gate["outputs"]["parameters"]
+    declared, answered_by = gate["outputs"]["parameters"]
+    # Who answered, kept where Argo's resume does not overwrite it.
+    assert answered_by["name"] == ANSWERED_BY
+    assert answered_by["valueFrom"] == {"supplied": {}, "default": ""}
     assert declared["name"] == approval.parameter
     assert declared["valueFrom"]["supplied"] == {}
     # Unanswered until its duration runs out: Argo takes the default, which means no.
     assert declared["valueFrom"]["default"] == approval.no
     assert gate["suspend"]["duration"]
     # Argo wants the same parameter among the inputs; its enum allows both of facteur's values.
-    [shown] = gate["inputs"]["parameters"]
+    shown, _ = gate["inputs"]["parameters"]
+    assert [p["name"] for p in gate["inputs"]["parameters"]] == [approval.parameter, ANSWERED_BY]
     assert shown["name"] == approval.parameter
     assert {approval.yes, approval.no} <= set(shown["enum"])
 

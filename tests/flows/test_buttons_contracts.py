@@ -190,3 +190,32 @@ def test_workflow_submit_sends_the_mutex_as_swagger_describes(world: World) -> N
     spec = create.json["workflow"]["spec"]
     assert spec["synchronization"] == {"mutexes": [{"name": "facteur-plan-facteur-0123456789"}]}
     _clean(world)
+
+
+def test_argo_rewrites_the_message_on_resume_and_answered_by_keeps_who(world: World) -> None:
+    # argo-server knows facteur's own account from its token, and names it on resume.
+    world.argo.resumed_by = "map[User:system:serviceaccount:agents:facteur-api]"
+    session = world.run()
+    name = session.workflow_name
+    node_id = world.argo.add_suspend_node(
+        NAMESPACE, name, parameter="approve", choices=("YES", "NO")
+    )
+    node = world.argo.workflows[(NAMESPACE, name)]["status"]["nodes"][node_id]
+    node["inputs"]["parameters"].append({"name": "answered_by", "value": ""})
+    node["outputs"]["parameters"].append({"name": "answered_by", "valueFrom": {"supplied": {}}})
+    clicked = read_click(
+        button_click(ids.custom_id("approve", session.ref or "", ids.step_of(name, node_id)))
+    )
+    assert clicked is not None
+    assert world.buttons(catalog=catalog()).click(clicked).result == "approve"
+    [set_request] = _argo_requests(world, "SetWorkflow")
+    assert json.loads(set_request.json["outputParameters"]) == {
+        "answered_by": clicked.user_id,
+        "approve": "YES",
+    }
+    after = world.argo.node(NAMESPACE, name, node_id)
+    assert after["phase"] == "Succeeded"
+    assert after["message"].startswith("Resumed by: ")  # Argo's, not facteur's
+    outputs = {p["name"]: p.get("value") for p in after["outputs"]["parameters"]}
+    assert outputs == {"approve": "YES", "answered_by": clicked.user_id}
+    _clean(world)

@@ -3,8 +3,13 @@
 A gate is a Running node of type Suspend. Approve sets the node's supplied output parameter
 (catalog `approval.parameter`, `approve` by default) to the value that means yes, when the node
 declares it, and resumes only that node; Reject sets the value that means no and resumes, so the
-template can branch, or stops the run when the node has no such parameter. Who answers is
-written into the node's message, so Argo's own record says who let the run go on.
+template can branch, or stops the run when the node has no such parameter.
+
+Who answered is written into the node's message before it is resumed. Argo replaces that message
+on resume with "Resumed by: <caller>" whenever it knows the caller, which it does for facteur's
+own token (server/auth/gatekeeper.go: client mode takes the token's claims; workflow/util/util.go
+ResumeWorkflow), so a node that declares a supplied output parameter `answered_by` gets the
+Discord user's ID there too: outputs survive the resume, and the template can use it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from facteur.decisions import ids
 from facteur.decisions.catalog import Approval
 from facteur.decisions.workflow import NodeState
 
+# The supplied output parameter that keeps who answered, when a gate declares it.
+ANSWERED_BY = "answered_by"
 # How many gates one card offers buttons for: two rows of Approve/Reject each fit under the run's
 # own row, within Discord's five action rows.
 MAX_GATES = 3
@@ -34,6 +41,8 @@ class Gate:
     parameter: str | None
     # The values that parameter allows (its input's enum); empty when any value goes.
     allowed: tuple[str, ...] = ()
+    # The node declares ANSWERED_BY: who answered is set there as well.
+    keeps_answerer: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,7 @@ def gates(workflow: str, nodes: Sequence[NodeState], approval: Approval) -> list
                 deadline=_deadline(node),
                 parameter=parameter,
                 allowed=tuple(allowed),
+                keeps_answerer=ANSWERED_BY in node.supplied and approval.parameter != ANSWERED_BY,
             )
         )
     return found
@@ -86,11 +96,12 @@ def answer(gate: Gate, approval: Approval, *, approve: bool, user_id: str) -> An
     """How to carry out an Approve or Reject on this gate."""
     verb = "Approved" if approve else "Rejected"
     message = f"{verb} by Discord user {user_id} via facteur"
+    outputs = {ANSWERED_BY: user_id} if gate.keeps_answerer else {}
     if gate.parameter is None:
         # Nothing for the template to branch on: a rejection can only stop the run.
-        return Answer(message, None, resume=approve)
-    value = approval.yes if approve else approval.no
-    return Answer(message, {gate.parameter: value}, resume=True)
+        return Answer(message, outputs or None, resume=approve)
+    outputs[gate.parameter] = approval.yes if approve else approval.no
+    return Answer(message, outputs, resume=True)
 
 
 def value_problem(gate: Gate, approval: Approval) -> str | None:
