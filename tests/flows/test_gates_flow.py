@@ -14,7 +14,7 @@ from facteur.decisions import ids, render
 from facteur.decisions.catalog import Approval
 from facteur.decisions.journey import DispatchResult
 from facteur.decisions.workflow import NodeState
-from tests.helpers.fakes import NAMESPACE, TOKEN_TTL, NodeCall, World, catalog, click
+from tests.helpers.fakes import NAMESPACE, TOKEN_TTL, MemoryStore, NodeCall, World, catalog, click
 from tests.helpers.support import ROLE_OTHER, USER
 
 
@@ -325,3 +325,19 @@ def test_a_click_on_a_step_that_no_longer_waits_changes_nothing(world: World) ->
     assert _answer(world, "approve", run, gate).result == "refused"
     assert world.discord.whispers == [render.GATE_GONE]
     assert world.argo.node_calls == []
+
+
+def test_a_gate_whose_nudge_was_coalesced_shows_with_the_next_tick() -> None:
+    now = [1000.0]
+    world = World(store=MemoryStore(clock=lambda: now[0]))
+    run = world.recorded_run()
+    reporter = world.reporter(card_interval_seconds=5)
+    assert reporter.nudge(NAMESPACE, _name(run), deleted=False).body["result"] == "updated"
+    _gate(world, run)
+    # The step starts waiting moments later: that nudge falls in the same card interval, and a
+    # waiting run changes no more, so no later nudge comes.
+    assert reporter.nudge(NAMESPACE, _name(run), deleted=False).body["result"] == "coalesced"
+    assert "Waiting for approval" not in world.discord.last.fields
+    now[0] += 6
+    assert reporter.tick().body["still_running"] == 1
+    assert "Waiting for approval" in world.discord.last.fields

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from facteur.adapters.argo import ArgoClient
+from facteur.adapters.argo import NODE_FIELDS, ArgoClient
 from facteur.adapters.discord import DiscordClient
 from facteur.adapters.sessions import SessionStore
 from facteur.decisions.callback import parse_report
@@ -310,11 +310,15 @@ def test_tick_reports_a_deleted_workflow(world: World) -> None:
     assert world.store.get(session.correlation_id).status == "Deleted"
 
 
-def test_tick_leaves_running_workflows_alone(world: World) -> None:
+def test_tick_reports_no_running_workflow_and_brings_its_card_up_to_date(world: World) -> None:
     session = world.session()
     outcome = world.reporter.tick()
     assert outcome.body["still_running"] == 1
-    assert world.messages() == []
+    # No outcome; the card a nudge may have coalesced (a run that waits changes no more).
+    [card] = world.messages()
+    assert card.json["content"] == f"`/plan` is running as workflow `{session.workflow_name}`."
+    world.reporter.tick()
+    assert len(world.messages()) == 1  # the same card is not sent again
     assert world.store.pending(10) == [session.correlation_id]
 
 
@@ -328,7 +332,8 @@ def test_tick_racing_a_callback_posts_once(world: World) -> None:
     world.report(other, "Failed")
     world.argo.set_phase(NAMESPACE, other.workflow_name, "Failed")
     world.reporter.tick()
-    assert len(world.messages()) == 2
+    outcomes = [m for m in world.messages() if "finished:" in m.json["content"]]
+    assert len(outcomes) == 2
 
 
 def test_each_tick_is_bounded_oldest_first(world: World) -> None:
@@ -353,9 +358,11 @@ def test_ticks_rotate_through_every_pending_run(world: World) -> None:
     world.reporter.clock = lambda: next(clock)
     reported = [world.reporter.tick().body["reported"] for _ in range(math.ceil(8 / 3))]
     assert reported == [0, 0, 1]
-    [edit] = world.discord.to(*EDIT)
+    [edit] = [e for e in world.discord.to(*EDIT) if "finished:" in e.json["content"]]
     assert "**Deleted**" in edit.json["content"]
-    gets = [r.params.get("name") for r in world.argo.requests if r.method == "GET"]
+    # The runs read (their steps are read too, for their cards: not counted here).
+    reads = [r for r in world.argo.requests if r.method == "GET"]
+    gets = [r.params.get("name") for r in reads if r.query.get("fields") != NODE_FIELDS]
     assert set(gets) == {s.workflow_name for s in [*running, deleted]} and len(gets) == 9
     # Redis holds the order: those checked longest ago (by the first tick, and not again by
     # the third, which took the two never checked and one of them) come first.

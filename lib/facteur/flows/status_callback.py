@@ -474,6 +474,9 @@ class Reporter:
                 continue
             if state is not None and state.phase not in FINAL_STATUSES:
                 summary.still_running += 1
+                # A card edit a nudge coalesced is made up here: a run that waits (for an
+                # approval, a lock) changes no more, so no later nudge would bring it.
+                self._live(state)
                 continue
             report = _report_from_state(session, state)
             outcome = self._deliver(session, report)
