@@ -6,6 +6,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from facteur.config import load_settings
+from facteur.decisions import ids
 from facteur.decisions.policy import allowed_commands, decide, rule_for
 from facteur.errors import ConfigError
 from tests.helpers.support import ROOT
@@ -91,6 +92,11 @@ ROLE_MAP_CASES = [
     ({"plan": ["abcdefabcdefabcdefa"]}, False),
     ({"plan": "123456789012345678"}, False),
     ({"plan:retry": ["123456789012345678"]}, True),
+    ({"plan:approve": ["123456789012345678"]}, True),
+    ({"plan:logs": ["123456789012345678"]}, True),
+    # Buttons that obey another's rule have no key of their own.
+    ({"plan:stop": ["123456789012345678"]}, False),
+    ({"plan:reject": ["123456789012345678"]}, False),
     # The old form: `command:<subcommand>` shared its namespace with the buttons.
     ({"plan:deep": ["123456789012345678"]}, False),
     ({"plan:cancel:now": ["123456789012345678"]}, False),
@@ -109,6 +115,35 @@ def test_role_map_validation_agrees_with_the_schema(role_map, valid) -> None:
     else:
         with pytest.raises(ConfigError, match="FACTEUR_ROLE_MAP"):
             load_settings(environ=env)
+
+
+def test_every_button_rule_is_a_key_in_the_schema_too() -> None:
+    schema = json.loads((ROOT / "schemas/facteur-discord-role-map.schema.json").read_text())
+    validator = Draft202012Validator(schema)
+    for action in ids.BUTTON_ACTIONS:
+        key = {f"plan:{action}": ["123456789012345678"]}
+        assert validator.is_valid(key) is (action in ids.RULE_ACTIONS), action
+        assert bool(ids.ROLE_KEY.fullmatch(f"plan:{action}")) is (action in ids.RULE_ACTIONS)
+
+
+@pytest.mark.parametrize(
+    ("action", "rule"),
+    [
+        ("cancel", "plan:cancel"),
+        ("stop", "plan:cancel"),
+        ("approve", "plan:approve"),
+        ("reject", "plan:approve"),
+        ("logs", "plan:logs"),
+        ("retry", "plan:retry"),
+    ],
+)
+def test_each_button_obeys_its_rule(action: str, rule: str) -> None:
+    role_map = {"plan": [ADMIN], rule: [DEV]}
+    decision = decide(role_map, "plan", action=action, guild_id=GUILD, member_roles=[DEV])
+    assert (decision.allowed, decision.rule) == (True, rule)
+    # Without its own key, the command's rule.
+    fallback = decide({"plan": [ADMIN]}, "plan", action=action, guild_id=GUILD, member_roles=[DEV])
+    assert (fallback.allowed, fallback.rule) == (False, "plan")
 
 
 def test_the_old_subcommand_form_gets_a_clear_error() -> None:
