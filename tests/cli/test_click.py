@@ -11,7 +11,7 @@ import pytest
 
 from facteur.adapters.envelope import open_event
 from facteur.adapters.signature import Verifier
-from facteur.cli import interactions
+from facteur.cli import interactions, play
 from facteur.decisions.interactions import SIGNATURE_HEADER, TIMESTAMP_HEADER, read_click
 from facteur.decisions.journey import COMPONENT_CLICKED
 from tests.cli import test_cli as base
@@ -199,6 +199,7 @@ def test_click_reports_a_refusal_and_warns_of_a_key_these_settings_do_not_trust(
             "(or a whole custom_id), not 'halt'",
         ),
         (["approve", REF], "facteur click: which step? give the STEP after the REF"),
+        (["confirm", REF, "1"], "facteur click: stop names no step: give none after the REF"),
         (["approve", REF, "12ab"], "facteur click: '12ab' is not a step of a facteur button"),
         (["cancel", REF, "123"], "facteur click: cancel names no step: give none after the REF"),
         (["Cancel", REF], None),
@@ -250,3 +251,40 @@ def test_click_is_forwarded_by_interaction_verify(
     data = open_event(EVENT_KEY, event, {COMPONENT_CLICKED})
     assert (data["action"], data["ref"]) == ("cancel", REF)
     assert (data["user_id"], data["guild_id"]) == (interactions.LOCAL_USER, GUILD)
+
+
+@pytest.mark.process
+@pytest.mark.parametrize(
+    ("argv", "action", "step"),
+    [
+        (["approve", REF, "1234567890"], "approve", "1234567890"),
+        (["reject", REF, "42"], "reject", "42"),
+        (["confirm", REF], "stop", None),
+        (["logs", REF], "logs", None),
+        # A pick in the Logs select menu (component type 3): the step is the chosen value.
+        (["logs", REF, "42"], "logs", "42"),
+    ],
+)
+def test_every_button_and_the_logs_menu_can_be_clicked(
+    env, capsys, verify: str, verify_sink: Sink, argv: list[str], action: str, step: str | None
+) -> None:
+    env(base_env())
+    before = len(verify_sink.received)
+    code, out, err = run(capsys, "click", *argv, "--url", verify, *SEED)
+    assert (code, out) == (0, '200 {"type": 6}\n'), err
+    [event] = verify_sink.events()[before:]
+    data = open_event(EVENT_KEY, event, {COMPONENT_CLICKED})
+    assert (data["action"], data["ref"], data["step"]) == (action, REF, step)
+
+
+def test_a_pick_is_a_string_select_and_a_step_button_carries_its_step() -> None:
+    caller: dict[str, Any] = {"application_id": APP, "guild_id": GUILD, "user_id": USER}
+    pick = interactions.button_click(f"facteur:logs:{REF}", **caller, roles=[], picked="42")
+    assert pick["data"] == {
+        "custom_id": f"facteur:logs:{REF}",
+        "component_type": 3,
+        "values": ["42"],
+    }
+    assert play.component("approve", REF, "42") == (f"facteur:approve:{REF}:42", None)
+    assert play.component("logs", REF, "42") == (f"facteur:logs:{REF}", "42")
+    assert play.component("confirm", REF) == (f"facteur:stop:{REF}", None)

@@ -140,8 +140,8 @@ def build() -> argparse.ArgumentParser:
     click.add_argument(
         "action",
         metavar="ACTION",
-        help=f"{actions}, or the button's whole custom_id {ids.custom_id('ACTION', 'REF')} "
-        "(the form for a REF that starts with -)",
+        help=f"{actions} (confirm is stop, Cancel's confirmation), or the button's whole "
+        f"custom_id {ids.custom_id('ACTION', 'REF')} (the form for a REF that starts with -)",
     )
     click.add_argument(
         "ref", metavar="REF", nargs="?", help="the run's ref, as the button's line shows it"

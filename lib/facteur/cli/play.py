@@ -59,12 +59,15 @@ def click(args: argparse.Namespace) -> int:
 
 # Buttons that name a step in their custom_id; Logs picks one in a select menu instead.
 _STEP_BUTTONS = (ids.APPROVE, ids.REJECT)
+# What people call Cancel's confirmation.
+_ALIASES = {"confirm": ids.STOP}
 
 
 def component(action: str, ref: str | None, step: str | None = None) -> tuple[str, str | None]:
     """What to click, from `cancel REF`, `approve REF STEP`, `logs REF [STEP]` or a whole
     custom_id: the component's custom_id, and the step picked in a select menu (logs STEP)."""
     actions = " or ".join(ids.BUTTON_ACTIONS)
+    action = _ALIASES.get(action, action)
     if ":" in action:
         if ref is not None:
             raise CliError(f"{action!r} is a whole custom_id: give no REF after it")
