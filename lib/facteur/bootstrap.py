@@ -98,7 +98,7 @@ def argo(settings: Settings) -> Argo | None:
         except ValueError as err:
             raise ConfigError(f"argo.token ({env_var('argo.token')}): {err}") from None
     if settings.dev.embedded:
-        from facteur.adapters.local import DryRunArgo, Lifecycle
+        from facteur.adapters.dry_run_argo import DryRunArgo, Lifecycle
 
         dev = settings.dev
         lifecycle = Lifecycle(

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from facteur.adapters.discord import DiscordClient
-from facteur.adapters.local import DISCORD_EPOCH_MS, ConsoleDiscord, DryRunArgo, Lifecycle
+from facteur.adapters.dry_run_argo import DISCORD_EPOCH_MS, DryRunArgo, Lifecycle
+from facteur.adapters.local import ConsoleDiscord
 from facteur.bootstrap import argo as argo_client
 from facteur.bootstrap import discord as discord_client
 from facteur.cli import parser, play

@@ -21,6 +21,7 @@ HEAVY = (
     "facteur.adapters.argo",
     "facteur.adapters.sessions",
     "facteur.adapters.local",
+    "facteur.adapters.dry_run_argo",
     "facteur.flows.command_route",
     "facteur.flows.buttons",
     "facteur.flows.workflow_submit",

@@ -1,7 +1,8 @@
 """The ports: what a flow needs from the outside world, as Protocols.
 
-The real adapters (facteur.adapters.*), the local stand-ins (facteur.adapters.local) and the
-tests' in-memory fakes all implement these, so a type checker catches any drift between them.
+The real adapters (facteur.adapters.*), the local loop's stand-ins (adapters/local.py and
+adapters/dry_run_argo.py) and the tests' in-memory fakes all implement these, so a type checker
+catches any drift between them.
 Each method raises the facteur.errors type named in its docstring, and nothing else.
 """
 
