@@ -30,6 +30,9 @@ _AUDIT_METRICS: dict[str, tuple[str, str | None]] = {
     "workflow.submit_failed": ("facteur_workflow_submits_failed_total", None),
     "callback.ignored": ("facteur_callbacks_ignored_total", None),
     "workflow.reported": ("facteur_outcomes_reported_total", None),
+    "approval.granted": ("facteur_approvals_total", "granted"),
+    "approval.rejected": ("facteur_approvals_total", "rejected"),
+    "approval.denied": ("facteur_approvals_total", "denied"),
 }
 
 # Fields of the command in flight, for every line logged while handling it.

@@ -152,12 +152,20 @@ def test_self_approve_in_the_catalog_lets_the_requester_answer(world: World) -> 
     assert world.buttons(catalog=lenient).click(clicked).result == "approve"
 
 
-def test_approving_follows_the_approve_rule_not_the_commands(world: World) -> None:
+def test_approving_follows_the_approve_rule_not_the_commands(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     run = world.recorded_run()
     gate = _gate(world, run)
     strict = {"plan": [ROLE_OTHER], "plan:approve": ["900000000000000999"]}
     clicked = replace(click("approve", run.ref, roles=[ROLE_OTHER]), step=_step(run, gate))
-    assert world.buttons(role_map=strict).click(clicked).result == "refused"
+    with caplog.at_level(logging.INFO, "facteur.audit"):
+        assert world.buttons(role_map=strict).click(clicked).result == "refused"
+    [(event, fields)] = _audits(caplog)
+    assert (event, fields["reason"]) == (
+        "approval.denied",
+        "caller holds none of the allowed roles",
+    )
     assert "You can't approve `/plan` runs" in world.discord.whispers[-1]
     # Reject obeys the same rule.
     rejected = replace(click("reject", run.ref, roles=[ROLE_OTHER]), step=_step(run, gate))

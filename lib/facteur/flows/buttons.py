@@ -125,7 +125,8 @@ class Buttons:
         )
         command = safe_name(session.command)
         if not decision.allowed:
-            logs.audit("button.denied", action=verb, reason=decision.reason, by=click.user_id)
+            event = "approval.denied" if verb in (APPROVE, REJECT) else "button.denied"
+            logs.audit(event, action=verb, reason=decision.reason, by=click.user_id)
             return self._whisper(click, render.click_denied(verb, command, decision.reason))
         entry = self._command(session.command)
         if verb in (CANCEL, STOP) and session.finished_at is not None:
