@@ -230,6 +230,21 @@ def test_set_then_resume_one_gate(argo: FakeArgo) -> None:
     assert all(r.problems == [] for r in argo.requests)
 
 
+def test_a_set_parameter_reads_back_as_an_output_and_no_longer_as_supplied(argo: FakeArgo) -> None:
+    running(argo)
+    gate = argo.add_suspend_node(NS, RUN, "approve")
+    client = make_client(argo)
+    [before] = [n for n in client.get_nodes(NS, RUN) if n.id == gate]
+    assert (before.supplied, before.outputs) == (("decision",), ())
+    client.set_node(NS, RUN, gate, outputs={"decision": "reject"})
+    [after] = [n for n in client.get_nodes(NS, RUN) if n.id == gate]
+    assert (after.supplied, after.outputs, after.phase) == (
+        (),
+        (("decision", "reject"),),
+        "Running",
+    )
+
+
 def test_a_message_alone_or_outputs_alone_can_be_set(argo: FakeArgo) -> None:
     running(argo)
     gate = argo.add_suspend_node(NS, RUN, "approve")

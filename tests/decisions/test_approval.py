@@ -122,3 +122,15 @@ def test_catalog_values_the_nodes_enum_does_not_allow_are_named() -> None:
         "the step's `approve` allows approve, deny, not YES, NO"
     )
     assert approval.value_problem(gate, Approval(yes="approve", no="deny")) is None
+
+
+def test_a_gate_set_already_is_only_resumed_and_refuses_the_other_answer() -> None:
+    node = NodeState(
+        f"{RUN}-77", "approve", "Suspend", "Running", supplied=(), outputs=(("approve", "NO"),)
+    )
+    [gate] = approval.gates(RUN, [node], Approval())
+    assert (gate.parameter, gate.answered) == ("approve", "NO")
+    again = approval.answer(gate, Approval(), approve=False, user_id="4")
+    assert (again.outputs, again.resume) == (None, True)
+    assert approval.answered_otherwise(gate, Approval(), approve=True)
+    assert not approval.answered_otherwise(gate, Approval(), approve=False)

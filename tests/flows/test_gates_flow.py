@@ -349,3 +349,33 @@ def test_a_gate_whose_nudge_was_coalesced_shows_with_the_next_tick() -> None:
     now[0] += 6
     assert reporter.tick().body["still_running"] == 1
     assert "Waiting for approval" in world.discord.last.fields
+
+
+def test_a_crash_between_set_and_resume_is_finished_by_the_redelivery(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = world.recorded_run()
+    gate = _gate(world, run)
+    clicked = replace(click("reject", run.ref), step=_step(run, gate))
+    real = world.argo.resume_node
+
+    def crash(*args: Any) -> None:
+        raise RuntimeError("the worker stopped")
+
+    monkeypatch.setattr(world.argo, "resume_node", crash)
+    with pytest.raises(RuntimeError):
+        world.buttons().click(clicked)
+    monkeypatch.setattr(world.argo, "resume_node", real)
+    # NO is set and stands (Argo refuses a second set); someone now clicking Approve is told.
+    other = replace(click("approve", run.ref, user_id="800000000000000778"), step=clicked.step)
+    assert world.buttons().click(other).result == "refused"
+    assert world.discord.whispers == [render.gate_already_answered("approve")]
+    # Knative's redelivery of the Reject resumes the node: the template branches on NO, and the
+    # run is not stopped as it would be for a gate without the parameter.
+    assert world.buttons().click(clicked).result == "reject"
+    assert [(c.operation, c.outputs) for c in world.argo.node_calls] == [
+        ("set_node", {"approve": "NO"}),
+        ("set_node", {}),
+        ("resume_node", {}),
+    ]
+    assert ("stop", _name(run)) not in world.argo.actions

@@ -831,6 +831,7 @@ class MemoryArgo:
                 node,
                 message=message or node.message,
                 supplied=tuple(p for p in node.supplied if p not in asked),
+                outputs=(*node.outputs, *asked.items()),
             )
             run.nodes = [changed if n.id == node_id else n for n in run.nodes]
         self._after(failure)

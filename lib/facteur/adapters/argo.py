@@ -783,6 +783,7 @@ def _nodes(data: Any, name: str) -> list[NodeState]:
                 started_at=(_text(node, "startedAt") or "")[:64] or None,
                 pod_name=pod,
                 supplied=_supplied(_object(node, "outputs").get("parameters")),
+                outputs=_output_values(_object(node, "outputs").get("parameters")),
                 choices=_choices(_object(node, "inputs").get("parameters")),
                 suspend_seconds=seconds,
             )
@@ -824,6 +825,15 @@ def _supplied(items: Any) -> tuple[str, ...]:
         parameter_name
         for parameter_name, item in _parameters(items)
         if isinstance(_object(item, "valueFrom").get("supplied"), dict)
+    )
+
+
+def _output_values(items: Any) -> tuple[tuple[str, str], ...]:
+    """Output parameters that hold a value (a supplied one once set), values cut for display."""
+    return tuple(
+        (parameter_name, item["value"][:MAX_CHOICE_CHARS])
+        for parameter_name, item in _parameters(items)
+        if isinstance(item.get("value"), str) and "valueFrom" not in item
     )
 
 

@@ -435,6 +435,7 @@ class DryRunArgo:
             template_name=GATE,
             started_at=_iso(found.gate_at),
             supplied=() if r.approve is not None else (GATE,),
+            outputs=((GATE, r.approve),) if r.approve is not None else (),
             choices=((GATE, (YES, NO)),),
             suspend_seconds=lc.gate_seconds,
         )

@@ -43,6 +43,9 @@ class Gate:
     allowed: tuple[str, ...] = ()
     # The node declares ANSWERED_BY: who answered is set there as well.
     keeps_answerer: bool = False
+    # The parameter's value when it was set already (an answer whose resume did not happen, as
+    # when facteur stopped between the two): only the resume is left to do.
+    answered: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,9 @@ def gates(workflow: str, nodes: Sequence[NodeState], approval: Approval) -> list
         step = ids.step_of(workflow, node.id)
         if step is None:
             continue
-        parameter = approval.parameter if approval.parameter in node.supplied else None
+        answered = dict(node.outputs).get(approval.parameter)
+        declared = approval.parameter in node.supplied or answered is not None
+        parameter = approval.parameter if declared else None
         allowed = dict(node.choices).get(approval.parameter, ()) if parameter else ()
         found.append(
             Gate(
@@ -75,6 +80,7 @@ def gates(workflow: str, nodes: Sequence[NodeState], approval: Approval) -> list
                 parameter=parameter,
                 allowed=tuple(allowed),
                 keeps_answerer=ANSWERED_BY in node.supplied and approval.parameter != ANSWERED_BY,
+                answered=answered,
             )
         )
     return found
@@ -96,12 +102,22 @@ def answer(gate: Gate, approval: Approval, *, approve: bool, user_id: str) -> An
     """How to carry out an Approve or Reject on this gate."""
     verb = "Approved" if approve else "Rejected"
     message = f"{verb} by Discord user {user_id} via facteur"
+    if gate.answered is not None:
+        # Set before, and not resumed: Argo refuses a second set, and the value stands.
+        return Answer(message, None, resume=True)
     outputs = {ANSWERED_BY: user_id} if gate.keeps_answerer else {}
     if gate.parameter is None:
         # Nothing for the template to branch on: a rejection can only stop the run.
         return Answer(message, outputs or None, resume=approve)
     outputs[gate.parameter] = approval.yes if approve else approval.no
     return Answer(message, outputs, resume=True)
+
+
+def answered_otherwise(gate: Gate, approval: Approval, *, approve: bool) -> bool:
+    """The parameter was set already, to the other answer than this click's."""
+    if gate.answered is None:
+        return False
+    return gate.answered != (approval.yes if approve else approval.no)
 
 
 def value_problem(gate: Gate, approval: Approval) -> str | None:

@@ -238,6 +238,8 @@ class NodeState:
     # the allowed values (enum) of its input parameters, by name.
     supplied: tuple[str, ...] = ()
     choices: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Its output parameters that hold a value: for a Suspend node, those already set.
+    outputs: tuple[tuple[str, str], ...] = ()
     # A Suspend node's template duration in seconds: Argo resumes it by itself then.
     suspend_seconds: float | None = None
 

@@ -46,6 +46,8 @@ class Gates:
         gate = approval.find(waiting, click.step)
         if gate is None:
             return self.replies.whisper(click, render.GATE_GONE)
+        if approval.answered_otherwise(gate, entry.approval, approve=approve):
+            return self.replies.whisper(click, render.gate_already_answered(gate.name))
         if problem := approval.value_problem(gate, entry.approval):
             logs.audit("approval.denied", reason="catalog values", by=click.user_id)
             return self.replies.whisper(click, render.approval_refused(problem))
