@@ -31,6 +31,25 @@ def admit(
     call: Invocation,
     expected_guild_id: str | None = None,
 ) -> Admission:
+    """Everything admit_caller checks, then the options against the catalog."""
+    admission = admit_caller(catalog, role_map, call, expected_guild_id)
+    if admission.refusal is not None or admission.command is None:
+        return admission
+    values, problems = check_options(admission.command, call.options)
+    if problems:
+        text = render.invalid_options(call.command, problems)
+        return Admission(admission.command, text, check="invalid")
+    return Admission(admission.command, None, values)
+
+
+def admit_caller(
+    catalog: Catalog,
+    role_map: Mapping[str, Sequence[str]],
+    call: Invocation,
+    expected_guild_id: str | None = None,
+) -> Admission:
+    """Whether this caller may use this command here, whatever its options say: a declared
+    slash command, allowed by the role map, in one of its channels (what a form is opened on)."""
     if call.command_type != CHAT_INPUT:
         return Admission(None, render.not_a_slash_command(call.command), check="not_slash")
     command = catalog.get(call.command)
@@ -49,7 +68,13 @@ def admit(
     )
     if not decision.allowed:
         return Admission(command, render.denied(call.command, decision.reason), check="denied")
-    values, problems = check_options(command, call.options)
-    if problems:
-        return Admission(command, render.invalid_options(call.command, problems), check="invalid")
-    return Admission(command, None, values)
+    if not in_channels(command, call):
+        return Admission(command, render.wrong_channel(call.command, command.channels), "channel")
+    return Admission(command, None)
+
+
+def in_channels(command: Command, call: Invocation) -> bool:
+    """The command's channel rule: anywhere when it lists none; a thread counts as its parent."""
+    if not command.channels:
+        return True
+    return call.channel_id in command.channels or call.parent_channel_id in command.channels

@@ -61,6 +61,36 @@ class Choice(_Model):
     value: str | int | float
 
 
+# Discord's modal text input: a label of at most 45 characters, a value of at most 4,000.
+MAX_LABEL = 45
+MAX_TEXT_INPUT = 4000
+# At most five text inputs in one modal (five action rows of one input each).
+MAX_FORM_FIELDS = 5
+AutocompleteSource = Literal["values", "recent", "runs"]
+
+
+class Autocomplete(_Model):
+    """Where an option's suggestions come from (decisions/autocomplete.py):
+    values: this list, longer than Discord's 25 choices, filtered by what was typed;
+    recent: the values this guild used for this option lately (Redis);
+    runs: the caller's own recent runs (for /status workflow)."""
+
+    source: AutocompleteSource
+    values: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=10_000
+    )
+    # How many suggestions are shown: Discord takes at most 25.
+    shown: int = Field(MAX_CHOICES, ge=1, le=MAX_CHOICES)
+
+    @model_validator(mode="after")
+    def _values_for_values(self) -> Autocomplete:
+        if self.source == "values" and not self.values:
+            raise ValueError("autocomplete source values needs its values")
+        if self.source != "values" and self.values:
+            raise ValueError(f"autocomplete source {self.source} takes no values")
+        return self
+
+
 class Option(_Model):
     name: Name
     description: Description
@@ -68,6 +98,9 @@ class Option(_Model):
     required: bool = False
     choices: list[Choice] = Field(default_factory=list, max_length=MAX_CHOICES)
     max_length: int | None = Field(None, ge=1, le=MAX_STRING_LENGTH)
+    autocomplete: Autocomplete | None = None
+    # A form's label for this option (default: its name).
+    label: Annotated[str, Field(min_length=1, max_length=MAX_LABEL)] | None = None
 
     @model_validator(mode="after")
     def _fits_type(self) -> Option:
@@ -82,6 +115,12 @@ class Option(_Model):
                 raise ValueError(f"choice {choice.name!r} value is longer than 100")
         if self.max_length is not None and self.type != OPTION_TYPES["string"]:
             raise ValueError("max_length is only allowed on string options")
+        if self.autocomplete is not None:
+            if self.choices:
+                # Discord refuses an option with both.
+                raise ValueError("choices and autocomplete cannot both be set")
+            if self.type != OPTION_TYPES["string"]:
+                raise ValueError("autocomplete is only supported on string options here")
         return self
 
 
@@ -105,6 +144,18 @@ class Concurrency(_Model):
     template over the command's options such as "{project}" (decisions/concurrency.py)."""
 
     key: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Limits(_Model):
+    """How often a command may run: per user and per guild, each "N/<window>" such as "3/10m"
+    (s, m, h or d). command_route enforces them atomically in Redis."""
+
+    per_user: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}/[1-9][0-9]{0,5}[smhd]$")] | None = (
+        None
+    )
+    per_guild: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}/[1-9][0-9]{0,5}[smhd]$")] | None = (
+        None
+    )
 
 
 class Command(_Model):
@@ -131,6 +182,14 @@ class Command(_Model):
     log_lines: int = Field(40, ge=1, le=500)
     # One run at a time per key (an Argo mutex); None lets runs go side by side.
     concurrency: Concurrency | None = None
+    # Invoked without its required options, the command opens a form (a modal) for them.
+    form: bool = False
+    # Cooldowns and quotas: "3/10m" is three runs in any ten minutes (decisions/limits.py).
+    limits: Limits | None = None
+    # The channels it may be used in (a thread counts as its parent); empty: everywhere.
+    channels: list[Annotated[str, Field(pattern=r"^[1-9][0-9]{16,19}$")]] = Field(
+        default_factory=list, max_length=100
+    )
 
     @model_validator(mode="after")
     def _concurrency_names_options(self) -> Command:
@@ -139,6 +198,21 @@ class Command(_Model):
         problem = key_problem(self.concurrency.key, [option.name for option in self.options])
         if problem:
             raise ValueError(f"concurrency.key {self.concurrency.key!r}: {problem}")
+        return self
+
+    @model_validator(mode="after")
+    def _form_fits_a_modal(self) -> Command:
+        if not self.form:
+            return self
+        strings = [o for o in self.options if o.type == OPTION_TYPES["string"]]
+        if len(strings) > MAX_FORM_FIELDS:
+            raise ValueError(
+                f"a form holds at most {MAX_FORM_FIELDS} text fields; "
+                f"this command has {len(strings)} string options"
+            )
+        other = [o.name for o in self.options if o.required and o not in strings]
+        if other:
+            raise ValueError(f"a form can only ask for text; required {other[0]!r} is not text")
         return self
 
     @model_validator(mode="after")

@@ -38,6 +38,8 @@ BUTTON_ACTIONS = (CANCEL, STOP, RETRY, APPROVE, REJECT, LOGS)
 ACTION_RULES = {CANCEL: CANCEL, STOP: CANCEL, RETRY: RETRY, APPROVE: APPROVE, REJECT: APPROVE}
 ACTION_RULES[LOGS] = LOGS
 RULE_ACTIONS = tuple(dict.fromkeys(ACTION_RULES.values()))
+# A form's custom_id names the command it stands for, and nothing a user could widen.
+FORM_ID = re.compile(rf"{BUTTON_PREFIX}:form:([-_a-z0-9]{{1,32}})")
 # Argo's node IDs are "<workflow>-<fnv32a of the node's name>" (Workflow.NodeID).
 STEP = re.compile(r"[0-9]{1,10}")
 

@@ -30,6 +30,7 @@ CHANNEL_MESSAGE = 4
 DEFERRED_CHANNEL_MESSAGE = 5
 DEFERRED_UPDATE_MESSAGE = 6
 AUTOCOMPLETE_RESULT = 8
+MODAL = 9
 
 EPHEMERAL = 64
 CONTENT_LIMIT = 2000
@@ -75,6 +76,20 @@ class Invocation:
     # None in direct messages, where Discord sends `user` and no `member`.
     member_roles: list[str] | None
     command_type: int = CHAT_INPUT
+    # For a command used in a thread, the thread's parent channel (channel rules name channels).
+    parent_channel_id: str | None = None
+
+
+# Discord's thread channel types: announcement, public and private threads.
+THREAD_TYPES = frozenset({10, 11, 12})
+
+
+def parent_channel(body: dict[str, Any]) -> str | None:
+    """The parent channel of the thread an interaction comes from; None outside a thread."""
+    channel = body.get("channel")
+    if not isinstance(channel, dict) or channel.get("type") not in THREAD_TYPES:
+        return None
+    return _optional_snowflake(channel.get("parent_id"), "channel parent_id")
 
 
 @dataclass(frozen=True)
@@ -215,6 +230,7 @@ def read_invocation(body: dict[str, Any]) -> Invocation:
         user_id=user_id,
         member_roles=roles,
         command_type=command_type,
+        parent_channel_id=parent_channel(body),
     )
 
 

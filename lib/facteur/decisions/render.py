@@ -162,6 +162,14 @@ def denied(name: str, reason: str) -> str:
     return f"You can't run `/{safe_name(name)}`: {reason}."
 
 
+def wrong_channel(name: str, channels: Sequence[str]) -> str:
+    """A command used outside its channels: where it may be used (channel mentions link, and
+    ping nobody)."""
+    shown = ", ".join(f"<#{channel}>" for channel in channels[:10])
+    more = f" and {len(channels) - 10} more" if len(channels) > 10 else ""
+    return f"`/{safe_name(name)}` can only be used in {shown}{more}."
+
+
 def invalid_options(name: str, problems: Sequence[str]) -> str:
     listed = "\n".join(f"• {problem}" for problem in problems)
     return f"`/{safe_name(name)}` was not sent:\n{listed}"

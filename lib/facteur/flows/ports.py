@@ -26,6 +26,11 @@ class Discord(Protocol):
 
     def edit_original(self, token: str, message: dict[str, Any]) -> dict[str, Any]: ...
 
+    def delete_original(self, token: str) -> None:
+        """Delete the interaction's original reply (its public "thinking…"), so that a refusal
+        can be said privately instead."""
+        ...
+
     def follow_up(
         self, token: str, message: dict[str, Any], files: Sequence[Attachment] = ()
     ) -> dict[str, Any]:
@@ -124,6 +129,29 @@ class SessionStore(Protocol):
     def get(self, correlation_id: str) -> DispatchResult | None: ...
 
     def last_for_user(self, user_id: str) -> DispatchResult | None: ...
+
+    def recent_for_user(self, user_id: str, limit: int = 10) -> list[DispatchResult]:
+        """That user's runs facteur still knows, newest first (/status, autocomplete)."""
+        ...
+
+    def remember_values(
+        self, guild_id: str, command: str, values: Mapping[str, str], at: float
+    ) -> None:
+        """Record the option values a command was run with in a guild (autocomplete's
+        `recent` source), each option's list bounded."""
+        ...
+
+    def recent_values(self, guild_id: str, command: str, option: str, limit: int) -> list[str]:
+        """Up to `limit` values this guild used for this option, most recent first."""
+        ...
+
+    def spend(
+        self, key: str, member: str, limit: int, window_seconds: float, now: float
+    ) -> float | None:
+        """Count `member` (an interaction ID: a redelivery counts once) against `limit` per
+        sliding `window_seconds` under `key`, atomically; None when it fits, else when the
+        oldest counted one leaves the window (when to try again)."""
+        ...
 
     def find_workflow(self, namespace: str, name: str) -> DispatchResult | None: ...
 
