@@ -69,7 +69,8 @@ def admit_caller(
     if not decision.allowed:
         return Admission(command, render.denied(call.command, decision.reason), check="denied")
     if not in_channels(command, call):
-        return Admission(command, render.wrong_channel(call.command, command.channels), "channel")
+        text = render.wrong_channel(call.command, command.channels)
+        return Admission(command, text, check="channel")
     return Admission(command, None)
 
 
