@@ -26,6 +26,7 @@ log = logging.getLogger("facteur.audit")
 _AUDIT_METRICS: dict[str, tuple[str, str | None]] = {
     "command.refused": ("facteur_commands_total", None),
     "workflow.requested": ("facteur_commands_total", "accepted"),
+    "command.limited": ("facteur_commands_total", "limited"),
     "workflow.submitted": ("facteur_workflows_submitted_total", None),
     "workflow.submit_failed": ("facteur_workflow_submits_failed_total", None),
     "callback.ignored": ("facteur_callbacks_ignored_total", None),

@@ -49,8 +49,12 @@ def test_status_of_an_unknown_or_invalid_name(chain: Chain) -> None:
 def test_status_of_a_deleted_run(chain: Chain) -> None:
     trip = journey("plan")
     chain.run(trip)
-    del chain.argo.workflows[(NAMESPACE, f"plan-{trip.call.interaction_id}")]
+    name = f"plan-{trip.call.interaction_id}"
+    del chain.argo.workflows[(NAMESPACE, name)]
     chain.route(journey(STATUS, [], roles=[]))
+    [field] = _last(chain)["embeds"][0]["fields"]
+    assert field["value"].startswith("**Deleted** ·")
+    chain.route(journey(STATUS, [{"name": "workflow", "type": 3, "value": name}], roles=[]))
     fields = {f["name"]: f["value"] for f in _last(chain)["embeds"][0]["fields"]}
     assert fields["Phase"] == "Deleted"
 

@@ -12,7 +12,16 @@ from facteur.decisions import render
 from facteur.decisions.claims import LEASE_SECONDS
 from facteur.decisions.journey import WORKFLOW_REQUESTED
 from tests.helpers.chain import journey
-from tests.helpers.fakes import NAMESPACE, REVIEW, STATIC, TEMPLATE, UI, MemoryStore, World
+from tests.helpers.fakes import (
+    NAMESPACE,
+    REVIEW,
+    STATIC,
+    TEMPLATE,
+    UI,
+    MemoryStore,
+    Sent,
+    World,
+)
 from tests.helpers.support import GUILD, ROLE_OTHER, ROLE_PLANNER, USER
 
 OBJECTIVE = [{"name": "objective", "type": 3, "value": "ship it"}]
@@ -21,6 +30,15 @@ OBJECTIVE = [{"name": "objective", "type": 3, "value": "ship it"}]
 @pytest.fixture
 def world() -> World:
     return World()
+
+
+def _privately(world: World, trip: Any) -> Sent:
+    """The one refusal said to the user alone: the deferred reply deleted, then an ephemeral
+    follow-up on the same token."""
+    deleted, said = world.discord.sent
+    assert (deleted.route, deleted.token) == ("delete", trip.call.token)
+    assert (said.route, said.token, said.message["flags"]) == ("follow_up", trip.call.token, 64)
+    return said
 
 
 def _status(value: str | None = None) -> Any:
@@ -73,14 +91,13 @@ def test_refusals_tell_the_user_and_start_nothing(
     trip = journey(name, options, roles=roles, dm=dm)
     outcome = world.router().handle(trip)
     assert (outcome.status, outcome.result) == (200, "refused")
-    [edit] = world.discord.edits
-    assert said in edit.content
-    assert edit.token == trip.call.token
+    assert said in _privately(world, trip).content
+    assert world.discord.edits == []
     assert world.sink.events == []
     assert world.argo.calls == []
     # The refusal was said, so a redelivery of it is a duplicate: said once.
     assert world.router().handle(trip).result == "duplicate"
-    assert len(world.discord.edits) == 1
+    assert len(world.discord.sent) == 2
 
 
 def test_a_refusal_discord_cannot_hear_is_redelivered(world: World) -> None:
@@ -89,8 +106,7 @@ def test_a_refusal_discord_cannot_hear_is_redelivered(world: World) -> None:
     assert router.handle(trip).status == 503
     world.discord.down = False
     assert router.handle(trip).status == 200
-    [edit] = world.discord.edits
-    assert edit.content.startswith("You can't run `/plan`")
+    assert _privately(world, trip).content.startswith("You can't run `/plan`")
 
 
 def test_a_refusal_after_the_tokens_lifetime_is_posted_in_the_channel(world: World) -> None:
@@ -113,8 +129,7 @@ def test_a_sink_failure_tells_the_user_nothing_started(world: World) -> None:
     trip = journey()
     outcome = world.router().handle(trip)
     assert (outcome.status, outcome.result) == (200, "failed")
-    [edit] = world.discord.edits
-    assert edit.content == render.not_accepted("plan")
+    assert _privately(world, trip).content == render.not_accepted("plan")
     # The user was told, so the claim stays: a redelivery is a duplicate.
     assert world.router().handle(trip).result == "duplicate"
 
@@ -188,9 +203,11 @@ def test_review_carries_the_last_correlation_when_it_can(
 
 
 def test_a_command_without_a_template_is_not_started(world: World) -> None:
-    outcome = world.router(default_template=None).handle(journey())
+    trip = journey()
+    outcome = world.router(default_template=None).handle(trip)
     assert (outcome.status, outcome.result) == (200, "failed")
-    assert world.discord.last.content == render.not_started("plan", render.NO_TEMPLATE_CONFIGURED)
+    said = _privately(world, trip).content
+    assert said == render.not_started("plan", render.NO_TEMPLATE_CONFIGURED)
     assert world.sink.events == []
 
 
@@ -219,19 +236,27 @@ def test_status_shows_the_last_run_and_its_phase(world: World, argo: str, phase:
     if argo == "deleted":
         world.argo.delete(NAMESPACE, name)
     elif argo == "error":
-        world.argo.fail("get_workflow", status=503)
+        world.argo.fail("get_workflow", status=503, times=2)
     router = world.router(argo=None) if argo == "none" else world.router()
     router.handle(_status())
     sent = world.discord.last
-    assert sent.content == render.LAST_RUN_TITLE
-    assert sent.embed["title"] == name
-    assert sent.embed["url"] == f"{UI}/workflows/{NAMESPACE}/{name}"
-    assert sent.fields["Phase"] == phase
-    assert sent.embed["footer"]["text"] == f"correlation {run.correlation_id}"
+    # The list of the caller's recent runs (tests/flows/test_status_list.py), of one here.
+    assert (sent.route, sent.content) == ("edit", render.RECENT_RUNS_TITLE)
+    [(title, line)] = sent.fields.items()
+    assert title == f"/plan · {name}"
+    assert line.startswith(f"**{phase}** · requested <t:{int(run.received_at)}:R>")
+    assert f"[Open in Argo]({UI}/workflows/{NAMESPACE}/{name})" in line
+    # The same run by name: its card.
+    router.handle(_status(name))
+    card = world.discord.last
+    assert (card.content, card.embed["title"]) == (render.NAMED_RUN_TITLE, name)
+    assert card.embed["url"] == f"{UI}/workflows/{NAMESPACE}/{name}"
+    assert card.fields["Phase"] == phase
+    assert card.embed["footer"]["text"] == f"correlation {run.correlation_id}"
     # A run still going shows since when, kept current by Discord, never "Ran for: unknown".
     if phase in ("Running", "Submitted"):
-        assert sent.fields["Running since"].startswith("<t:")
-        assert "Ran for" not in sent.fields
+        assert card.fields["Running since"].startswith("<t:")
+        assert "Ran for" not in card.fields
 
 
 def test_status_by_name_shows_that_run_and_its_duration(world: World) -> None:

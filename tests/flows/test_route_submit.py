@@ -11,9 +11,22 @@ import requests
 from facteur.adapters.argo import ArgoClient
 from facteur.adapters.sessions import SessionStore
 from facteur.decisions import render
-from tests.helpers.chain import CHANNEL_POST, NAMESPACE, UI, Chain, journey
+from facteur.decisions.journey import Journey
+from tests.helpers.chain import CHANNEL_POST, FOLLOW_UP, NAMESPACE, UI, Chain, journey
+from tests.helpers.discord_fake import ORIGINAL
 from tests.helpers.servers import free_port
 from tests.helpers.support import ROLE_OTHER, USER
+
+
+def _privately(chain: Chain, trip: Journey) -> str:
+    """What was said to the user alone, as Discord received it (validated against its spec):
+    the deferred reply deleted, then one ephemeral follow-up, on the command's token."""
+    assert chain.discord.operations() == [f"DELETE {ORIGINAL}", " ".join(FOLLOW_UP)]
+    [deleted], [said] = chain.discord.to("DELETE", ORIGINAL), chain.discord.to(*FOLLOW_UP)
+    assert deleted.params["webhook_token"] == said.params["webhook_token"] == trip.call.token
+    assert said.json["flags"] == 64
+    assert chain.edits() == []
+    return str(said.json["content"])
 
 
 def test_plan_starts_one_workflow_and_edits_the_reply(chain: Chain) -> None:
@@ -161,16 +174,18 @@ def test_everyone_in_user_text_pings_nobody(chain: Chain) -> None:
 
 
 def test_route_reapplies_the_role_policy(chain: Chain) -> None:
-    outcome = chain.route(journey("plan", roles=[ROLE_OTHER]))
+    trip = journey("plan", roles=[ROLE_OTHER])
+    outcome = chain.route(trip)
     assert outcome.result == "refused"
     assert chain.sent == []
-    assert chain.edits()[0]["content"].startswith("You can't run `/plan`")
+    assert _privately(chain, trip).startswith("You can't run `/plan`")
 
 
 def test_route_rechecks_options(chain: Chain) -> None:
-    outcome = chain.route(journey("plan", [{"name": "objective", "type": 4, "value": 1}]))
+    trip = journey("plan", [{"name": "objective", "type": 4, "value": 1}])
+    outcome = chain.route(trip)
     assert outcome.result == "refused"
-    assert "`objective` has the wrong type" in chain.edits()[0]["content"]
+    assert "`objective` has the wrong type" in _privately(chain, trip)
     assert chain.sent == []
 
 
@@ -201,9 +216,10 @@ def test_redis_down_at_submit_still_replies(chain: Chain) -> None:
 
 def test_sink_failure_tells_the_user(chain: Chain) -> None:
     chain.sink_fails = True
-    outcome = chain.route(journey())
+    trip = journey()
+    outcome = chain.route(trip)
     assert outcome.result == "failed"
-    assert "couldn't accept `/plan`" in chain.edits()[0]["content"]
+    assert "couldn't accept `/plan`" in _privately(chain, trip)
 
 
 def test_unreachable_discord_on_a_refusal_asks_for_redelivery(chain: Chain) -> None:
@@ -211,7 +227,10 @@ def test_unreachable_discord_on_a_refusal_asks_for_redelivery(chain: Chain) -> N
         chain.discord.queue_error(requests.ConnectionError("down"))
     trip = journey("plan", roles=[ROLE_OTHER])
     assert chain.route(trip).status == 503
+    # Nothing was said in the open meanwhile: the redelivery says it, privately.
     assert chain.route(trip).status == 200
+    assert chain.discord.to(*CHANNEL_POST) == [] and chain.edits() == []
+    assert len(chain.discord.to(*FOLLOW_UP)) == 1
 
 
 def test_unreachable_discord_releases_the_claim(chain: Chain) -> None:
@@ -234,16 +253,16 @@ def test_status_without_history(chain: Chain) -> None:
 def test_status_shows_the_last_run_and_its_phase(chain: Chain) -> None:
     trip = journey("plan")
     chain.run(trip)
-    chain.argo.set_phase(NAMESPACE, f"plan-{trip.call.interaction_id}", "Running")
+    name = f"plan-{trip.call.interaction_id}"
+    chain.argo.set_phase(NAMESPACE, name, "Running")
     chain.route(journey("status", [], roles=[]))
     status = chain.edits()[-1]
-    embed = status["embeds"][0]
-    assert embed["title"] == f"plan-{trip.call.interaction_id}"
-    fields = {f["name"]: f["value"] for f in embed["fields"]}
-    assert fields["Phase"] == "Running"
-    assert fields["Request"] == "objective: ship it"
-    assert embed["footer"]["text"] == f"correlation {trip.correlation_id}"
-    assert embed["url"].startswith(UI)
+    assert status["content"] == render.RECENT_RUNS_TITLE
+    [field] = status["embeds"][0]["fields"]
+    assert field["name"] == f"/plan · {name}"
+    assert field["value"].startswith("**Running** · requested <t:")
+    assert f"[Open in Argo]({UI}/workflows/{NAMESPACE}/{name})" in field["value"]
+    assert field["value"].endswith("\nobjective: ship it")
 
 
 def test_expired_token_falls_back_to_a_channel_post(chain: Chain) -> None:

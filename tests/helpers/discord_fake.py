@@ -23,7 +23,9 @@ Answers: scripted ones from `queue()`/`queue_error()` first (in order, whatever 
 a default success shaped like Discord's (a full message object for message routes). A channel
 post with `enforce_nonce` and the nonce of one created in that channel less than
 DISCORD_NONCE_SECONDS ago is answered, as Discord does, with that message, and creates none
-(`channel_messages` holds those created).
+(`channel_messages` holds those created). Once an interaction's original reply is deleted
+(DELETE …/messages/@original, answered 204), Discord answers a later edit or delete of it 404
+Unknown Message (code 10008); `deleted_originals` holds those interaction tokens.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from tests.helpers.servers import serving
 from tests.helpers.support import APP, CHANNEL
 
 DISCORD_API = "https://discord.com/api/v10"
+ORIGINAL = "/webhooks/{webhook_id}/{webhook_token}/messages/@original"
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _USER_AGENT_RE = re.compile(r"DiscordBot \(\S+, \S+\)")
 _CHANNEL_MESSAGES = "/channels/{channel_id}/messages"
@@ -154,6 +157,8 @@ class DiscordFake:
         self.channel_messages: list[dict[str, Any]] = []
         self._nonces: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}
         self._nonce_lock = threading.Lock()  # its own: served() holds _lock around _handle
+        # Interaction tokens whose original reply was deleted.
+        self.deleted_originals: set[str] = set()
         self.clock = time.time
 
     @classmethod
@@ -299,6 +304,10 @@ class DiscordFake:
         answer = self._answers.popleft() if self._answers else Answer()
         if answer.error is not None:
             raise answer.error
+        if route == ORIGINAL and 200 <= answer.status < 300 and answer.body is None:
+            gone = self._original(method, params["webhook_token"])
+            if gone is not None:
+                return gone
         reply_headers = {"Content-Type": "application/json", **answer.headers}
         if answer.body is None and 200 <= answer.status < 300:
             return self._default(method, route, params, body, reply_headers, answer.status, files)
@@ -328,6 +337,16 @@ class DiscordFake:
         if "204" in responses_ and "200" not in responses_:
             return 204, {}, ""
         return status, headers, "{}"
+
+    def _original(self, method: str, token: str) -> tuple[int, dict[str, str], str] | None:
+        """A deleted original reply stays gone: Discord's 404 for it; None while it stands."""
+        with self._nonce_lock:
+            if token in self.deleted_originals:
+                body = {"message": "Unknown Message", "code": 10008}
+                return 404, {"Content-Type": "application/json"}, json.dumps(body)
+            if method == "DELETE":
+                self.deleted_originals.add(token)
+        return None
 
     def _channel_post(self, params: dict[str, str], body: Any) -> dict[str, Any]:
         """The message a channel post made, or with enforce_nonce the one its nonce made."""

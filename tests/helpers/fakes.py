@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from facteur.adapters.argo import LOG_LINE_MAX, MAX_TAIL_LINES, RETRY_STATUSES
+from facteur.adapters.sessions import RECENT_RUNS, RECENT_VALUES, VALUE_LIMIT, values_key
 from facteur.adapters.signature import Verifier
 from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
 from facteur.decisions.catalog import Catalog
@@ -75,7 +76,7 @@ from tests.helpers.support import (
 # compares.
 STORE_METHODS = frozenset(name for name in vars(ports.SessionStore) if not name.startswith("_"))
 ARGO_METHODS = frozenset(name for name in vars(ports.Argo) if not name.startswith("_"))
-DISCORD_ROUTES = ("edit", "follow_up", "channel")
+DISCORD_ROUTES = ("edit", "follow_up", "channel", "delete")
 # How long Discord remembers a channel post's nonce (enforce_nonce): "the past few minutes" in
 # its documentation; facteur relies on no more than its redeliveries' couple of minutes.
 DISCORD_NONCE_SECONDS = 120.0
@@ -108,6 +109,8 @@ class MemoryStore:
         self._values: dict[str, tuple[str, float]] = {}
         self._pending: dict[str, float] = {}
         self._pending_expires = 0.0
+        # Sorted sets (recent runs and values, limits' logs): key -> (member -> score, expires).
+        self._sorted: dict[str, tuple[dict[str, float], float]] = {}
         # Redis down: every call raises. `failing`: only the methods named raise.
         self.down = False
         self.failing: set[str] = set()
@@ -132,6 +135,7 @@ class MemoryStore:
         with self._lock:
             self._values.clear()
             self._pending.clear()
+            self._sorted.clear()
 
     def _enter(self, method: str) -> None:
         self.calls.append(method)
@@ -145,7 +149,8 @@ class MemoryStore:
     def keys(self) -> set[str]:
         """The live keys, spelled as the Redis store's without `facteur:` (session:…, seen:…)."""
         with self._lock:
-            return {key for key in list(self._values) if self._read(key) is not None}
+            kept = {key for key in list(self._values) if self._read(key) is not None}
+            return kept | {key for key in list(self._sorted) if self._members(key)}
 
     def claimed(self, kind: str, ident: str) -> bool:
         """Whether a claim_once(kind, ident) is held now (claim() is kind "seen")."""
@@ -164,6 +169,27 @@ class MemoryStore:
 
     def _write(self, key: str, value: str, ttl: int) -> None:
         self._values[key] = (value, self._clock() + ttl)
+
+    def _members(self, key: str) -> dict[str, float]:
+        """A live sorted set's members and scores (empty once expired, as Redis drops it)."""
+        found = self._sorted.get(key)
+        if found is None:
+            return {}
+        if found[1] <= self._clock() or not found[0]:
+            del self._sorted[key]
+            return {}
+        return found[0]
+
+    def _add_newest(self, key: str, member: str, score: float, keep: int, ttl: float) -> None:
+        """ZADD, then keep the `keep` highest scores (ZREMRANGEBYRANK), then EXPIRE."""
+        members = {**self._members(key), member: score}
+        newest = sorted(members.items(), key=lambda item: (item[1], item[0]))[-keep:]
+        self._sorted[key] = (dict(newest), self._clock() + ttl)
+
+    def _newest(self, key: str, limit: int) -> list[str]:
+        """ZREVRANGE 0 limit-1: highest score first, ties by member, also reversed."""
+        ordered = sorted(self._members(key).items(), key=lambda item: (item[1], item[0]))
+        return [member for member, _ in reversed(ordered)][: max(0, limit)]
 
     def _session(self, correlation_id: str | None) -> DispatchResult | None:
         raw = None if correlation_id is None else self._read(f"session:{correlation_id}")
@@ -201,6 +227,8 @@ class MemoryStore:
             self._write(f"session:{cid}", result.model_dump_json(), self._ttl)
             if started:
                 self._write(f"user:{result.user_id}:last", cid, self._last_ttl)
+                recent = f"user:{result.user_id}:recent"
+                self._add_newest(recent, cid, result.received_at, RECENT_RUNS, self._last_ttl)
             if result.workflow_name and result.namespace:
                 self._write(f"workflow:{result.namespace}/{result.workflow_name}", cid, self._ttl)
             if result.ref:
@@ -225,6 +253,47 @@ class MemoryStore:
         self._enter("last_for_user")
         with self._lock:
             return self._session(self._read(f"user:{user_id}:last"))
+
+    def recent_for_user(self, user_id: str, limit: int = 10) -> list[DispatchResult]:
+        self._enter("recent_for_user")
+        with self._lock:
+            found = [self._session(cid) for cid in self._newest(f"user:{user_id}:recent", limit)]
+        return [session for session in found if session is not None]
+
+    def remember_values(
+        self, guild_id: str, command: str, values: Mapping[str, str], at: float
+    ) -> None:
+        self._enter("remember_values")
+        with self._lock:
+            for option, value in values.items():
+                key = values_key(guild_id, command, option)
+                if key and value.strip() and len(value) <= VALUE_LIMIT:
+                    self._add_newest(key, value, at, RECENT_VALUES, self._ttl)
+
+    def recent_values(self, guild_id: str, command: str, option: str, limit: int) -> list[str]:
+        self._enter("recent_values")
+        key = values_key(guild_id, command, option)
+        with self._lock:
+            return [] if key is None else self._newest(key, limit)
+
+    def spend(
+        self, key: str, member: str, limit: int, window_seconds: float, now: float
+    ) -> float | None:
+        # The Redis store's script, step for step, in its milliseconds.
+        self._enter("spend")
+        window, at = max(1, round(window_seconds * 1000)), round(now * 1000)
+        with self._lock:
+            expires = self._sorted.get(key, ({}, 0.0))[1]
+            counted = {m: score for m, score in self._members(key).items() if score > at - window}
+            self._sorted[key] = (counted, expires)
+            if member in counted:
+                return None
+            if len(counted) < limit:
+                counted[member] = at
+                self._sorted[key] = (counted, self._clock() + window / 1000)
+                return None
+            # When enough have left for one more: the oldest, unless the limit was lowered.
+            return (sorted(counted.values())[len(counted) - limit] + window) / 1000
 
     def find_workflow(self, namespace: str, name: str) -> DispatchResult | None:
         self._enter("find_workflow")
@@ -885,8 +954,9 @@ class Sent:
     channel post itself, so here it is `mention_user_id`.
     """
 
-    # edit: the original reply by its token; message: a message edited by the bot.
-    route: Literal["edit", "follow_up", "channel", "message"]
+    # edit: the original reply by its token; message: a message edited by the bot; delete: the
+    # original reply deleted by its token (its message is empty).
+    route: Literal["edit", "follow_up", "channel", "message", "delete"]
     message: dict[str, Any]
     message_id: str
     token: str | None = None
@@ -984,6 +1054,8 @@ class MemoryDiscord:
         self.down = False
         self._failures: list[tuple[str, DiscordError, int | None]] = []
         self._originals: dict[str, str] = {}
+        # Tokens whose original reply was deleted: Discord answers an edit of it 404.
+        self._deleted: set[str] = set()
         # (channel, nonce) -> (message ID, when posted): Discord's enforce_nonce.
         self._nonces: dict[tuple[str, str], tuple[str, float]] = {}
         # Channel posts Discord answered with the message an earlier one with their nonce made.
@@ -996,7 +1068,8 @@ class MemoryDiscord:
     def fail(
         self, route: str = "*", error: DiscordError | None = None, *, times: int | None = 1
     ) -> None:
-        """The next `times` messages on `route` (edit, follow_up, channel, *) raise `error`."""
+        """The next `times` messages on `route` (edit, follow_up, channel, delete, *) raise
+        `error`."""
         if route != "*" and route not in DISCORD_ROUTES:
             raise ValueError(f"Discord has no route {route!r}")
         error = error or DiscordError(None, f"{route}: gave up after 4 attempt(s): HTTP 503")
@@ -1049,16 +1122,9 @@ class MemoryDiscord:
         check_message(message)
         check_files(message, files)
         with self._lock:
-            if self.down:
-                raise DiscordError(None, f"{route}: gave up after 4 attempt(s): ConnectionError")
-            for index, (where, error, times) in enumerate(self._failures):
-                if where in ("*", route):
-                    if times is not None:
-                        if times <= 1:
-                            del self._failures[index]
-                        else:
-                            self._failures[index] = (where, error, times - 1)
-                    raise error
+            self._scripted(route)
+            if route == "edit" and token in self._deleted:
+                raise TokenRejected(404, "PATCH …/@original: HTTP 404: Unknown Message")
             now = self._clock()
             if route == "channel" and channel_id is not None and nonce is not None:
                 earlier = self._nonces.get((channel_id, nonce))
@@ -1094,6 +1160,19 @@ class MemoryDiscord:
                 )
             )
         return {"id": message_id}
+
+    def _scripted(self, route: str) -> None:
+        """Raise what Discord is scripted to answer on `route` now: down, or a failure."""
+        if self.down:
+            raise DiscordError(None, f"{route}: gave up after 4 attempt(s): ConnectionError")
+        for index, (where, error, times) in enumerate(self._failures):
+            if where in ("*", route):
+                if times is not None:
+                    if times <= 1:
+                        del self._failures[index]
+                    else:
+                        self._failures[index] = (where, error, times - 1)
+                raise error
 
     @staticmethod
     def _token(token: Any) -> str:
@@ -1155,6 +1234,16 @@ class MemoryDiscord:
 
     def edit_original(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
         return self._send("edit", message, token=self._token(token))
+
+    def delete_original(self, token: str) -> None:
+        """Recorded as a Sent of route "delete"; deleting it again is fine (the client takes
+        Discord's 404 as done), and later edits of it are refused 404, as Discord does."""
+        token = self._token(token)
+        with self._lock:
+            self._scripted("delete")
+            message_id = self._originals.get(token) or str(next(self._ids))
+            self._deleted.add(token)
+            self.sent.append(Sent("delete", {}, message_id, token))
 
     def follow_up(
         self, token: str, message: dict[str, Any], files: Sequence[Attachment] = ()

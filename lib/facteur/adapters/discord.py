@@ -154,6 +154,18 @@ class DiscordClient:
         body = _outgoing(message)
         return self._send("PATCH", _EDIT_ORIGINAL, path, body, tokens=(token,), webhook=True)
 
+    def delete_original(self, token: str) -> None:
+        """Delete the interaction's first reply (its "thinking…"), so that a refusal can be
+        said privately instead. Needs no bot token. Already gone (404) is done too: a
+        redelivery deletes it again."""
+        path = _EDIT_ORIGINAL.format(app=self._app_segment(), token=_segment(_token(token)))
+        try:
+            self._send("DELETE", _EDIT_ORIGINAL, path, None, tokens=(token,), webhook=True)
+        except TokenRejected as err:
+            if err.status != 404:
+                raise
+            log.info("the original reply was already gone (HTTP 404)")
+
     def follow_up(
         self, token: str, message: dict[str, Any], files: Sequence[Attachment] = ()
     ) -> dict[str, Any]:
@@ -316,12 +328,14 @@ class DiscordClient:
             raise DiscordError(None, "no application id is configured (discord.application_id)")
         return _segment(_snowflake(self._application_id, "application id"))
 
-    def _headers(self, webhook: bool, *, multipart: bool = False) -> dict[str, Any]:
+    def _headers(
+        self, webhook: bool, *, multipart: bool = False, body: bool = True
+    ) -> dict[str, Any]:
         # A None value drops a header the session would otherwise send; for multipart, requests
-        # then sets the Content-Type itself, with the boundary it chose.
+        # then sets the Content-Type itself, with the boundary it chose; without a body, none.
         headers: dict[str, Any] = {
             "User-Agent": user_agent(),
-            "Content-Type": None if multipart else "application/json",
+            "Content-Type": None if multipart or not body else "application/json",
             "Accept": "application/json",
         }
         # Webhook routes are authorised by the token in the path; None also drops any
@@ -334,7 +348,7 @@ class DiscordClient:
         method: str,
         route: str,
         path: str,
-        body: dict[str, Any],
+        body: dict[str, Any] | None,
         *,
         tokens: tuple[str, ...],
         webhook: bool,
@@ -350,7 +364,7 @@ class DiscordClient:
         method: str,
         route: str,
         path: str,
-        body: dict[str, Any] | list[Any],
+        body: dict[str, Any] | list[Any] | None,
         *,
         tokens: tuple[str, ...],
         webhook: bool,
@@ -358,7 +372,8 @@ class DiscordClient:
     ) -> requests.Response:
         """Send one request until Discord takes it (429 and 5xx retried); the 2xx response.
 
-        With `files` (payload_json among them), the body is multipart/form-data instead of JSON.
+        With `files` (payload_json among them), the body is multipart/form-data instead of JSON;
+        with a body of None (a DELETE), there is none.
         """
         label = f"{method} {route}"
         hidden = (*tokens, *((self._bot_token,) if self._bot_token else ()))
@@ -376,7 +391,7 @@ class DiscordClient:
                     url,
                     json=None if files else body,
                     files=list(files) if files else None,
-                    headers=self._headers(webhook, multipart=bool(files)),
+                    headers=self._headers(webhook, multipart=bool(files), body=body is not None),
                     timeout=self._timeout,
                     # A redirect would be unexpected here, and could carry the token elsewhere.
                     allow_redirects=False,

@@ -54,6 +54,9 @@ class ConsoleDiscord:
         self._print(message, None)
         return {}
 
+    def delete_original(self, token: str) -> None:
+        say('[discord CONSOLE] deleted the original reply (its "thinking…")')
+
     def follow_up(
         self, token: str, message: dict[str, Any], files: Sequence[Attachment] = ()
     ) -> dict[str, Any]:

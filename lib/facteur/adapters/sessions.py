@@ -12,16 +12,23 @@ Keys (all under `facteur:`):
 - `reported:<namespace>/<name>#<attempt>`: set once per attempt, by the one outcome reported;
 - `ref:<ref>`: the correlation ID behind a button's opaque reference;
 - `acted:<correlation_id>:<action>#<attempt>`: a claim (busy while the click acts, done once it
-  did), so a double click acts once.
+  did), so a double click acts once;
+- `user:<user_id>:recent`: a sorted set of that user's started runs (correlation IDs scored by
+  received_at), the newest RECENT_RUNS kept, expiring with `user:<user_id>:last`;
+- `values:<guild_id>:<command>:<option>`: a sorted set of the values a guild used for an option
+  (scored by when), the newest RECENT_VALUES kept, for redis.session_ttl_seconds after the last;
+- `limit:<command>:user:<user_id>`, `limit:<command>:guild:<guild_id>`: a sliding-window log of
+  the interactions a limit counted (decisions/limits.py), expiring with its window.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from facteur.decisions import ids
 from facteur.decisions.claims import LEASE_SECONDS, SEEN, Claim
 from facteur.decisions.journey import DispatchResult
 from facteur.errors import SessionStoreError
@@ -33,6 +40,33 @@ PREFIX = "facteur:"
 _PENDING = f"{PREFIX}pending"
 _BUSY, _DONE = b"busy", b"done"
 _DETAIL_LIMIT = 200
+# How many of a user's runs are kept for /status and autocomplete (Discord shows 25 choices).
+RECENT_RUNS = 25
+# How many values are kept per guild, command and option; a longer value is not kept at all:
+# an autocomplete choice carries at most 100 characters, and a cut value would be another one.
+RECENT_VALUES = 200
+VALUE_LIMIT = 100
+
+# A sliding-window log in one round trip: forget what left the window; a member already
+# counted (a redelivery) fits again; a new one is counted if there is room. Scores are
+# milliseconds. Answers -1 when it fits, else when enough have left the window for one more
+# (the oldest, unless the limit was lowered since they were counted).
+_SPEND = """
+local key, member = KEYS[1], ARGV[1]
+local limit, window, now = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+if redis.call('ZSCORE', key, member) then
+  return -1
+end
+local counted = redis.call('ZCARD', key)
+if counted < limit then
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, window)
+  return -1
+end
+local last_out = redis.call('ZRANGE', key, counted - limit, counted - limit, 'WITHSCORES')
+return tonumber(last_out[2]) + window
+"""
 
 
 @contextmanager
@@ -61,6 +95,8 @@ class SessionStore:
         self._redis = client
         self._ttl = ttl_seconds
         self._last_ttl = last_dispatch_ttl_seconds
+        # EVALSHA, with EVAL only when Redis does not hold the script yet (redis-py's Script).
+        self._spend = client.register_script(_SPEND)
 
     @classmethod
     def from_url(
@@ -96,6 +132,11 @@ class SessionStore:
                 # click) of an older run must not take its place.
                 last_key = f"{PREFIX}user:{result.user_id}:last"
                 pipe.set(last_key, result.correlation_id, ex=self._last_ttl)
+                # The list /status shows lives as long as the last run does, so both agree.
+                recent = _recent_key(result.user_id)
+                pipe.zadd(recent, {result.correlation_id: result.received_at})
+                pipe.zremrangebyrank(recent, 0, -(RECENT_RUNS + 1))
+                pipe.expire(recent, self._last_ttl)
             if result.workflow_name and result.namespace:
                 key = _workflow_key(result.namespace, result.workflow_name)
                 pipe.set(key, result.correlation_id, ex=self._ttl)
@@ -122,6 +163,59 @@ class SessionStore:
         with _guard("reading a user's last dispatch"):
             correlation_id = self._redis.get(f"{PREFIX}user:{user_id}:last")
         return None if correlation_id is None else self.get(_text(correlation_id))
+
+    def recent_for_user(self, user_id: str, limit: int = 10) -> list[DispatchResult]:
+        """That user's started runs whose sessions Redis still holds, newest first."""
+        if limit <= 0:
+            return []  # ZREVRANGE 0 -1 would list them all
+        with _guard("reading a user's recent runs"):
+            found = self._redis.zrevrange(_recent_key(user_id), 0, limit - 1)
+            raws = self._redis.mget([_session_key(_text(cid)) for cid in found]) if found else []
+        return [DispatchResult.model_validate_json(raw) for raw in raws if raw is not None]
+
+    def remember_values(
+        self, guild_id: str, command: str, values: Mapping[str, str], at: float
+    ) -> None:
+        """Record each option's value as used `at` in this guild (autocomplete's `recent`);
+        options, guilds or commands that could not name a key, and values empty or over
+        VALUE_LIMIT characters, are not recorded."""
+        kept = {
+            key: value
+            for option, value in values.items()
+            if (key := _values_key(guild_id, command, option))
+            and value.strip()
+            and len(value) <= VALUE_LIMIT
+        }
+        if not kept:
+            return
+        with _guard("remembering option values"):
+            pipe = self._redis.pipeline(transaction=True)
+            for key, value in kept.items():
+                pipe.zadd(key, {value: at})
+                pipe.zremrangebyrank(key, 0, -(RECENT_VALUES + 1))
+                pipe.expire(key, self._ttl)
+            pipe.execute()
+
+    def recent_values(self, guild_id: str, command: str, option: str, limit: int) -> list[str]:
+        key = _values_key(guild_id, command, option)
+        if key is None or limit <= 0:
+            return []
+        with _guard("reading recent option values"):
+            return [_text(raw) for raw in self._redis.zrevrange(key, 0, limit - 1)]
+
+    def spend(
+        self, key: str, member: str, limit: int, window_seconds: float, now: float
+    ) -> float | None:
+        """Count `member` under `key` if `limit` allows in the sliding window, atomically (one
+        Lua script); None when it fits, else the unix time there is room again (when the
+        oldest counted leaves the window, unless the limit was lowered since)."""
+        window = max(1, round(window_seconds * 1000))
+        with _guard("spending a limit"):
+            answer = self._spend(
+                keys=[PREFIX + key], args=[member, limit, window, round(now * 1000)]
+            )
+        retry_at = int(answer)
+        return None if retry_at < 0 else retry_at / 1000
 
     def find_workflow(self, namespace: str, name: str) -> DispatchResult | None:
         with _guard("finding a workflow's session"):
@@ -206,6 +300,25 @@ class SessionStore:
 
 def _session_key(correlation_id: str) -> str:
     return f"{PREFIX}session:{correlation_id}"
+
+
+def _recent_key(user_id: str) -> str:
+    return f"{PREFIX}user:{user_id}:recent"
+
+
+def values_key(guild_id: str, command: str, option: str) -> str | None:
+    """The key of an option's recent values (without PREFIX); None unless every part is an ID
+    or a name the catalog allows, so that no user text names a key."""
+    if not (ids.is_snowflake(guild_id) and ids.COMMAND.fullmatch(command)):
+        return None
+    if not ids.COMMAND.fullmatch(option):
+        return None
+    return f"values:{guild_id}:{command}:{option}"
+
+
+def _values_key(guild_id: str, command: str, option: str) -> str | None:
+    key = values_key(guild_id, command, option)
+    return None if key is None else PREFIX + key
 
 
 def _workflow_key(namespace: str, name: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from facteur.decisions.interactions import NO_MENTIONS, Attachment, clip, safe_n
 
 if TYPE_CHECKING:
     from facteur.decisions.catalog import Command
+    from facteur.decisions.limits import Refused
     from facteur.decisions.run_logs import LogStep, Shown
 
 GREEN, RED, ORANGE, BLUE, GREY = 0x2ECC71, 0xE74C3C, 0xE67E22, 0x3498DB, 0x95A5A6
@@ -180,6 +182,29 @@ def not_accepted(name: str) -> str:
         f"facteur couldn't accept `/{safe_name(name)}` right now, so nothing was started. "
         "Please try again in a moment."
     )
+
+
+def limited(name: str, refused: Refused) -> str:
+    """A command over its cooldown or quota: the limit, and when it may run again (a Discord
+    timestamp, shown in the reader's zone and kept current)."""
+    rate = refused.limit.rate
+    runs = "run" if rate.count == 1 else "runs"
+    who = "for each person" if refused.limit.scope == "user" else "on this server"
+    return (
+        f"`/{safe_name(name)}` is limited to {rate.count} {runs} per "
+        f"{window_text(rate.seconds)} {who}; you can run it again {_when(refused.retry_at)}."
+    )
+
+
+def window_text(seconds: int) -> str:
+    """600 -> "10 minutes", 3600 -> "hour", 90 -> "90 seconds": the largest whole unit."""
+    unit, size = next(
+        (unit, size)
+        for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+        if seconds % size == 0
+    )
+    amount = seconds // size
+    return unit if amount == 1 else f"{amount} {unit}s"
 
 
 def not_started(name: str, reason: str) -> str:
@@ -468,6 +493,51 @@ def status_report(
     if workflow and namespace and ui_url:
         embed["url"] = workflow_url(ui_url, namespace, workflow)
     return {"content": title, "embeds": [embed], "allowed_mentions": NO_MENTIONS}
+
+
+RECENT_RUNS_TITLE = "Your recent facteur runs, newest first:"
+# /status lists at most this many runs: one embed field each, well inside Discord's 25 fields
+# and 6,000 characters an embed may hold.
+MAX_LISTED_RUNS = 10
+_LIST_BUDGET = 5000
+
+
+@dataclass(frozen=True)
+class RunLine:
+    """One run in /status's list: what was asked, and its phase now."""
+
+    command: str
+    workflow: str | None
+    namespace: str | None
+    phase: str | None
+    received_at: float
+    summary: str | None = None
+
+
+def status_list(runs: Sequence[RunLine], ui_url: str | None) -> dict[str, Any]:
+    """The caller's recent runs in the order given (newest first), one embed field each: the
+    command and workflow, the phase, when it was asked, a link to Argo and what was asked."""
+    fields: list[dict[str, Any]] = []
+    budget = _LIST_BUDGET
+    for run in runs[:MAX_LISTED_RUNS]:
+        name = clip(f"/{safe_name(run.command)} · {run.workflow or 'not started'}", 256)
+        parts = [f"**{clip(run.phase or 'unknown', 100)}**", f"requested {_when(run.received_at)}"]
+        if run.workflow and run.namespace and ui_url:
+            parts.append(f"[Open in Argo]({workflow_url(ui_url, run.namespace, run.workflow)})")
+        value = " · ".join(parts)
+        if run.summary:
+            value += "\n" + clip(run.summary, 200)
+        value = clip(value, 1024)
+        if len(name) + len(value) > budget:
+            break
+        budget -= len(name) + len(value)
+        fields.append({"name": name, "value": value, "inline": False})
+    embed: dict[str, Any] = {
+        "title": "Recent runs",
+        "color": phase_colour(runs[0].phase if runs else None),
+        "fields": fields,
+    }
+    return {"content": RECENT_RUNS_TITLE, "embeds": [embed], "allowed_mentions": NO_MENTIONS}
 
 
 def duration_text(seconds: float | None) -> str:
