@@ -220,6 +220,10 @@ def _interaction_verify(s: Settings) -> InteractionVerify:
         role_map=s.role_map,
         deliver=sink(s, "/facteur/interaction_verify"),
         guild_id=s.discord.guild_id,
+        # Built (and redis imported) on the first autocomplete that needs it, never at start-up:
+        # PING and commands keep their cold start. Without redis.url those sources suggest
+        # nothing.
+        store=functools.partial(store, s) if s.redis.url else None,
     )
     deliver_async = sink(s, "/facteur/interaction_verify", awaited=True)
     return InteractionVerify(flow, checks(s, sink=True), s.discord.max_body_bytes, deliver_async)

@@ -234,3 +234,89 @@ def test_a_thread_needs_a_public_workflow_run() -> None:
     for other in ({"builtin": True}, {"ephemeral": True}):
         with pytest.raises(CatalogError, match="thread needs a command"):
             parse_catalog(_catalog(thread=True, **other))
+
+
+# -- autocomplete and forms -----------------------------------------------------------------------
+
+SUGGESTED = {"source": "values", "values": ["alpha", "beta"]}
+
+
+@pytest.mark.parametrize(
+    ("option", "fragment"),
+    [
+        (
+            _option("p", choices=[{"name": "a", "value": "a"}], autocomplete=SUGGESTED),
+            "choices and autocomplete cannot both be set",
+        ),
+        (_option("p", type="integer", autocomplete={"source": "recent"}), "string options"),
+        (_option("p", autocomplete={"source": "values"}), "needs its values"),
+        (_option("p", autocomplete={"source": "recent", "values": ["a"]}), "takes no values"),
+        (_option("p", autocomplete={"source": "recent", "shown": 26}), "shown"),
+        (_option("p", autocomplete={"source": "recent", "shown": 0}), "shown"),
+        (_option("p", autocomplete={"source": "everything"}), "source"),
+        (_option("p", autocomplete={"source": "values", "values": ["x" * 101]}), "values"),
+        (_option("p", label="l" * 46), "label"),
+        (_option("p", label=""), "label"),
+    ],
+)
+def test_the_catalog_refuses_autocomplete_and_labels_discord_would(
+    option: dict[str, Any], fragment: str
+) -> None:
+    with pytest.raises(CatalogError) as err:
+        parse_catalog(_catalog(options=[option]))
+    assert fragment in str(err.value)
+
+
+def test_the_catalog_refuses_forms_a_modal_cannot_hold() -> None:
+    six = [_option(f"o{i}") for i in range(6)]
+    with pytest.raises(CatalogError, match="at most 5 text fields"):
+        parse_catalog(_catalog(form=True, options=six))
+    # Five text fields fit, with a non-text option the form leaves out.
+    five = [*six[:5], _option("count", type="integer")]
+    assert parse_catalog(_catalog(form=True, options=five)).commands[0].form
+    required_number = [_option("count", type="integer", required=True)]
+    with pytest.raises(CatalogError, match="can only ask for text"):
+        parse_catalog(_catalog(form=True, options=required_number))
+
+
+def test_autocomplete_and_forms_reach_discord_as_its_spec_says() -> None:
+    catalog = parse_catalog(
+        _catalog(
+            form=True,
+            options=[
+                _option("project", required=True, autocomplete={"source": "recent"}),
+                _option("branch", required=True, label="Which branch?"),
+                _option("env", autocomplete=SUGGESTED),
+            ],
+        )
+    )
+    payload = catalog.commands[0].to_discord()
+    assert [(o["name"], o.get("autocomplete")) for o in payload["options"]] == [
+        ("project", True),
+        ("branch", None),
+        ("env", True),
+    ]
+    # Discord's client sends no command without its required options, so a form's are not
+    # required there: sent bare, the command opens its form, and facteur checks them.
+    assert [o["required"] for o in payload["options"]] == [False, False, False]
+    assert all("label" not in o for o in payload["options"])  # the form's, not Discord's
+    assert_discord(payload, "ApplicationCommandCreateRequest")
+    assert_discord(payload, "ApplicationCommandUpdateRequest")
+    # Without a form, required options stay required.
+    plain = parse_catalog(_catalog(options=[_option("project", required=True)]))
+    assert plain.commands[0].to_discord()["options"][0]["required"] is True
+
+
+def test_a_value_typed_but_never_offered_is_still_checked() -> None:
+    catalog = parse_catalog(
+        _catalog(options=[_option("env", required=True, max_length=10, autocomplete=SUGGESTED)])
+    )
+    plan = catalog.commands[0]
+    offered = [{"name": "env", "type": 3, "value": "alpha"}]
+    assert check_options(plan, offered) == ({"env": "alpha"}, [])
+    # Not a suggestion, and fine: a suggestion is not a list of the allowed values.
+    assert check_options(plan, [{"name": "env", "type": 3, "value": "gamma"}])[1] == []
+    too_long = [{"name": "env", "type": 3, "value": "x" * 11}]
+    assert check_options(plan, too_long)[1] == ["`env` is longer than 10 characters"]
+    templated = [{"name": "env", "type": 3, "value": "{{workflow.name}}"}]
+    assert check_options(plan, templated)[1] != []

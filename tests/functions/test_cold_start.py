@@ -1,7 +1,9 @@
 """Cold start is a product feature: interaction_verify loads none of the heavy clients.
 
 A fresh interpreter loads functions/interaction_verify/main.py as functions-framework does and
-answers a PING; then nothing that only the back-ends need may be in sys.modules.
+answers a PING; then nothing that only the back-ends need may be in sys.modules. The same holds
+after a command, a form and its submit; only an autocomplete that looks in the session store
+loads a Redis client, when it comes.
 """
 
 from __future__ import annotations
@@ -9,8 +11,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
-from tests.helpers.support import ROOT, base_env
+import yaml
+
+from facteur.config import DEFAULT_CATALOG_FILE
+from tests.helpers.support import ROOT, base_env, command
 
 # What only command_route, workflow_submit and status_callback need.
 HEAVY = (
@@ -29,20 +36,32 @@ HEAVY = (
     "facteur.cli",
 )
 
+# Only an autocomplete that looks in the store (source recent or runs) may load these, and only
+# when it comes.
+STORE = ("redis", "facteur.adapters.sessions", "facteur.adapters.redis_client")
+
 _LOAD = """
 import json, os, sys
 os.environ.update({env})
 from tests.helpers.asgi_client import client_for
 from tests.helpers.support import sign
 app = client_for("interaction_verify")
-body = b'{{"type":1}}'
-assert app.post("/", data=body, headers=sign(body)).status_code == 200
-print(json.dumps(sorted(sys.modules)))
+loaded = []
+for body in {bodies}:
+    body = body.encode()
+    response = app.post("/", data=body, headers=sign(body))
+    assert response.status_code == 200, response.get_data()
+    loaded.append([response.get_json()["type"], sorted(sys.modules)])
+print(json.dumps(loaded))
 """
 
 
-def loaded_by_interaction_verify() -> set[str]:
-    code = _LOAD.format(env=json.dumps(base_env()))
+def loaded_after_each(bodies: list[dict[str, Any]], **env: str) -> list[tuple[int, set[str]]]:
+    """In a fresh interpreter, interaction_verify as functions-framework loads it answers each
+    body in turn (signed, each answered 200): the type of each answer, and the modules loaded
+    after it."""
+    texts = [json.dumps(body) for body in bodies]
+    code = _LOAD.format(env=json.dumps(base_env(**env)), bodies=json.dumps(texts))
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=str(ROOT),
@@ -52,12 +71,60 @@ def loaded_by_interaction_verify() -> set[str]:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+    steps = json.loads(result.stdout.strip().splitlines()[-1])
+    return [(kind, set(modules)) for kind, modules in steps]
+
+
+def heavy_in(modules: set[str], heavy: tuple[str, ...] = HEAVY) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in heavy))
 
 
 def test_interaction_verify_loads_no_back_end_client() -> None:
-    modules = loaded_by_interaction_verify()
-    heavy = sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
-    assert heavy == []
+    [(_, modules)] = loaded_after_each([{"type": 1}])
+    assert heavy_in(modules) == []
     # ...and does load what its own path needs, so the check above is looking at the right run.
     assert {"nacl.signing", "facteur.flows.interaction_verify", "facteur.adapters.sink"} <= modules
+
+
+def _asking_catalog(path: Path) -> Path:
+    """The shipped catalog with /implement a form, and suggestions from the catalog (review's
+    deadline) and from the store (plan's project)."""
+    data = yaml.safe_load(DEFAULT_CATALOG_FILE.read_text())
+    commands = {entry["name"]: entry for entry in data["commands"]}
+    commands["implement"]["form"] = True
+    commands["plan"]["options"][1]["autocomplete"] = {"source": "recent"}
+    commands["review"]["options"][3]["autocomplete"] = {"source": "values", "values": ["today"]}
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _typing(name: str, option: str) -> dict[str, Any]:
+    payload = command(name, [{"name": option, "type": 3, "value": "t", "focused": True}])
+    payload["type"] = 4
+    return payload
+
+
+def test_only_an_autocomplete_that_looks_in_the_store_loads_redis(tmp_path: Path) -> None:
+    form = command("implement", [])
+    submitted = command("implement", interaction_id="900000000000000042")
+    rows = [{"type": 1, "components": [{"type": 4, "custom_id": "project", "value": "x"}]}]
+    submitted.update(type=5, data={"custom_id": "facteur:form:implement", "components": rows})
+    steps = [
+        {"type": 1},
+        command("plan"),  # handed off (to a sink that is not there: refused, privately)
+        form,  # opens the form
+        submitted,  # the form's submit
+        _typing("review", "deadline"),  # suggestions from the catalog
+        _typing("plan", "project"),  # suggestions from the store (a Redis that is not there)
+    ]
+    catalog = _asking_catalog(tmp_path / "commands.yaml")
+    answered = loaded_after_each(steps, FACTEUR_COMMANDS_CATALOG_FILE=str(catalog))
+    # Each path was taken: PONG, a message, the form (a modal), a message, suggestions twice.
+    assert [kind for kind, _ in answered] == [1, 4, 9, 4, 8, 8]
+    *before, (_, after) = answered
+    for _, modules in before:
+        assert heavy_in(modules) == []
+    # The store's client, loaded lazily, now:
+    assert {"redis", "facteur.adapters.sessions"} <= after
+    # ...and nothing else that only the back-ends need.
+    assert heavy_in(after, tuple(h for h in HEAVY if h not in STORE)) == []

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from facteur.adapters.envelope import encode, seal
+from facteur.config import DEFAULT_CATALOG_FILE
 from facteur.decisions import ids
 from facteur.decisions.journey import COMMAND_RECEIVED, WORKFLOW_REQUESTED
 from tests.helpers import argo_oracle
@@ -21,6 +24,7 @@ from tests.helpers.support import (
     base_env,
     button_click,
     command,
+    fresh_snowflake,
     sign,
 )
 
@@ -311,3 +315,125 @@ def test_status_callback_nudges_never_5xx_and_only_ever_read_argo(load_function)
             assert response.get_json()["result"] in {"ignored", "running", "unconfirmed"}
 
     check()
+
+
+def _asking_catalog(path: Path) -> Path:
+    """The shipped catalog with /implement a form, and suggestions on two options."""
+    data = yaml.safe_load(DEFAULT_CATALOG_FILE.read_text())
+    commands = {entry["name"]: entry for entry in data["commands"]}
+    commands["implement"]["form"] = True
+    commands["plan"]["options"][1]["autocomplete"] = {"source": "recent"}
+    commands["review"]["options"][3]["autocomplete"] = {"source": "values", "values": ["today"]}
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+option_names = st.sampled_from(["project", "objective", "deadline", "branch", "x"]) | st.text(
+    max_size=8
+)
+
+
+def test_verify_autocompletes_never_5xx_and_never_hand_off(load_function, sink, tmp_path) -> None:
+    """A signed AUTOCOMPLETE of any command, options and focus: never a 5xx, every answer
+    suggestions within Discord's limits, and nothing ever handed on."""
+    catalog = _asking_catalog(tmp_path / "commands.yaml")
+    client = load_function(
+        "interaction_verify",
+        base_env(K_SINK=sink.url, FACTEUR_COMMANDS_CATALOG_FILE=str(catalog)),
+    )
+    options = st.lists(
+        st.fixed_dictionaries(
+            {"name": option_names, "type": st.sampled_from([3, 4, "3"]), "value": json_values},
+            optional={"focused": st.booleans() | json_values},
+        )
+        | json_values,
+        max_size=3,
+    )
+
+    @FUZZ
+    @given(
+        name=st.sampled_from(["plan", "review", "status", "deploy"]),
+        options=options | json_values,
+        roles=st.sampled_from([[ROLE_PLANNER], [ROLE_OTHER]]),
+    )
+    def check(name, options, roles) -> None:
+        payload = command(name, roles=roles)
+        payload["type"] = 4
+        payload["data"]["options"] = options
+        before = len(sink.received)
+        body = json.dumps(payload).encode()
+        response = client.post("/", data=body, headers=sign(body))
+        assert response.status_code in (200, 400), response.get_data()
+        if response.status_code == 200:
+            assert response.get_json()["type"] == 8
+            if (SPECS_DIR / "discord").exists():
+                assert_interaction_response(response.get_json())
+        assert len(sink.received) == before
+
+    check()
+
+
+def test_verify_hands_on_only_the_submits_of_facteurs_forms(load_function, sink, tmp_path) -> None:
+    """A signed MODAL_SUBMIT of any custom_id and components: never a 5xx, and handed on only
+    as the command of a form the catalog declares, with that form's text fields, from a caller
+    the role map allows."""
+    catalog = _asking_catalog(tmp_path / "commands.yaml")
+    client = load_function(
+        "interaction_verify",
+        base_env(K_SINK=sink.url, FACTEUR_COMMANDS_CATALOG_FILE=str(catalog)),
+    )
+    custom = st.sampled_from(
+        ["facteur:form:implement", "facteur:form:plan", "facteur:form:implement:x"]
+    ) | st.text(max_size=40)
+    text_input = st.fixed_dictionaries(
+        {
+            "type": st.sampled_from([4, 4, 3, "4"]),
+            "custom_id": st.sampled_from(["project", "branch", "notes", "admin"]) | json_values,
+            "value": st.sampled_from(["facteur", "main", "", "{{x}}"]) | json_values,
+        }
+    )
+    rows = st.lists(
+        st.fixed_dictionaries(
+            {
+                "type": st.sampled_from([1, 1, 18, 10]),
+                "components": st.lists(text_input, max_size=2),
+            }
+        )
+        | json_values,
+        max_size=6,
+    )
+    filled = [
+        {"type": 1, "components": [{"type": 4, "custom_id": name, "value": value}]}
+        for name, value in (("project", "facteur"), ("branch", "main"), ("notes", ""))
+    ]
+    forwarded_any = []
+
+    @FUZZ
+    @given(
+        custom_id=custom,
+        components=rows | st.just(filled),
+        roles=st.sampled_from([[ROLE_PLANNER], [ROLE_OTHER]]),
+    )
+    def check(custom_id, components, roles) -> None:
+        payload = command("implement", roles=roles, interaction_id=fresh_snowflake())
+        payload["type"] = 5
+        payload["data"] = {"custom_id": custom_id, "components": components}
+        before = len(sink.received)
+        body = json.dumps(payload).encode()
+        response = client.post("/", data=body, headers=sign(body))
+        assert response.status_code in (200, 400), response.get_data()
+        if response.status_code == 200 and (SPECS_DIR / "discord").exists():
+            assert_interaction_response(response.get_json())
+        for event in sink.events()[before:]:
+            forwarded = event.get_data()
+            assert custom_id == "facteur:form:implement"
+            assert roles == [ROLE_PLANNER]
+            assert forwarded["command"] == "implement"
+            names = [option["name"] for option in forwarded["options"]]
+            assert set(names) <= {"project", "branch", "ticket", "notes"}
+            assert len(set(names)) == len(names)
+            assert {"project", "branch"} <= set(names)
+            forwarded_any.append(event)
+
+    check()
+    assert forwarded_any, "no example was a good submit: the property above was never tried"

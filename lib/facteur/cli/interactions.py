@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from facteur.decisions import interactions as ix
+from facteur.decisions.forms import ACTION_ROW, TEXT_INPUT
 
 if TYPE_CHECKING:
     from nacl.signing import SigningKey
@@ -72,6 +73,52 @@ def button_click(
     return _interaction(
         ix.MESSAGE_COMPONENT,
         data,
+        application_id=application_id,
+        guild_id=guild_id,
+        user_id=user_id,
+        roles=roles,
+    )
+
+
+def autocomplete(
+    name: str,
+    options: list[dict[str, Any]],
+    *,
+    application_id: str,
+    guild_id: str,
+    user_id: str,
+    roles: list[str],
+) -> dict[str, Any]:
+    """An AUTOCOMPLETE interaction: the command being typed, one of its options `focused`."""
+    data: dict[str, Any] = {"id": LOCAL_COMMAND_ID, "name": name, "type": 1, "options": options}
+    return _interaction(
+        ix.AUTOCOMPLETE,
+        data,
+        application_id=application_id,
+        guild_id=guild_id,
+        user_id=user_id,
+        roles=roles,
+    )
+
+
+def modal_submit(
+    custom_id: str,
+    fields: list[tuple[str, str]],
+    *,
+    application_id: str,
+    guild_id: str,
+    user_id: str,
+    roles: list[str],
+) -> dict[str, Any]:
+    """A MODAL_SUBMIT interaction: a form's text inputs as Discord returns them, each in its
+    action row (as the modal held it), by custom_id, with the value typed ("" when left empty)."""
+    rows = [
+        {"type": ACTION_ROW, "components": [{"type": TEXT_INPUT, "custom_id": c, "value": v}]}
+        for c, v in fields
+    ]
+    return _interaction(
+        ix.MODAL_SUBMIT,
+        {"custom_id": custom_id, "components": rows},
         application_id=application_id,
         guild_id=guild_id,
         user_id=user_id,

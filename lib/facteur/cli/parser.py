@@ -129,6 +129,19 @@ def build() -> argparse.ArgumentParser:
         "send", play.send, "send a signed interaction to interaction_verify, as Discord would"
     )
     send.add_argument("line", nargs="+", help='"/plan objective:ship it", or ping')
+    typing = send.add_mutually_exclusive_group()
+    typing.add_argument(
+        "--autocomplete",
+        metavar="OPTION",
+        help="ask for suggestions while OPTION is typed (its value in the line is what was "
+        "typed so far), and print them, a line each",
+    )
+    typing.add_argument(
+        "--form",
+        action="store_true",
+        help="submit the command's form, the line's options as its fields (a form command sent "
+        "without its required options prints its form)",
+    )
     _as_discord_would(send)
 
     click = command(

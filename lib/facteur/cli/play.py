@@ -9,15 +9,17 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from facteur.callers import PING_EVENT_TYPE
 from facteur.cli import interactions
 from facteur.cli.plumbing import PROG, CliError, post, report, say
-from facteur.cli.slash import parse_command_line, typed_options
+from facteur.cli.slash import form_fields, parse_command_line, typed_options, typing_options
 from facteur.config import CONFIG_FILE_ENV, REPO_ROOT, Settings, load_catalog, load_settings
 from facteur.decisions import ids
+from facteur.decisions.forms import SHORT, form_id
+from facteur.decisions.interactions import AUTOCOMPLETE_RESULT, MODAL
 
 # ./scripts/dev's own default: from another terminal, these commands play against it unaided.
 LOCAL_CONFIG_FILE = REPO_ROOT / "config" / "local.yaml"
@@ -34,17 +36,61 @@ def send(args: argparse.Namespace) -> int:
     settings = _settings()
     line = " ".join(args.line).strip()
     if line == "ping":
-        interaction: dict[str, Any] = {"type": 1}
-    else:
-        name, raw = parse_command_line(line)
-        catalog = load_catalog(settings.commands.catalog_file)
-        interaction = interactions.application_command(
-            name,
-            # An unknown command goes out anyway, so interaction_verify's refusal shows.
-            typed_options(catalog.get(name), raw),
-            **_caller(settings, args),
+        if args.autocomplete or args.form:
+            raise CliError("ping has no options to complete and no form to submit")
+        return _sign_and_post(args, settings, {"type": 1})
+    name, raw = parse_command_line(line)
+    # An unknown command goes out anyway, so interaction_verify's refusal shows.
+    command = load_catalog(settings.commands.catalog_file).get(name)
+    caller = _caller(settings, args)
+    if args.autocomplete:
+        options = typing_options(command, raw, args.autocomplete)
+        interaction = interactions.autocomplete(name, options, **caller)
+        return _sign_and_post(args, settings, interaction, shown=show_choices)
+    if args.form:
+        fields = form_fields(command, raw)
+        interaction = interactions.modal_submit(form_id(name), fields, **caller)
+        return _sign_and_post(args, settings, interaction)
+    interaction = interactions.application_command(name, typed_options(command, raw), **caller)
+    return _sign_and_post(args, settings, interaction, shown=show_modal)
+
+
+def show_choices(answer: dict[str, Any]) -> bool:
+    """An autocomplete's answer (type 8): a line per choice, its name (and its value, when that
+    differs). False for any other answer, which is shown as it came."""
+    if answer.get("type") != AUTOCOMPLETE_RESULT:
+        return False
+    choices = answer.get("data", {}).get("choices") or []
+    for choice in choices:
+        name, value = choice.get("name"), choice.get("value")
+        print(name if name == value else f"{name}\t({value})")
+    if not choices:
+        say("no suggestions")
+    return True
+
+
+def show_modal(answer: dict[str, Any]) -> bool:
+    """A form (type 9): its title, a line per field (label, option, required, style, limit,
+    what is filled in), and how to submit it. False for any other answer."""
+    if answer.get("type") != MODAL:
+        return False
+    data = answer.get("data", {})
+    custom = str(data.get("custom_id", ""))
+    print(f"form {data.get('title')} ({custom}):")
+    fields = [row["components"][0] for row in data.get("components", [])]
+    for field in fields:
+        need = "required" if field.get("required") else "optional"
+        style = "short" if field.get("style") == SHORT else "paragraph"
+        filled = f": {json.dumps(field['value'])}" if field.get("value") else ""
+        print(
+            f"  {field.get('label')} [{field.get('custom_id')}] {need}, {style}, "
+            f"at most {field.get('max_length')}{filled}"
         )
-    return _sign_and_post(args, settings, interaction)
+    match = ids.FORM_ID.fullmatch(custom)
+    if match:
+        shown = " ".join(f"{field.get('custom_id')}:…" for field in fields)
+        print(f'submit it: {PROG} send --form "/{match[1]} {shown}"')
+    return True
 
 
 def click(args: argparse.Namespace) -> int:
@@ -104,8 +150,14 @@ def _caller(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _sign_and_post(
-    args: argparse.Namespace, settings: Settings, interaction: dict[str, Any]
+    args: argparse.Namespace,
+    settings: Settings,
+    interaction: dict[str, Any],
+    *,
+    shown: Callable[[dict[str, Any]], bool] | None = None,
 ) -> int:
+    """Sign and send as Discord does, and print the answer: as `shown` prints it when it
+    knows it (a form, the choices), else as one line, `STATUS BODY`."""
     key = interactions.signing_key(args.key_seed_hex)
     public = key.verify_key.encode().hex()
     if settings.discord.public_key and settings.discord.public_key != public:
@@ -115,7 +167,15 @@ def _sign_and_post(
             "these settings answers 401"
         )
     body = json.dumps(interaction).encode()
-    return report(*post(args.url, body, interactions.signed_headers(key, body)))
+    status, text = post(args.url, body, interactions.signed_headers(key, body))
+    if shown is not None and status == 200:
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            answer = None
+        if isinstance(answer, dict) and shown(answer):
+            return 0
+    return report(status, text)
 
 
 def callback(args: argparse.Namespace) -> int:

@@ -98,3 +98,39 @@ def _convert(name: str, kind: int, text: str) -> Any:
             raise CliError(f"option {name!r} takes a number, not {text!r}")
         return int(text) if re.fullmatch(r"[-+]?[0-9]+", text) else number
     return text  # strings, and the snowflakes of users, channels, roles and attachments
+
+
+def typing_options(
+    command: Command | None, raw: list[tuple[str, str]], focus: str
+) -> list[dict[str, Any]]:
+    """Options as Discord sends them while `focus` is being typed: the others typed by the
+    catalog, the focused one as the text typed so far (a string whatever its type, as Discord
+    sends it), and empty when the line does not name it yet."""
+    from facteur.decisions.catalog import OPTION_TYPES
+
+    if not any(name == focus for name, _ in raw):
+        raw = [*raw, (focus, "")]
+    options = []
+    for name, text in raw:
+        if name == focus:
+            option = command.option(name) if command else None
+            kind = option.type if option else OPTION_TYPES["string"]
+            options.append({"name": name, "type": kind, "value": text, "focused": True})
+        else:
+            options.extend(typed_options(command, [(name, text)]))
+    return options
+
+
+def form_fields(command: Command | None, raw: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A form's text inputs as Discord returns them on submit: every field of the command's
+    form, "" where nothing was typed, then any the line names that the form lacks (sent as
+    they are, so that interaction_verify, not this tool, is what refuses them)."""
+    from facteur.decisions.forms import fields
+
+    given = dict(raw)
+    if len(given) != len(raw):
+        raise CliError("a form field is given twice")
+    declared = [option.name for option in fields(command)] if command else []
+    return [(name, given.get(name, "")) for name in declared] + [
+        (name, text) for name, text in raw if name not in declared
+    ]

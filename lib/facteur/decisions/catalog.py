@@ -244,7 +244,7 @@ class Command(_Model):
             "name": self.name,
             "description": self.description,
             "type": 1,
-            "options": [_option_to_discord(option) for option in self.options],
+            "options": [_option_to_discord(option, form=self.form) for option in self.options],
         }
 
 
@@ -263,17 +263,22 @@ class Catalog(_Model):
         return next((command for command in self.commands if command.name == name), None)
 
 
-def _option_to_discord(option: Option) -> dict[str, Any]:
+def _option_to_discord(option: Option, *, form: bool = False) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "type": option.type,
         "name": option.name,
         "description": option.description,
-        "required": option.required,
+        # Discord's client will not send a command without its required options, so a form's
+        # command registers none as required: sent bare, it opens the form, and facteur checks
+        # what is required (check_options) whichever way the options come.
+        "required": option.required and not form,
     }
     if option.choices:
         payload["choices"] = [choice.model_dump() for choice in option.choices]
     if option.max_length is not None:
         payload["max_length"] = option.max_length
+    if option.autocomplete is not None:
+        payload["autocomplete"] = True
     return payload
 
 

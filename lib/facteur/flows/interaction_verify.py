@@ -1,31 +1,45 @@
-"""interaction_verify's flow: authenticate, answer PING, refuse early, defer and hand off.
+"""interaction_verify's flow: authenticate, answer PING, refuse early, defer and hand off;
+open forms, and suggest what to type.
 
 Everything here is bounded: Discord drops an interaction whose first answer takes longer than
-3 seconds. `read` is CPU only and never waits; the hand-off is the one wait, bounded by the
-sink's timeout, and comes blocking (`hand_off`, for a thread) or awaited (`hand_off_async`).
+3 seconds. `read` is CPU only and never waits. A step that must wait comes back from it: a
+HandOff, bounded by the sink's timeout, or an autocomplete's Lookup in the session store,
+bounded by `suggest_budget_seconds`; either is then run blocking (`hand_off`, for a thread) or
+awaited (`hand_off_async`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from facteur import logs, telemetry
+from facteur.decisions import autocomplete as ac
+from facteur.decisions import forms, render, strict_json
 from facteur.decisions import interactions as ix
-from facteur.decisions import render, strict_json
-from facteur.decisions.admission import admit
-from facteur.decisions.catalog import Catalog
+from facteur.decisions.admission import admit, admit_caller
+from facteur.decisions.catalog import Autocomplete, Catalog, Option
 from facteur.decisions.journey import COMMAND_RECEIVED, COMPONENT_CLICKED, Journey
-from facteur.errors import SignatureError, SinkError
+from facteur.errors import FacteurError, SignatureError, SinkError
 from facteur.flows.outcome import Answer
-from facteur.flows.ports import AsyncDeliver, Deliver, Headers, Verifier
+from facteur.flows.ports import AsyncDeliver, Deliver, Headers, SessionStore, Verifier
 
 log = logging.getLogger("facteur.interaction_verify")
+
+# An autocomplete cannot be deferred: its answer must reach Discord within the same 3 seconds
+# as any interaction's. The store gets this long, well inside them, then the answer is no
+# suggestions (the user can still type their value).
+SUGGEST_BUDGET_SECONDS = 0.5
+# Lookups in the store at once: a store that hangs holds at most this many threads.
+SUGGEST_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,16 @@ class HandOff:
     context: dict[str, str]
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """An autocomplete whose suggestions are in the session store (source recent or runs)."""
+
+    typing: ac.Typing
+    option: Option
+    source: Autocomplete
+    context: dict[str, str]
+
+
 @dataclass(kw_only=True)
 class Ingress:
     verifier: Verifier
@@ -51,12 +75,22 @@ class Ingress:
     deliver: Deliver
     guild_id: str | None = None
     clock: Callable[[], float] = time.time
+    # Builds the session store on its first use. Only autocomplete's `recent` and `runs`
+    # sources need it, so that PING, commands and forms never load a Redis client. None: those
+    # sources suggest nothing.
+    store: Callable[[], SessionStore] | None = None
+    suggest_budget_seconds: float = SUGGEST_BUDGET_SECONDS
+    _built: SessionStore | None = field(default=None, init=False, repr=False)
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    # Two locks: the event loop takes the pool's, and must never wait behind a store's build.
+    _pool_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _store_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def handle(self, headers: Headers, body: bytes) -> Answer:
         step = self.read(headers, body)
         return step if isinstance(step, Answer) else self.hand_off(step)
 
-    def read(self, headers: Headers, body: bytes) -> Answer | HandOff:
+    def read(self, headers: Headers, body: bytes) -> Answer | HandOff | Lookup:
         """Everything short of the hand-off: CPU only, no I/O, so an event loop may run it."""
         try:
             self.verifier.verify(
@@ -77,24 +111,25 @@ class Ingress:
         kind = payload.get("type")
         if kind == ix.PING:
             return Answer(200, ix.pong())
-        if kind == ix.APPLICATION_COMMAND:
-            try:
-                return self._command(ix.read_invocation(payload))
-            except ix.InvalidInteraction as err:
-                return Answer(400, {"error": str(err)})
-        if kind == ix.AUTOCOMPLETE:
-            return Answer(200, ix.no_choices())
-        if kind == ix.MESSAGE_COMPONENT:
-            try:
+        try:
+            if kind == ix.APPLICATION_COMMAND:
+                call = ix.read_invocation(payload)
+                return self._form(call) or self._command(call)
+            if kind == ix.AUTOCOMPLETE:
+                return self._typing(payload)
+            if kind == ix.MESSAGE_COMPONENT:
                 return self._click(ix.read_click(payload))
-            except ix.InvalidInteraction as err:
-                return Answer(400, {"error": str(err)})
-        if kind == ix.MODAL_SUBMIT:
-            return Answer(200, ix.message(render.UNSUPPORTED_INTERACTION))
+            if kind == ix.MODAL_SUBMIT:
+                return self._submitted(forms.read_submission(payload, self.catalog))
+        except ix.InvalidInteraction as err:
+            return Answer(400, {"error": str(err)})
         return Answer(400, {"error": "unknown interaction type"})
 
-    def hand_off(self, step: HandOff) -> Answer:
-        """Hand the event to K_SINK (blocking I/O) and answer as it went."""
+    def hand_off(self, step: HandOff | Lookup) -> Answer:
+        """Hand the event to K_SINK (blocking I/O) and answer as it went; for a Lookup, the
+        suggestions found within the budget."""
+        if isinstance(step, Lookup):
+            return self.suggest(step)
         with _handing_off(step):
             try:
                 self.deliver(step.event_type, step.event_id, step.data)
@@ -102,8 +137,10 @@ class Ingress:
                 return _refused(step, err)
         return Answer(200, step.accepted)
 
-    async def hand_off_async(self, step: HandOff, deliver: AsyncDeliver) -> Answer:
+    async def hand_off_async(self, step: HandOff | Lookup, deliver: AsyncDeliver) -> Answer:
         """hand_off on an event loop, through a Deliver that awaits instead of blocking."""
+        if isinstance(step, Lookup):
+            return await self.suggest_async(step)
         with _handing_off(step):
             try:
                 await deliver(step.event_type, step.event_id, step.data)
@@ -133,6 +170,111 @@ class Ingress:
             context=context | {"user_id": call.user_id},
         )
 
+    def _form(self, call: ix.Invocation) -> Answer | None:
+        """The form of a `form: true` command sent without a required option: a modal, which
+        must be the interaction's first answer, so it is answered here and nothing is handed
+        off. Its submit comes back as a MODAL_SUBMIT (`_submitted`)."""
+        command = self.catalog.get(call.command)
+        if command is None or not forms.wants_form(command, call.options):
+            return None
+        admission = admit_caller(self.catalog, self.role_map, call, self.guild_id)
+        if admission.refusal is not None:
+            return None  # refused on the command path, which says why and audits it
+        with logs.bound(interaction_id=call.interaction_id, command=command.name):
+            log.info("opened the form of /%s for %s", command.name, call.user_id)
+        return Answer(200, forms.modal(command, call.options))
+
+    def _submitted(self, call: ix.Invocation | None) -> Answer | HandOff:
+        """A form's submit goes exactly where its command would have gone: the same checks (the
+        role map again: the caller may have lost a role since the form opened), the same event,
+        the same hand-off."""
+        if call is None:
+            logs.audit("command.refused", check="not_our_form")
+            return Answer(200, ix.message(render.UNSUPPORTED_INTERACTION))
+        return self._command(call)
+
+    def _typing(self, payload: dict[str, Any]) -> Answer | Lookup:
+        """Suggestions for the option being typed, for a caller who may run the command here;
+        a static list is ranked at once, the store's sources come back as a Lookup. Discord
+        takes nothing but suggestions in answer: a shape it never sends gets none."""
+        try:
+            typing = ac.read_typing(payload)
+        except ix.InvalidInteraction as err:
+            log.warning("answered no suggestions to a malformed autocomplete: %s", err)
+            return Answer(200, ix.no_choices())
+        call = typing.call
+        admission = admit_caller(self.catalog, self.role_map, call, self.guild_id)
+        command = admission.command
+        option = command.option(typing.option) if command is not None else None
+        if admission.refusal is not None or option is None or option.autocomplete is None:
+            return Answer(200, ix.no_choices())
+        source = option.autocomplete
+        if source.source == "values":
+            return Answer(
+                200, ac.answer(ac.rank(source.values, typing.typed, source.shown, option))
+            )
+        context = {"interaction_id": call.interaction_id, "command": call.command}
+        return Lookup(typing, option, source, context | {"option": option.name})
+
+    def suggest(self, step: Lookup) -> Answer:
+        """A Lookup, blocking: run in a worker, waited for no longer than the budget."""
+        future = self._look_up(step)
+        try:
+            values = future.result(timeout=self.suggest_budget_seconds)
+        except TimeoutError:
+            values = _late(step, future)
+        return Answer(200, ac.answer(values))
+
+    async def suggest_async(self, step: Lookup) -> Answer:
+        """suggest on an event loop: the worker is awaited, so the loop never blocks."""
+        future = self._look_up(step)
+        try:
+            waited = asyncio.wrap_future(future)
+            values = await asyncio.wait_for(waited, self.suggest_budget_seconds)
+        except TimeoutError:
+            values = _late(step, future)
+        return Answer(200, ac.answer(values))
+
+    def _look_up(self, step: Lookup) -> Future[list[str]]:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(SUGGEST_THREADS, "facteur-suggest")
+            pool = self._pool
+        deadline = time.monotonic() + self.suggest_budget_seconds
+        return pool.submit(self._suggestions, step, deadline)
+
+    def _suggestions(self, step: Lookup, deadline: float) -> list[str]:
+        """In a worker: the store's candidates, ranked. Any failure of the store, from building
+        its client on, is no suggestions (never an error to Discord)."""
+        if time.monotonic() >= deadline:
+            return []  # queued behind a slow store: nobody waits for this answer any more
+        started = time.perf_counter()
+        typing, source = step.typing, step.source
+        try:
+            store = self._session_store()
+            if store is None:
+                return []
+            candidates = _candidates(store, typing, source.source)
+        except Exception as err:
+            # A FacteurError's reason is safe to log; of anything else, its class alone.
+            reason = str(err) if isinstance(err, FacteurError) else type(err).__name__
+            with logs.bound(**step.context):
+                log.warning("autocomplete found no suggestions: %s", reason)
+            return []
+        ranked = ac.rank(candidates, typing.typed, source.shown, step.option)
+        telemetry.record(
+            "facteur_autocomplete_duration_ms",
+            (time.perf_counter() - started) * 1000,
+            source=source.source,
+        )
+        return ranked
+
+    def _session_store(self) -> SessionStore | None:
+        with self._store_lock:
+            if self._built is None and self.store is not None:
+                self._built = self.store()
+            return self._built
+
     def _click(self, click: ix.Click | None) -> Answer | HandOff:
         # Whether the clicker may act depends on the run, which only command_route can look up.
         if click is None:
@@ -155,6 +297,25 @@ class Ingress:
 def _handing_off(step: HandOff) -> Iterator[None]:
     with logs.bound(**step.context), telemetry.span("interaction_verify", **step.context):
         yield
+
+
+def _candidates(store: SessionStore, typing: ac.Typing, source: str) -> list[str]:
+    """A source's candidates from the store (blocking I/O): `recent`, the values this guild
+    used for the option; `runs`, the caller's own runs here."""
+    call = typing.call
+    if source == "recent":
+        if call.guild_id is None:
+            return []
+        return store.recent_values(call.guild_id, call.command, typing.option, ac.RECENT_SCAN)
+    return ac.run_names(store.recent_for_user(call.user_id, ac.RUNS_SCAN), call.guild_id)
+
+
+def _late(step: Lookup, future: Future[list[str]]) -> list[str]:
+    # Not started yet: it never will be. Running: it ends on the store's own timeouts.
+    future.cancel()
+    with logs.bound(**step.context):
+        log.warning("autocomplete answered no suggestions: the store took too long")
+    return []
 
 
 def _refused(step: HandOff, err: SinkError) -> Answer:
