@@ -209,7 +209,13 @@ def test_register_commands_sends_autocomplete_and_forms(
         for option in command["options"]
         if option.get("autocomplete")
     }
-    assert flagged == {("plan", "project"), ("review", "deadline"), ("status", "workflow")}
+    assert flagged == {
+        ("plan", "project"),
+        ("implement", "project"),
+        ("review", "project"),
+        ("review", "deadline"),
+        ("status", "workflow"),
+    }
     assert all("choices" not in o for o in by_name["review"]["options"])
     # /implement opens its form when sent bare, so Discord must let it be sent bare.
     assert [o["required"] for o in by_name["implement"]["options"]] == [False] * 4

@@ -101,6 +101,7 @@ def callback_schema_for(response: dict[str, Any]) -> str:
         6: "UpdateMessageInteractionCallbackRequest",
         7: "UpdateMessageInteractionCallbackRequest",
         8: "ApplicationCommandAutocompleteCallbackRequest",
+        9: "ModalInteractionCallbackRequest",
     }[response["type"]]
 
 
