@@ -57,10 +57,10 @@ def test_recent_runs_are_the_started_ones_newest_first_and_bounded(store: Sessio
     assert store._redis.zcard(f"facteur:user:{USER}:recent") == RECENT_RUNS
     assert store.recent_for_user(USER, 0) == []
     assert store.recent_for_user("800000000000000998") == []
-    # The list lives as long as the last run does.
+    # The list lives as long as the sessions it lists, longer than the last dispatch's note.
     ttl = store._redis.ttl(f"facteur:user:{USER}:recent")
-    assert 0 < ttl <= LAST_TTL
-    assert abs(ttl - store._redis.ttl(f"facteur:user:{USER}:last")) <= 1
+    assert LAST_TTL < ttl <= SESSION_TTL
+    assert abs(ttl - store._redis.ttl(f"facteur:session:{runs[-1].correlation_id}")) <= 1
 
 
 def test_a_later_save_keeps_a_run_in_its_place(store: SessionStore) -> None:
@@ -228,8 +228,8 @@ def test_memory_sorted_sets_expire_with_their_clock() -> None:
     live = store.keys()
     assert "limit:plan:user:1" not in live
     now[0] += 20
-    assert store.recent_for_user(USER) == []
     assert store.recent_values(GUILD, "plan", "project", 5) == ["facteur"]
     now[0] += 30
+    assert store.recent_for_user(USER) == []
     assert store.recent_values(GUILD, "plan", "project", 5) == []
     assert store.keys() == set()

@@ -228,7 +228,7 @@ class MemoryStore:
             if started:
                 self._write(f"user:{result.user_id}:last", cid, self._last_ttl)
                 recent = f"user:{result.user_id}:recent"
-                self._add_newest(recent, cid, result.received_at, RECENT_RUNS, self._last_ttl)
+                self._add_newest(recent, cid, result.received_at, RECENT_RUNS, self._ttl)
             if result.workflow_name and result.namespace:
                 self._write(f"workflow:{result.namespace}/{result.workflow_name}", cid, self._ttl)
             if result.ref:

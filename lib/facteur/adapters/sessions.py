@@ -14,7 +14,8 @@ Keys (all under `facteur:`):
 - `acted:<correlation_id>:<action>#<attempt>`: a claim (busy while the click acts, done once it
   did), so a double click acts once;
 - `user:<user_id>:recent`: a sorted set of that user's started runs (correlation IDs scored by
-  received_at), the newest RECENT_RUNS kept, expiring with `user:<user_id>:last`;
+  received_at), the newest RECENT_RUNS kept, for redis.session_ttl_seconds after the last, as
+  the sessions it lists;
 - `values:<guild_id>:<command>:<option>`: a sorted set of the values a guild used for an option
   (scored by when), the newest RECENT_VALUES kept, for redis.session_ttl_seconds after the last;
 - `limit:<command>:user:<user_id>`, `limit:<command>:guild:<guild_id>`: a sliding-window log of
@@ -136,7 +137,8 @@ class SessionStore:
                 recent = _recent_key(result.user_id)
                 pipe.zadd(recent, {result.correlation_id: result.received_at})
                 pipe.zremrangebyrank(recent, 0, -(RECENT_RUNS + 1))
-                pipe.expire(recent, self._last_ttl)
+                # As long as the runs it lists: /status and autocomplete show the week's.
+                pipe.expire(recent, self._ttl)
             if result.workflow_name and result.namespace:
                 key = _workflow_key(result.namespace, result.workflow_name)
                 pipe.set(key, result.correlation_id, ex=self._ttl)
