@@ -7,20 +7,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from facteur.adapters.envelope import open_event
 from facteur.adapters.sessions import SessionStore
 from facteur.cli import slash
 from facteur.cli.plumbing import CliError
-from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
+from facteur.config import load_catalog
 from facteur.decisions import render
 from facteur.decisions.journey import COMMAND_RECEIVED
 from tests.cli import test_cli
 from tests.cli.test_cli import SECRETS, TEST_SEED_HEX, one_line, run
 from tests.helpers.discord_fake import DiscordFake
 from tests.helpers.servers import FunctionProcess, Sink
-from tests.helpers.support import EVENT_KEY, GUILD, ROLE_OTHER, ROLE_PLANNER, base_env
+from tests.helpers.support import (
+    EVENT_KEY,
+    GUILD,
+    ROLE_OTHER,
+    ROLE_PLANNER,
+    asking_catalog,
+    base_env,
+)
 
 # test_cli's fixtures: the facteur settings in the environment, and Discord's fake.
 env = test_cli.env
@@ -29,16 +35,7 @@ ENVIRONMENTS = ["prod-eu", "prod-us", "staging", "preprod"]
 
 
 def write_catalog(path: Path) -> Path:
-    """The shipped catalog with /implement a form, and suggestions on three options."""
-    data = yaml.safe_load(DEFAULT_CATALOG_FILE.read_text())
-    commands = {entry["name"]: entry for entry in data["commands"]}
-    commands["implement"]["form"] = True
-    commands["implement"]["options"][3]["label"] = "Anything the agent should know?"
-    commands["plan"]["options"][1]["autocomplete"] = {"source": "recent"}
-    commands["review"]["options"][3]["autocomplete"] = {"source": "values", "values": ENVIRONMENTS}
-    commands["status"]["options"][0]["autocomplete"] = {"source": "runs"}
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return asking_catalog(path, ENVIRONMENTS)
 
 
 @pytest.fixture(scope="module")

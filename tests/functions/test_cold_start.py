@@ -14,10 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from facteur.config import DEFAULT_CATALOG_FILE
-from tests.helpers.support import ROOT, base_env, command
+from tests.helpers.support import ROOT, asking_catalog, base_env, command
 
 # What only command_route, workflow_submit and status_callback need.
 HEAVY = (
@@ -87,15 +84,7 @@ def test_interaction_verify_loads_no_back_end_client() -> None:
 
 
 def _asking_catalog(path: Path) -> Path:
-    """The shipped catalog with /implement a form, and suggestions from the catalog (review's
-    deadline) and from the store (plan's project)."""
-    data = yaml.safe_load(DEFAULT_CATALOG_FILE.read_text())
-    commands = {entry["name"]: entry for entry in data["commands"]}
-    commands["implement"]["form"] = True
-    commands["plan"]["options"][1]["autocomplete"] = {"source": "recent"}
-    commands["review"]["options"][3]["autocomplete"] = {"source": "values", "values": ["today"]}
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return asking_catalog(path)
 
 
 def _typing(name: str, option: str) -> dict[str, Any]:

@@ -6,12 +6,10 @@ import json
 import time
 from pathlib import Path
 
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from facteur.adapters.envelope import encode, seal
-from facteur.config import DEFAULT_CATALOG_FILE
 from facteur.decisions import ids
 from facteur.decisions.journey import COMMAND_RECEIVED, WORKFLOW_REQUESTED
 from tests.helpers import argo_oracle
@@ -21,6 +19,7 @@ from tests.helpers.support import (
     ROLE_OTHER,
     ROLE_PLANNER,
     SPECS_DIR,
+    asking_catalog,
     base_env,
     button_click,
     command,
@@ -318,14 +317,7 @@ def test_status_callback_nudges_never_5xx_and_only_ever_read_argo(load_function)
 
 
 def _asking_catalog(path: Path) -> Path:
-    """The shipped catalog with /implement a form, and suggestions on two options."""
-    data = yaml.safe_load(DEFAULT_CATALOG_FILE.read_text())
-    commands = {entry["name"]: entry for entry in data["commands"]}
-    commands["implement"]["form"] = True
-    commands["plan"]["options"][1]["autocomplete"] = {"source": "recent"}
-    commands["review"]["options"][3]["autocomplete"] = {"source": "values", "values": ["today"]}
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return asking_catalog(path)
 
 
 option_names = st.sampled_from(["project", "objective", "deadline", "branch", "x"]) | st.text(

@@ -164,3 +164,20 @@ def nudge_event(
     return nudge.event(
         workflow, namespace, verb=f"dev.knative.apiserver.ref.{verb}", event_id=event_id, **data
     )
+
+
+def asking_catalog(path: Path, deadlines: list[str] | None = None) -> Path:
+    """The shipped catalog (its /implement a form, `project` suggesting recent values, /status
+    suggesting runs), with review's deadline suggesting from the catalog and /implement's notes
+    labelled, written to `path`."""
+    import yaml
+
+    from facteur.config import DEFAULT_CATALOG_FILE
+
+    data = yaml.safe_load(DEFAULT_CATALOG_FILE.read_text())
+    commands = {entry["name"]: entry for entry in data["commands"]}
+    commands["implement"]["options"][3]["label"] = "Anything the agent should know?"
+    values = deadlines or ["today"]
+    commands["review"]["options"][3]["autocomplete"] = {"source": "values", "values": values}
+    path.write_text(yaml.safe_dump(data))
+    return path
