@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from facteur.cli import check, interactions, play, register
+from facteur.cli import check, deploy_check, interactions, play, register
 from facteur.cli.plumbing import EXIT_USAGE, PROG
 from facteur.decisions import ids
 
@@ -112,6 +112,16 @@ def build() -> argparse.ArgumentParser:
         help="also check what this function requires",
     )
     checking.add_argument("--format", choices=("yaml", "json"), default="yaml")
+
+    deploying = command(
+        "check-deploy",
+        deploy_check.check_deploy,
+        "check what kubectl kustomize renders for a deployment: placeholders, Secrets, the "
+        "PingSource's token, visibility and scale",
+    )
+    deploying.add_argument(
+        "directory", nargs="?", default="kubernetes/overlays/production", help="a kustomization"
+    )
 
     registering = command(
         "register-commands",
