@@ -8,6 +8,7 @@ Argo, and report it only if Argo shows it ended (decisions/nudge.py).
 """
 
 import functools
+import logging
 
 import functions_framework.aio
 from starlette.requests import Request
@@ -17,6 +18,8 @@ from facteur import asgi, bootstrap, callers, serving, telemetry, web
 from facteur.decisions import nudge
 from facteur.decisions.callback import parse_report
 from facteur.errors import InvalidNudge, InvalidReport
+
+log = logging.getLogger("facteur.status_callback")
 
 FUNCTION = bootstrap.status_callback()
 EDGE = asgi.Edge(FUNCTION.checks)
@@ -33,6 +36,8 @@ async def status_callback(request: Request) -> Response:
         if nudge.is_nudge(request.headers.get, body):
             return await _nudged(request, body)
         if not callers.tick_token_matches(request.headers, body, FUNCTION.tick_token):
+            # Else reconciliation silently never runs. Only why, never the token itself.
+            log.warning("reconciliation tick refused (401): %s", _tick_refusal())
             return asgi.error(401, "missing or wrong tick token")
         with telemetry.span("status_callback.tick"):
             answer = await asgi.blocking(FUNCTION.flow.tick)
@@ -46,6 +51,16 @@ async def status_callback(request: Request) -> Response:
     with telemetry.span("status_callback", workflow=report.name):
         answer = await asgi.blocking(FUNCTION.flow.report, report)
     return asgi.json_response(answer.status, answer.body)
+
+
+def _tick_refusal() -> str:
+    setting = "callback.tick_token (FACTEUR_CALLBACK_TICK_TOKEN)"
+    if FUNCTION.tick_token is None:
+        return f"{setting} is not set, so no tick is taken"
+    return (
+        f"the event is not a PingSource tick carrying {setting}; "
+        "check the PingSource's data against the Secret"
+    )
 
 
 async def _nudged(request: Request, body: bytes) -> Response:

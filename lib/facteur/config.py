@@ -8,7 +8,9 @@ and its variable.
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -38,6 +40,19 @@ DEFAULT_CATALOG_FILE = REPO_ROOT / "config" / "commands.yaml"
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
+# FACTEUR_* variables that are read, but are not settings: each with who reads it.
+OTHER_VARIABLES: dict[str, str] = {
+    CONFIG_FILE_ENV: "names the settings file (this module)",
+    "FACTEUR_DEV_KEY_SEED": "signs `facteur send` and `facteur click` (cli/parser.py)",
+    "FACTEUR_DEV_PORT_BASE": "the local loop's first port (scripts/dev)",
+    "FACTEUR_DEV_TICK_SECONDS": "how often the local loop ticks and nudges (scripts/dev)",
+    "FACTEUR_DEV_STARTUP_SECONDS": "how long the local loop waits for its ports (scripts/dev)",
+    "FACTEUR_SPECS_DIR": "the external specs the tests validate against (tests/)",
+    "FACTEUR_TEST_REDIS_URL": "an existing Redis for the tests (tests/)",
+}
+
+log = logging.getLogger("facteur.config")
+
 
 def _snowflake(value: Any) -> str:
     # YAML reads unquoted IDs as ints; IDs are strings on the wire.
@@ -54,6 +69,12 @@ def _hex_public_key(value: str) -> str:
     if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
         raise ValueError("must be the application's Ed25519 public key: 64 hex characters")
     return value.lower()
+
+
+def is_placeholder_key(value: str) -> bool:
+    """A key of one repeated character, such as the 64 zeros that config/facteur.example.yaml
+    and kubernetes/base ship: the shape of a placeholder, never of a real Ed25519 key."""
+    return len(set(value.lower())) == 1
 
 
 # What urlsplit (and so redis-py and requests) drops from a URL before reading it.
@@ -315,6 +336,33 @@ def _is_map(key: str) -> bool:
     return key in ("role_map", "argo.parameters")
 
 
+def known_variables() -> frozenset[str]:
+    """Every FACTEUR_* variable facteur (its functions, CLI, scripts and tests) reads."""
+    settings = (env_var(key) for key in all_keys())
+    return frozenset(name for name in settings if name.startswith(ENV_PREFIX)) | set(
+        OTHER_VARIABLES
+    )
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One line for each FACTEUR_* variable that nothing reads, with the closest known name:
+    a misspelt setting is otherwise ignored without a word."""
+    known = known_variables()
+    # Compared without the prefix that all share, so that it cannot make any name look close.
+    tails = {name.removeprefix(ENV_PREFIX): name for name in known}
+    lines = []
+    for name in sorted(n for n in environ if n.startswith(ENV_PREFIX) and n not in known):
+        close = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), tails, n=1)
+        hint = f"; did you mean {tails[close[0]]}?" if close else ""
+        lines.append(f"{name} is not a variable facteur reads, so it is ignored{hint}")
+    return lines
+
+
+def _json_problem(err: json.JSONDecodeError) -> str:
+    # Position and reason only: the text itself is never echoed.
+    return f"not valid JSON at line {err.lineno}, column {err.colno}: {err.msg}"
+
+
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
     for key in all_keys():
@@ -325,7 +373,10 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         if _is_map(key):
             try:
                 value = json.loads(raw)
-            except ValueError:
+            except json.JSONDecodeError as err:
+                problem = _json_problem(err)
+                raise ConfigError(f"{_label(key)}: must be a JSON object ({problem})") from None
+            except ValueError:  # e.g. a number too long to convert
                 raise ConfigError(f"{_label(key)}: must be a JSON object") from None
         section, _, sub = key.partition(".")
         if sub:
@@ -333,6 +384,15 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         else:
             tree[section] = value
     return tree
+
+
+def yaml_problem(err: Exception) -> str:
+    """`not valid YAML at line L, column C: <what>` for a PyYAML error (1-based, as editors
+    count). The parser's own words name tokens, never the values around them."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = getattr(err, "problem", None) or getattr(err, "context", None)
+    return f"not valid YAML{where}" + (f": {what}" if what else "")
 
 
 def _from_file(path: str) -> dict[str, Any]:
@@ -344,9 +404,7 @@ def _from_file(path: str) -> dict[str, Any]:
     except OSError as err:
         raise ConfigError(f"{CONFIG_FILE_ENV}={path}: cannot read ({err.strerror})") from None
     except yaml.YAMLError as err:
-        where = getattr(err, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where else ""
-        raise ConfigError(f"{CONFIG_FILE_ENV}={path}: not valid YAML{line}") from None
+        raise ConfigError(f"{CONFIG_FILE_ENV}={path}: {yaml_problem(err)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -396,6 +454,10 @@ def load_settings(
 ) -> Settings:
     """Load and validate settings; raise ConfigError naming every missing or invalid key."""
     env = os.environ if environ is None else environ
+    required = list(required)  # read twice below
+    # Before logging is configured, so these reach stderr (logging's last-resort handler).
+    for line in unknown_variables(env):
+        log.warning("facteur: %s", line)
     tree: dict[str, Any] = {}
     if env.get(CONFIG_FILE_ENV):
         tree = _from_file(env[CONFIG_FILE_ENV])
@@ -407,8 +469,16 @@ def load_settings(
     if settings.dev.embedded:
         required = [key for key in required if key not in EMBEDDED_STANDINS]
     missing = [key for key in required if _get(settings, key) in (None, "")]
-    if missing:
-        raise ConfigError("; ".join(f"{_label(key)}: required but not set" for key in missing))
+    problems = [f"{_label(key)}: required but not set" for key in missing]
+    public_key = settings.discord.public_key
+    if "discord.public_key" in required and public_key and is_placeholder_key(public_key):
+        # Refused rather than served: every request would fail its signature check with a 401.
+        problems.append(
+            f"{_label('discord.public_key')}: {public_key[0]!r} 64 times is a placeholder, not the "
+            "application's key (copy it from the Discord developer portal, General Information)"
+        )
+    if problems:
+        raise ConfigError("; ".join(problems))
     return settings
 
 
@@ -421,8 +491,8 @@ def load_catalog(path: Path | str) -> Catalog:
             data = yaml.safe_load(handle)
     except OSError as err:
         raise CatalogError(f"{path}: cannot read ({err.strerror})") from None
-    except yaml.YAMLError:
-        raise CatalogError(f"{path}: not valid YAML") from None
+    except yaml.YAMLError as err:
+        raise CatalogError(f"{path}: {yaml_problem(err)}") from None
     return parse_catalog(data, str(path))
 
 

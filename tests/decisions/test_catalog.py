@@ -320,3 +320,67 @@ def test_a_value_typed_but_never_offered_is_still_checked() -> None:
     assert check_options(plan, too_long)[1] == ["`env` is longer than 10 characters"]
     templated = [{"name": "env", "type": 3, "value": "{{workflow.name}}"}]
     assert check_options(plan, templated)[1] != []
+
+
+# Issue 18: each problem names the command, option or choice by name, with the value.
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            _catalog(options=[_option("Objective")]),
+            "command 'plan', option 'Objective' (name): 'Objective' must match ^[-_a-z0-9]{1,32}$",
+        ),
+        (
+            {"commands": [{"name": n, "description": "d"} for n in ("plan", "help", "plan")]},
+            "command 'plan': given more than once (command names must be unique)",
+        ),
+        (
+            _catalog(options=[_option("a"), _option("b"), _option("b")]),
+            "command 'plan', option 'b': given more than once (option names must be unique)",
+        ),
+        (_catalog(name="Plan"), "command 'Plan' (name): 'Plan' must match ^[-_a-z0-9]{1,32}$"),
+        (
+            _catalog(description="d" * 101),
+            "command 'plan' (description): 'dddddddddddddddddddddddddddddddd'… (101 characters): "
+            "String should have at most 100 characters",
+        ),
+        (_catalog(surprise=True), "command 'plan' (surprise): unknown key"),
+        ({"commands": [{"description": "d"}]}, "command #1 (name): required but not set"),
+        (
+            _catalog(options=[_option("a", max_length=6001)]),
+            "command 'plan', option 'a' (max_length): 6001: "
+            "Input should be less than or equal to 6000",
+        ),
+        (
+            _catalog(options=[_option("c", choices=[{"name": "big", "value": [1]}])]),
+            "command 'plan', option 'c', choice 'big' (value): "
+            "Input should be a valid string or a valid integer or a valid number",
+        ),
+        (
+            _catalog(options=[_option("a"), _option("b", required=True)]),
+            "command 'plan': required option 'b' must come before optional ones",
+        ),
+        ("just text", "(root): 'just text': Input should be a valid dictionary"),
+    ],
+)
+def test_catalog_problems_name_the_thing(data: Any, message: str) -> None:
+    with pytest.raises(CatalogError) as err:
+        parse_catalog(data, "commands.yaml")
+    assert str(err.value).startswith(f"commands.yaml: {message}")
+    assert "\n" not in str(err.value)
+
+
+def test_several_catalog_problems_share_one_line() -> None:
+    data = {
+        "commands": [
+            {"name": "plan", "description": "d", "options": [_option("Bad")]},
+            {"name": "review", "description": ""},
+        ]
+    }
+    with pytest.raises(CatalogError) as err:
+        parse_catalog(data, "commands.yaml")
+    assert str(err.value) == (
+        "commands.yaml: command 'plan', option 'Bad' (name): 'Bad' must match "
+        "^[-_a-z0-9]{1,32}$; command 'review' (description): '': "
+        "String should have at least 1 character"
+    )

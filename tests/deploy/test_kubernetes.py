@@ -708,10 +708,22 @@ def _function_environments(
         yield name, _environment(objects, service, secret, config_path)
 
 
+# An application's public key, as an operator puts it in the ConfigMap (any 64 hex digits).
+FILLED_PUBLIC_KEY = "d79658bb11c7189d229fc33d447817da170989c679227119c44aca090ccd5f28"
+
+
 def test_each_function_gets_every_setting_it_requires(tmp_path: Path) -> None:
     for name, environment in _function_environments(tmp_path, _filled_secret()):
-        settings = load_settings(_required(FUNCTIONS[name]), environ=environment)
+        filled = environment | {env_var("discord.public_key"): FILLED_PUBLIC_KEY}
+        settings = load_settings(_required(FUNCTIONS[name]), environ=filled)
         assert not settings.dev.embedded, name
+
+
+def test_the_public_key_placeholder_stops_interaction_verify(tmp_path: Path) -> None:
+    # The ConfigMap's zeros as shipped: the public endpoint does not start on them.
+    environment = dict(_function_environments(tmp_path, _filled_secret()))["interaction-verify"]
+    with pytest.raises(ConfigError, match=r"discord\.public_key.*placeholder"):
+        load_settings(_required(FUNCTIONS["interaction-verify"]), environ=environment)
 
 
 def test_the_secret_placeholders_stop_every_function(tmp_path: Path) -> None:

@@ -299,12 +299,115 @@ def parse_catalog(data: Any, source: str = "catalog") -> Catalog:
     try:
         return Catalog.model_validate(data)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in item['loc']) or '(root)'}: "
-            f"{item['msg'].removeprefix('Value error, ')}"
-            for item in err.errors()
-        )
-        raise CatalogError(f"{source}: {problems}") from None
+        raise CatalogError(f"{source}: {'; '.join(_problems(data, err))}") from None
+
+
+# Lists whose items carry a name: an error inside one names the item, not its index.
+_NAMED_LISTS = {"commands": "command", "options": "option", "choices": "choice"}
+# Model checks over a whole list, with that list: the repeated item can then be named.
+_REPEATS = {"command names must be unique": "commands", "option names must be unique": "options"}
+_SHOWN_CHARS = 32
+_SHOULD = "Input should be "
+
+
+def _problems(data: Any, err: ValidationError) -> list[str]:
+    """One line per place: `command 'plan', option 'Objective' (name): 'Objective' must match …`."""
+    found: dict[str, list[str]] = {}
+    for item in err.errors():
+        where, message = _problem(data, item)
+        if message not in found.setdefault(where, []):
+            found[where].append(message)
+    return [f"{where}: {_joined(messages)}" for where, messages in found.items()]
+
+
+def _joined(messages: list[str]) -> str:
+    # A union's members fail one by one at the same place (value: str | int | float):
+    # "[1]: Input should be a valid string or a valid integer or a valid number".
+    heads = {m.partition(_SHOULD)[0] for m in messages}
+    if len(messages) > 1 and len(heads) == 1 and all(_SHOULD in m for m in messages):
+        return heads.pop() + _SHOULD + " or ".join(m.partition(_SHOULD)[2] for m in messages)
+    return ", and ".join(messages)
+
+
+def _problem(data: Any, item: Any) -> tuple[str, str]:
+    names, field, node = _locate(data, tuple(item["loc"]))
+    text = _text(item)
+    if (listed := _REPEATS.get(text)) and (repeats := _repeated(node, listed)):
+        # The repeated item is named, as any other problem with an item is.
+        names = [*names, f"{_NAMED_LISTS[listed]} {_shown(repeats[0])}"]
+        return ", ".join(names), f"given more than once ({text})"
+    path = ".".join(field)
+    if not names:
+        return path or "(root)", _message(item, text)
+    return ", ".join(names) + (f" ({path})" if path else ""), _message(item, text)
+
+
+def _locate(data: Any, loc: tuple[int | str, ...]) -> tuple[list[str], list[str], Any]:
+    """The named items along `loc` (command 'plan', option 'x'), the rest of the path (the
+    field), and the input at `loc`."""
+    names: list[str] = []
+    node = data
+    at = 0
+    while at + 1 < len(loc):
+        part, index = loc[at], loc[at + 1]
+        items = _child(node, part)
+        if part not in _NAMED_LISTS or not isinstance(index, int) or not isinstance(items, list):
+            break
+        node = _child(items, index)
+        names.append(_item_label(_NAMED_LISTS[str(part)], node, index))
+        at += 2
+    field: list[str] = []
+    for part in loc[at:]:
+        if isinstance(part, str) and not isinstance(node, dict):
+            continue  # pydantic's tag for one member of a union, not a key of the catalog
+        field.append(str(part))
+        node = _child(node, part)
+    return names, field, node
+
+
+def _child(node: Any, part: int | str) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+def _item_label(kind: str, item: Any, index: int) -> str:
+    name = item.get("name") if isinstance(item, dict) else None
+    return f"{kind} {_shown(name)}" if isinstance(name, str) and name else f"{kind} #{index + 1}"
+
+
+def _repeated(node: Any, listed: str) -> list[str]:
+    items = _child(node, listed)
+    names = [_child(i, "name") for i in items] if isinstance(items, list) else []
+    return sorted({n for n in names if isinstance(n, str) and names.count(n) > 1})
+
+
+def _shown(value: Any) -> str:
+    # One line, and short: a catalog value may be a long description.
+    if isinstance(value, str) and len(value) > _SHOWN_CHARS:
+        return f"{value[:_SHOWN_CHARS]!r}… ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else f"{text[:_SHOWN_CHARS]}…"
+
+
+def _text(item: Any) -> str:
+    return str(item["msg"]).removeprefix("Value error, ")
+
+
+def _message(item: Any, text: str) -> str:
+    kind, value = item["type"], item["input"]
+    if kind == "string_pattern_mismatch":
+        return f"{_shown(value)} must match {item['ctx']['pattern']}"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required but not set"
+    # Pydantic's own words do not quote the value; a validator's message already does.
+    if kind != "value_error" and isinstance(value, str | int | float | bool):
+        return f"{_shown(value)}: {text}"
+    return text
 
 
 def check_options(command: Command, raw: Any) -> tuple[dict[str, Any], list[str]]:
