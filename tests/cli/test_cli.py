@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from nacl.signing import SigningKey
 from facteur import bootstrap, callers, config
 from facteur.adapters.discord import DiscordClient
 from facteur.adapters.envelope import open_event
-from facteur.cli import check, interactions, slash
+from facteur.cli import check, interactions, play, slash
 from facteur.cli import main as cli
 from facteur.cli.plumbing import CliError
 from facteur.config import DEFAULT_CATALOG_FILE, load_catalog
@@ -68,6 +69,12 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
             monkeypatch.setenv(key, value)
 
     return apply
+
+
+@pytest.fixture(autouse=True)
+def own_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """send notes the newest run under the temporary directory: each test gets its own."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -392,9 +399,46 @@ def test_register_commands_reports_discords_refusal(env, capsys, discord) -> Non
     code, _, err = run(capsys, "register-commands")
     assert code == 1
     line = one_line(err)
-    assert line.startswith("facteur register-commands: Discord did not take the commands: ")
-    assert "HTTP 403: Missing Access" in line
+    # The real IDs, not the client's {app}/{guild} route template.
+    assert line == (
+        f"facteur register-commands: Discord refused the commands (application {APP}, in guild "
+        f"{GUILD}): PUT /applications/{APP}/guilds/{GUILD}/commands: HTTP 403: Missing Access"
+    )
     assert BOT_TOKEN not in line
+
+
+def test_register_commands_without_network_says_discord_was_not_reached(
+    env, capsys, monkeypatch
+) -> None:
+    env(base_env(FACTEUR_DISCORD_API_BASE_URL=f"http://127.0.0.1:{free_port()}/api", **SECRETS))
+    monkeypatch.setattr("facteur.adapters.discord.MAX_ATTEMPTS", 1)
+    monkeypatch.setattr("time.sleep", lambda _: None)
+    code, _, err = run(capsys, "register-commands")
+    assert code == 1
+    line = err.strip().splitlines()[-1]
+    assert line.startswith(
+        "facteur register-commands: could not reach Discord at http://127.0.0.1:"
+    )
+    assert f"(application {APP}, in guild {GUILD}): " in line
+    assert "{app}" not in err and "{guild}" not in err and "did not take" not in err
+    assert BOT_TOKEN not in err
+
+
+def test_version_is_the_packages(capsys, monkeypatch) -> None:
+    import tomllib
+    from importlib import metadata
+
+    from facteur.cli import parser
+
+    assert run(capsys, "--version") == (0, f"facteur {metadata.version('facteur')}\n", "")
+
+    def not_installed(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    # A checkout run without installing: the source tree's pyproject.toml says.
+    monkeypatch.setattr(metadata, "version", not_installed)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert parser.version() == project["version"]
 
 
 def test_overwrite_commands_waits_out_a_rate_limit(discord) -> None:
@@ -576,11 +620,21 @@ def test_send_a_command_to_interaction_verify(env, capsys, verify: str, verify_s
         TEST_SEED_HEX,
     )
     assert code == 0, err
-    status, _, answer = out.strip().partition(" ")
+    first, *told = out.strip().splitlines()
+    status, _, answer = first.partition(" ")
     assert status == "200"
     assert json.loads(answer)["type"] == 5
     [event] = verify_sink.events()[before:]
     data = open_event(EVENT_KEY, event, {COMMAND_RECEIVED})
+    # Under the answer: the interaction, the workflow a run gets and what the user sees.
+    interaction_id = data["interaction_id"]
+    assert told == [
+        f"interaction  {interaction_id}",
+        f"workflow     plan-{interaction_id}   (once submitted; facteur callback --last "
+        "reports on it)",
+        "user sees    thinking…, until the reply is edited",
+    ]
+    assert play.newest_run() == f"plan-{interaction_id}"
     assert data["command"] == "plan"
     assert data["user_id"] == interactions.LOCAL_USER
     assert data["guild_id"] == GUILD
@@ -600,15 +654,55 @@ def test_send_ping_refusals_and_a_wrong_key(env, capsys, verify: str, verify_sin
     # Shell-split words are joined back into one line.
     code, out, _ = run(capsys, "send", "/plan", "objective:x", "--as-role", ROLE_OTHER, *seed)
     assert code == 0
-    assert json.loads(out.partition(" ")[2])["type"] == 4  # refused, privately
+    first, *told = out.splitlines()
+    answer = json.loads(first.partition(" ")[2])
+    assert answer["type"] == 4  # refused, privately
+    assert told[0].startswith("interaction  ")
+    assert told[1:] == [f"user sees    {answer['data']['content']} (only they see it)"]
     code, out, _ = run(capsys, "send", "/plan colour:blue", "--role", ROLE_PLANNER, *seed)
-    assert "unknown option" in json.loads(out.partition(" ")[2])["data"]["content"]
+    answer = json.loads(out.splitlines()[0].partition(" ")[2])
+    assert "unknown option" in answer["data"]["content"]
     assert len(verify_sink.received) == before  # nothing refused was forwarded
+    with pytest.raises(CliError, match="no run to report on"):
+        play.newest_run()  # nothing refused is a run
     # The published development key is not what these settings trust.
     code, out, err = run(capsys, "send", "ping", "--url", verify)
     assert code == 1
-    assert out.startswith("401 ")
-    assert "interaction_verify with these settings answers 401" in one_line(err)
+    assert out == '401 {"error": "invalid request signature"}\n'
+    hint = one_line(err)
+    public = SigningKey(interactions.DEV_KEY_SEED).verify_key.encode().hex()
+    assert hint.startswith(
+        f"facteur send: the signature was refused: signed with public key {public} (the "
+        "published development key), but these settings trust "
+    )
+    assert hint.endswith(
+        "export the FACTEUR_DEV_KEY_SEED that ./scripts/dev printed, or pass --key-seed-hex"
+    )
+
+
+def test_a_401_names_the_dev_key_seed_it_signed_with(env, capsys, verify, monkeypatch) -> None:
+    env(base_env())
+    seed = "ab" * 32
+    monkeypatch.setenv("FACTEUR_DEV_KEY_SEED", seed)
+    code, _, err = run(capsys, "send", "ping", "--url", verify)
+    assert code == 1
+    public = SigningKey(bytes.fromhex(seed)).verify_key.encode().hex()
+    assert f"signed with public key {public} ($FACTEUR_DEV_KEY_SEED)" in one_line(err)
+
+
+def test_send_a_builtin_starts_no_workflow(env, capsys, verify: str) -> None:
+    env(base_env())
+    seed = ["--url", verify, "--key-seed-hex", TEST_SEED_HEX]
+    code, out, err = run(capsys, "send", "/status", "--role", ROLE_PLANNER, *seed)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert json.loads(lines[0].partition(" ")[2])["type"] == 5
+    assert lines[2:] == [
+        "workflow     none: /status answers by itself",
+        "user sees    thinking… (only they see it), until the reply is edited",
+    ]
+    with pytest.raises(CliError, match="no run to report on"):
+        play.newest_run()
 
 
 def test_send_to_nothing_is_one_line(env, capsys) -> None:
@@ -629,6 +723,9 @@ def test_send_to_nothing_is_one_line(env, capsys) -> None:
         ["send", "ping", "--as-role", "everyone"],
         ["send", "/plan ship it"],
         ["callback", "run-1"],
+        ["callback", "--status", "Succeeded"],
+        ["callback", "run-1", "--last", "--status", "Succeeded"],
+        ["callback", "--last", "--status", "Succeeded"],  # no run sent yet
         ["callback", "run-1", "--status", "Succeeded", "--failure", "no-equals-sign"],
         ["callback", "run-1", "--status", "Succeeded", "--duration", "-1"],
         ["nonsense"],
@@ -755,6 +852,56 @@ def test_the_play_commands_read_the_local_loops_config_by_default(
     [(headers, _)] = status_callback.received
     local = yaml.safe_load((ROOT / "config/local.yaml").read_text())
     assert headers["Authorization"] == f"Bearer {local['callback']['token']}"
+
+
+def test_callback_last_reports_on_the_newest_run_send_started(env, capsys, status_callback) -> None:
+    env(base_env())
+    status_callback.answer = (200, b'{"result": "reported"}')
+    for interaction_id in ("900000000000000001", "900000000000000002"):
+        interaction = interactions.application_command(
+            "plan", [], application_id=APP, guild_id=GUILD, user_id=USER, roles=[]
+        )
+        interaction["id"] = interaction_id
+        command = load_catalog(DEFAULT_CATALOG_FILE).get("plan")
+        play.tell(interaction, "plan", command, {"type": 5, "data": {"flags": 0}})
+    capsys.readouterr()
+    url = ["--url", status_callback.url]
+    code, out, err = run(capsys, "callback", "--last", "--status", "Succeeded", *url)
+    assert code == 0, err
+    assert out == '200 {"result": "reported"}\n'
+    assert one_line(err) == (
+        "facteur callback: reporting on plan-900000000000000002, the newest run facteur send "
+        "started"
+    )
+    [(_, raw)] = status_callback.received
+    assert json.loads(raw)["name"] == "plan-900000000000000002"
+
+
+def test_callback_last_refuses_a_file_that_names_no_workflow(env, capsys) -> None:
+    env(base_env())
+    play.last_run_file().parent.mkdir(parents=True)
+    play.last_run_file().write_text('{"workflow": "../etc"}')
+    code, _, err = run(capsys, "callback", "--last", "--status", "Failed")
+    assert code == 2
+    assert "names no workflow" in one_line(err)
+
+
+def test_the_play_commands_aim_at_the_port_base(env, capsys, monkeypatch) -> None:
+    from facteur.cli import parser
+
+    env({})
+    monkeypatch.setenv("FACTEUR_DEV_PORT_BASE", "19180")
+    args = parser.build().parse_args(["callback", "--last", "--status", "Failed"])
+    assert args.url == "http://127.0.0.1:19183/"
+    assert parser.build().parse_args(["send", "ping"]).url == "http://127.0.0.1:19180/"
+    args = parser.build().parse_args(["dead-letter", "/plan"])
+    assert args.url == "http://127.0.0.1:19181/dead-letter"
+    # A malformed base is one usage line naming the variable; --url still wins over it.
+    monkeypatch.setenv("FACTEUR_DEV_PORT_BASE", "80a")
+    code, out, err = run(capsys, "tick")
+    assert (code, out) == (2, "")
+    assert "FACTEUR_DEV_PORT_BASE is '80a', not a port number" in one_line(err)
+    assert parser.build().parse_args(["tick", "--url", "http://h.test/"]).url == "http://h.test/"
 
 
 def test_a_malformed_dev_key_seed_is_one_line_not_a_traceback(env, capsys) -> None:

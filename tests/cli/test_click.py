@@ -187,7 +187,18 @@ def test_click_reports_a_refusal_and_warns_of_a_key_these_settings_do_not_trust(
     code, out, err = run(capsys, "click", "cancel", REF, "--url", status_callback.url)
     assert code == 1
     assert out == '401 {"error": "invalid request signature"}\n'
-    assert one_line(err).startswith("facteur click: warning: signing with public key ")
+    hint = one_line(err)
+    assert hint.startswith("facteur click: the signature was refused: signed with public key ")
+    assert "(the published development key), but these settings trust " in hint
+    assert "FACTEUR_DEV_KEY_SEED" in hint
+
+
+def test_click_says_nothing_of_keys_when_the_target_takes_it(env, capsys, status_callback) -> None:
+    # A key these settings do not trust is no mistake if the target trusts it: only a 401 hints.
+    env(base_env())
+    status_callback.answer = (200, b'{"type": 6}')
+    code, out, err = run(capsys, "click", "cancel", REF, "--url", status_callback.url)
+    assert (code, out, err) == (0, '200 {"type": 6}\n', "")
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,7 +78,8 @@ def _loop(tmp_path: Path, **settings: str) -> Iterator[tuple[Path, int, dict[str
     `facteur` verbs run in; Ctrl-C at the end, which must stop everything."""
     base = _free_block()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACTEUR_") and k != "K_SINK"}
-    env |= {"FACTEUR_DEV_PORT_BASE": str(base), **settings}
+    # TMPDIR: where `facteur send` notes the newest run, this test's own.
+    env |= {"FACTEUR_DEV_PORT_BASE": str(base), "TMPDIR": str(tmp_path), **settings}
     log = tmp_path / "dev.log"
     with open(log, "w") as out:
         loop = subprocess.Popen(
@@ -89,16 +91,14 @@ def _loop(tmp_path: Path, **settings: str) -> Iterator[tuple[Path, int, dict[str
             start_new_session=True,
         )
     try:
-        _wait_for(log, "Ctrl-C stops everything")
-        deadline = time.monotonic() + 30
+        _wait_for(log, "Ctrl-C stops everything", timeout=90)
+        # The banner comes only once every function answers: no waiting for ports here.
         for port in range(base, base + 4):
-            while time.monotonic() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-        yield log, base, {**env, "FACTEUR_CONFIG_FILE": str(ROOT / "config/local.yaml")}
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as got:
+                assert got.status == 200
+        # What the banner says to export is all the verbs need: no FACTEUR_CONFIG_FILE.
+        assert f"  export FACTEUR_DEV_PORT_BASE={base}\n" in log.read_text()
+        yield log, base, env
     finally:
         os.killpg(loop.pid, signal.SIGINT)
         try:
@@ -111,8 +111,14 @@ def _loop(tmp_path: Path, **settings: str) -> Iterator[tuple[Path, int, dict[str
 def _send(log: Path, url: str, config: dict[str, str]) -> str:
     sent = _facteur("send", "/plan objective:try it", "--url", url, env=config)
     assert sent.returncode == 0, sent.stderr
-    assert '"type": 5' in sent.stdout or '"type":5' in sent.stdout
+    answer, interaction, workflow, seen = sent.stdout.splitlines()
+    assert answer == '200 {"type": 5, "data": {"flags": 0}}'
+    # What the log would tell, told by send itself.
+    interaction_id = interaction.removeprefix("interaction  ")
+    assert workflow.startswith(f"workflow     plan-{interaction_id} ")
+    assert seen == "user sees    thinking…, until the reply is edited"
     name = _wait_for(log, r"would POST /api/v1/workflows/agents creating workflow (plan-\d+)")[1]
+    assert name == f"plan-{interaction_id}"
     _wait_for(log, rf"\[discord CONSOLE.*Started `/plan` as workflow `{name}`")
     return name
 
@@ -127,16 +133,10 @@ def test_run_command_shows_the_loop_end_to_end(tmp_path: Path) -> None:
         _click(log, "Stop the run", url, config)
         _wait_for(log, rf"would PUT /api/v1/workflows/agents/{name}/stop \(stopping")
         _wait_for(log, rf"\[discord CONSOLE.*`/plan` run `{name}`: cancelled by <@\d+>\.")
-        back = _facteur(
-            "callback",
-            name,
-            "--status",
-            "Failed",
-            "--url",
-            f"http://127.0.0.1:{base + 3}/",
-            env=config,
-        )
+        # As the README and the banner write it: the newest run, at the port base's callback.
+        back = _facteur("callback", "--last", "--status", "Failed", env=config)
         assert back.returncode == 0, back.stderr
+        assert f"reporting on {name}," in back.stderr
         _wait_for(log, r"\[discord CONSOLE.*`/plan` finished: \*\*Failed\*\*")
         # The failed run's message offers Retry; clicking it retries the same workflow.
         _click(log, "Retry", url, config)
@@ -166,3 +166,42 @@ def test_the_loop_plays_an_approval_and_the_logs_of_a_failed_step(tmp_path: Path
         _wait_for(log, r"\[discord CONSOLE.*`/plan` finished: \*\*Failed\*\*", timeout=40)
         _click(log, "Logs", url, config)
         _wait_for(log, r"Last \d+ lines of `step-5`:")
+
+
+def _dev(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "scripts" / "dev")],
+        cwd=str(ROOT),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        start_new_session=True,
+    )
+
+
+def test_a_busy_port_is_named_before_anything_starts(tmp_path: Path) -> None:
+    base = _free_block()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACTEUR_") and k != "K_SINK"}
+    env |= {"FACTEUR_DEV_PORT_BASE": str(base), "TMPDIR": str(tmp_path)}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", base + 1))
+        taken.listen()
+        done = _dev(env)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"port {base + 1} (command_route) is in use; set FACTEUR_DEV_PORT_BASE"
+    )
+    assert "running locally" not in done.stdout
+
+
+def test_a_process_that_dies_is_named(tmp_path: Path) -> None:
+    with _loop(tmp_path) as (log, base, _):
+        found = subprocess.run(
+            ["pgrep", "-o", "-f", f"target workflow_submit .*--port {base + 2}"],
+            capture_output=True,
+            text=True,
+        )
+        [pid] = found.stdout.split()
+        os.kill(int(pid), signal.SIGTERM)
+        _wait_for(log, rf"workflow_submit \(port {base + 2}\) exited; stopping the rest")

@@ -2,15 +2,19 @@
 Discord and Argo against functions running locally.
 
     facteur check-config [--function NAME] [--format yaml|json]
+    facteur check-deploy [DIRECTORY] [--rendered FILE|-] [--tick-token-file FILE] [--dev]
     facteur register-commands [--guild ID | --global] [--dry-run]
-    facteur send "/plan objective:ship it" [--as-role ID] [--user ID] [--url URL]
+    facteur send "/plan objective:ship it" [--autocomplete OPTION | --form] [--as-role ID]
     facteur send ping
-    facteur click cancel REF [--as-role ID] [--user ID] [--url URL]
-    facteur callback NAME --status Succeeded [--namespace NS] [--failure NODE=MESSAGE ...]
+    facteur click cancel|stop|retry|approve|reject|logs REF [STEP] [--as-role ID] [--user ID]
+    facteur callback NAME|--last --status Succeeded [--namespace NS] [--failure NODE=MESSAGE ...]
+    facteur --version
 
 Settings are read exactly as the functions read them: FACTEUR_CONFIG_FILE, then FACTEUR_*
-variables. A mistake ends with one line on stderr, never a traceback: exit 2 for usage and
-configuration errors, 1 when the other side refused or could not be reached.
+variables (the play commands read config/local.yaml when FACTEUR_CONFIG_FILE is unset, and aim
+at the ports FACTEUR_DEV_PORT_BASE names, as ./scripts/dev does). A mistake ends with one line
+on stderr, never a traceback: exit 2 for usage and configuration errors, 1 when the other side
+refused or could not be reached.
 
 This module is only the entry point (the console script and `python -m facteur` name it):
 check.py, register.py and play.py hold the commands, parser.py their arguments.

@@ -24,9 +24,49 @@ def _snowflake(text: str) -> str:
 
 
 def _http_url(text: str) -> str:
+    if text.startswith(_BAD_BASE):
+        raise argparse.ArgumentTypeError(
+            f"{PORT_BASE_ENV} is {text.removeprefix(_BAD_BASE)!r}, not a port number"
+        )
     if not re.match(r"https?://[^/]", text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL")
     return text
+
+
+# ./scripts/dev serves verify, route, submit and callback on this port and the next three; the
+# play commands aim at the same ports, so `export FACTEUR_DEV_PORT_BASE=...` is all they need.
+PORT_BASE_ENV = "FACTEUR_DEV_PORT_BASE"
+DEFAULT_PORT_BASE = 8080
+VERIFY, ROUTE, CALLBACK = 0, 1, 3
+# A default that _http_url refuses with a line naming the variable: argparse converts a string
+# default only when the flag is not given, so --url still works whatever the variable holds.
+_BAD_BASE = "\0bad-port-base:"
+
+
+def _local_url(offset: int, path: str = "/") -> str:
+    raw = os.environ.get(PORT_BASE_ENV) or str(DEFAULT_PORT_BASE)
+    if not raw.isdigit() or not 0 < int(raw) <= 65535 - 9:
+        return _BAD_BASE + raw
+    return f"http://127.0.0.1:{int(raw) + offset}{path}"
+
+
+def version() -> str:
+    """The installed package's version, else the source tree's pyproject.toml (a checkout run
+    without installing; the package's __init__ names no version, and cli may not import it)."""
+    import tomllib
+    from importlib import metadata
+
+    from facteur.config import REPO_ROOT
+
+    try:
+        return metadata.version("facteur")
+    except metadata.PackageNotFoundError:
+        pass
+    try:
+        project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+        return str(project["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
 
 
 def _seed(text: str) -> bytes:
@@ -79,7 +119,7 @@ def _as_discord_would(found: argparse.ArgumentParser) -> None:
         help=f"the caller's role (repeatable; default {interactions.LOCAL_MEMBER_ROLE})",
     )
     found.add_argument("--user", type=_snowflake, default=interactions.LOCAL_USER, metavar="ID")
-    found.add_argument("--url", type=_http_url, default="http://127.0.0.1:8080/")
+    found.add_argument("--url", type=_http_url, default=_local_url(VERIFY))
     found.add_argument(
         "--key-seed-hex",
         type=_seed,
@@ -98,6 +138,7 @@ def build() -> argparse.ArgumentParser:
         description="Check facteur's configuration, register its slash commands with Discord, "
         "and play Discord and Argo against functions running locally.",
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, run: Callable[[argparse.Namespace], int], text: str) -> Any:
@@ -117,10 +158,31 @@ def build() -> argparse.ArgumentParser:
         "check-deploy",
         deploy_check.check_deploy,
         "check what kubectl kustomize renders for a deployment: placeholders, Secrets, the "
-        "PingSource's token, visibility and scale",
+        "PingSource's token, visibility and scale. Renders DIRECTORY with `kubectl kustomize` "
+        "(else `kustomize build`); without either, pass what was rendered with --rendered. "
+        "Reads no cluster. One line a problem (exit 1), else one ok line",
     )
     deploying.add_argument(
-        "directory", nargs="?", default="kubernetes/overlays/production", help="a kustomization"
+        "directory",
+        nargs="?",
+        default="kubernetes/overlays/production",
+        help="a kustomization (default: kubernetes/overlays/production)",
+    )
+    deploying.add_argument(
+        "--rendered",
+        metavar="FILE",
+        help="check this rendered YAML (- for stdin, e.g. `kubectl kustomize DIR | facteur "
+        "check-deploy --rendered -`) instead of rendering DIRECTORY",
+    )
+    deploying.add_argument(
+        "--tick-token-file",
+        metavar="FILE",
+        help="the tick token saved at deployment: the PingSource must carry the same",
+    )
+    deploying.add_argument(
+        "--dev",
+        action="store_true",
+        help="a development cluster: interaction-verify may scale to zero",
     )
 
     registering = command(
@@ -193,14 +255,14 @@ def build() -> argparse.ArgumentParser:
         "(workflow.requested, which first asks Argo whether the run exists)",
     )
     _as_discord_would(dead)
-    dead.set_defaults(url="http://127.0.0.1:8081/dead-letter")
+    dead.set_defaults(url=_local_url(ROUTE, "/dead-letter"))
 
     ticking = command(
         "tick",
         play.tick,
         "send one reconciliation tick to status_callback, as the PingSource would",
     )
-    ticking.add_argument("--url", type=_http_url, default="http://127.0.0.1:8083/")
+    ticking.add_argument("--url", type=_http_url, default=_local_url(CALLBACK))
 
     nudging = command(
         "nudge",
@@ -213,17 +275,22 @@ def build() -> argparse.ArgumentParser:
     )
     nudging.add_argument("--limit", type=int, default=50, help="at most this many pending runs")
     nudging.add_argument("--deleted", action="store_true", help="a delete, not an update")
-    nudging.add_argument("--url", type=_http_url, default="http://127.0.0.1:8083/")
+    nudging.add_argument("--url", type=_http_url, default=_local_url(CALLBACK))
 
     reporting = command(
         "callback",
         play.callback,
         "report a run's outcome to status_callback, as Argo's exit handler would",
     )
-    reporting.add_argument("name", help="the workflow's name")
+    reporting.add_argument("name", nargs="?", help="the workflow's name")
+    reporting.add_argument(
+        "--last",
+        action="store_true",
+        help=f"the newest run {PROG} send started (instead of NAME)",
+    )
     reporting.add_argument("--status", required=True, choices=("Succeeded", "Failed", "Error"))
     reporting.add_argument("--namespace", help="default: argo.namespace, else agents")
     reporting.add_argument("--duration", type=_seconds, metavar="S")
     reporting.add_argument("--failure", action="append", type=_failure, metavar="NODE=MESSAGE")
-    reporting.add_argument("--url", type=_http_url, default="http://127.0.0.1:8083/")
+    reporting.add_argument("--url", type=_http_url, default=_local_url(CALLBACK))
     return parser

@@ -7,9 +7,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from facteur.callers import PING_EVENT_TYPE
@@ -18,8 +20,17 @@ from facteur.cli.plumbing import PROG, CliError, post, report, say
 from facteur.cli.slash import form_fields, parse_command_line, typed_options, typing_options
 from facteur.config import CONFIG_FILE_ENV, REPO_ROOT, Settings, load_catalog, load_settings
 from facteur.decisions import ids
+from facteur.decisions.catalog import Command
 from facteur.decisions.forms import SHORT, form_id
-from facteur.decisions.interactions import AUTOCOMPLETE_RESULT, MODAL
+from facteur.decisions.interactions import (
+    AUTOCOMPLETE_RESULT,
+    CHANNEL_MESSAGE,
+    DEFERRED_CHANNEL_MESSAGE,
+    EPHEMERAL,
+    MODAL,
+    PONG,
+)
+from facteur.decisions.workflow import workflow_name
 
 # ./scripts/dev's own default: from another terminal, these commands play against it unaided.
 LOCAL_CONFIG_FILE = REPO_ROOT / "config" / "local.yaml"
@@ -50,9 +61,100 @@ def send(args: argparse.Namespace) -> int:
     if args.form:
         fields = form_fields(command, raw)
         interaction = interactions.modal_submit(form_id(name), fields, **caller)
-        return _sign_and_post(args, settings, interaction)
+        status, text = _exchange(args, settings, interaction)
+        _note_run(interaction, name, command, _answer(status, text))
+        return report(status, text)
     interaction = interactions.application_command(name, typed_options(command, raw), **caller)
-    return _sign_and_post(args, settings, interaction, shown=show_modal)
+    status, text = _exchange(args, settings, interaction)
+    answer = _answer(status, text)
+    if answer is not None and show_modal(answer):
+        return 0
+    code = report(status, text)
+    if answer is not None:
+        tell(interaction, name, command, answer)
+    return code
+
+
+def tell(
+    interaction: dict[str, Any], name: str, command: Command | None, answer: dict[str, Any]
+) -> None:
+    """Under the answer's line, what it means: the interaction's ID, the workflow a run gets
+    (`<command>-<interaction id>`), and what the user would see."""
+    print(f"interaction  {interaction['id']}")
+    run = _note_run(interaction, name, command, answer)
+    if run is not None:
+        print(f"workflow     {run}   (once submitted; {PROG} callback --last reports on it)")
+    elif answer.get("type") == DEFERRED_CHANNEL_MESSAGE:
+        print(f"workflow     none: /{name} answers by itself")
+    print(f"user sees    {_seen(answer)}")
+
+
+def _seen(answer: dict[str, Any]) -> str:
+    data = answer.get("data") or {}
+    only = " (only they see it)" if int(data.get("flags") or 0) & EPHEMERAL else ""
+    kind = answer.get("type")
+    if kind == DEFERRED_CHANNEL_MESSAGE:
+        return f"thinking…{only}, until the reply is edited"
+    if kind == CHANNEL_MESSAGE:
+        return f"{data.get('content', '')}{only}"
+    if kind == PONG:
+        return "nothing (a PING is Discord checking the endpoint)"
+    return f"an answer of type {kind}"
+
+
+def _answer(status: int, text: str) -> dict[str, Any] | None:
+    """A 200's JSON object, else None (an error's body is shown as it came)."""
+    if status != 200:
+        return None
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def last_run_file() -> Path:
+    """Where send notes the newest run it started, for `callback --last`: per user, as the
+    dry run keeps its state, so two people's loops on one machine stay apart."""
+    return Path(tempfile.gettempdir()) / f"facteur-cli-{os.getuid()}" / "last-run.json"
+
+
+def _note_run(
+    interaction: dict[str, Any], name: str, command: Command | None, answer: dict[str, Any] | None
+) -> str | None:
+    """The workflow a deferred command starts, noted in last_run_file; None when the answer
+    starts nothing (a refusal, a form, a built-in such as /status)."""
+    if answer is None or answer.get("type") != DEFERRED_CHANNEL_MESSAGE:
+        return None
+    if command is None or command.builtin:
+        return None
+    run = workflow_name(name, str(interaction["id"]))
+    path = last_run_file()
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps({"workflow": run, "interaction_id": interaction["id"]}))
+        os.replace(partial, path)  # whole or not at all: callback may read it at any time
+    except OSError as err:
+        say(f"{PROG} send: could not note the run for callback --last in {path}: {err}")
+    return run
+
+
+def newest_run() -> str:
+    """The workflow of the newest run send started (last_run_file), for `callback --last`."""
+    path = last_run_file()
+    try:
+        run = json.loads(path.read_text()).get("workflow")
+    except FileNotFoundError:
+        raise CliError(
+            f"no run to report on: {PROG} send has started none here yet (it notes the newest "
+            f"in {path}); give the workflow's NAME instead"
+        ) from None
+    except (OSError, ValueError, AttributeError) as err:
+        raise CliError(f"cannot read the newest run from {path}: {err}") from None
+    if not isinstance(run, str) or not ids.is_workflow_name(run):
+        raise CliError(f"{path} names no workflow; give the workflow's NAME instead")
+    return run
 
 
 def show_choices(answer: dict[str, Any]) -> bool:
@@ -158,32 +260,58 @@ def _sign_and_post(
 ) -> int:
     """Sign and send as Discord does, and print the answer: as `shown` prints it when it
     knows it (a form, the choices), else as one line, `STATUS BODY`."""
-    key = interactions.signing_key(args.key_seed_hex)
-    public = key.verify_key.encode().hex()
-    if settings.discord.public_key and settings.discord.public_key != public:
-        say(
-            f"{PROG} {args.command}: warning: signing with public key {public}, but "
-            f"discord.public_key is {settings.discord.public_key}: an interaction_verify with "
-            "these settings answers 401"
-        )
-    body = json.dumps(interaction).encode()
-    status, text = post(args.url, body, interactions.signed_headers(key, body))
-    if shown is not None and status == 200:
-        try:
-            answer = json.loads(text)
-        except ValueError:
-            answer = None
-        if isinstance(answer, dict) and shown(answer):
-            return 0
+    status, text = _exchange(args, settings, interaction)
+    answer = _answer(status, text)
+    if shown is not None and answer is not None and shown(answer):
+        return 0
     return report(status, text)
 
 
+def _exchange(
+    args: argparse.Namespace, settings: Settings, interaction: dict[str, Any]
+) -> tuple[int, str]:
+    """Sign and post as Discord does: the answer's status and body. A 401 says, in one line on
+    stderr, which key signed and which one these settings trust."""
+    key = interactions.signing_key(args.key_seed_hex)
+    body = json.dumps(interaction).encode()
+    status, text = post(args.url, body, interactions.signed_headers(key, body))
+    if status == 401:
+        public = key.verify_key.encode().hex()
+        hint = _key_hint(args.key_seed_hex, public, settings.discord.public_key)
+        say(f"{PROG} {args.command}: {hint}")
+    return status, text
+
+
+def _key_hint(seed: bytes, public: str, trusted: str | None) -> str:
+    if seed == interactions.DEV_KEY_SEED:
+        signer = "the published development key"
+    elif seed.hex() == os.environ.get("FACTEUR_DEV_KEY_SEED", "").lower():
+        signer = "$FACTEUR_DEV_KEY_SEED"
+    else:
+        signer = "--key-seed-hex"
+    trusts = (
+        f"these settings trust {trusted}, an interaction_verify with them answers 401"
+        if trusted and trusted != public
+        else "the target trusts another key (its discord.public_key)"
+    )
+    return (
+        f"the signature was refused: signed with public key {public} ({signer}), but {trusts}; "
+        "export the FACTEUR_DEV_KEY_SEED that ./scripts/dev printed, or pass --key-seed-hex"
+    )
+
+
 def callback(args: argparse.Namespace) -> int:
+    if args.last == (args.name is not None):
+        raise CliError("which run? give the workflow's NAME, or --last for the newest one")
     settings = _settings(("callback.token",))
     token = settings.callback.token.get_secret_value() if settings.callback.token else ""
+    name = args.name
+    if args.last:
+        name = newest_run()
+        say(f"{PROG} callback: reporting on {name}, the newest run {PROG} send started")
     # The body as kubernetes/argo's exit handler renders it: every value a JSON string.
     body: dict[str, Any] = {
-        "name": args.name,
+        "name": name,
         "namespace": args.namespace or settings.argo.namespace or "agents",
         "uid": str(uuid.uuid4()),
         "status": args.status,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from typing import Any
 
 from facteur.cli.plumbing import EXIT_FAILED, CliError
@@ -43,12 +44,26 @@ def register_commands(args: argparse.Namespace) -> int:
         raise ConfigError(
             "; ".join(f"{key} ({env_var(key)}): required but not set" for key in missing)
         )
+    where = "globally" if guild is None else f"in guild {guild}"
+    # The client names its route template in what it says (its logs never hold an ID); here the
+    # real IDs help more, and this route holds no token.
+    ids = _RealIds(str(app), str(guild))
+    client_log = logging.getLogger("facteur.discord")
+    client_log.addFilter(ids)
     try:
         registered = bootstrap.discord_client(settings).overwrite_commands(payload, guild_id=guild)
     except DiscordError as err:
-        raise CliError(f"Discord did not take the commands: {err}", EXIT_FAILED) from None
+        if err.status is None:
+            what = f"could not reach Discord at {settings.discord.api_base_url}"
+        elif err.status == 429 or err.status >= 500:
+            what = "Discord kept failing"
+        else:
+            what = "Discord refused the commands"
+        reason = ids.fill(str(err))
+        raise CliError(f"{what} (application {app}, {where}): {reason}", EXIT_FAILED) from None
+    finally:
+        client_log.removeFilter(ids)
     names = [str(item.get("name")) for item in registered] or [c["name"] for c in payload]
-    where = "globally" if guild is None else f"in guild {guild}"
     print(f"registered {len(payload)} command(s) {where}: " + ", ".join(f"/{n}" for n in names))
     return 0
 
@@ -56,3 +71,18 @@ def register_commands(args: argparse.Namespace) -> int:
 def _value(settings: Settings, key: str) -> Any:
     section, _, name = key.partition(".")
     return getattr(getattr(settings, section), name)
+
+
+class _RealIds(logging.Filter):
+    """Puts the application and guild IDs into the client's route templates."""
+
+    def __init__(self, app: str, guild: str) -> None:
+        super().__init__()
+        self.app, self.guild = app, guild
+
+    def fill(self, text: str) -> str:
+        return text.replace("{app}", self.app).replace("{guild}", self.guild)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.fill(record.getMessage()), None
+        return True

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from facteur import logs, telemetry
@@ -55,6 +55,8 @@ class HandOff:
     # What the log line names ("/plan", "a cancel click"), and the fields every line carries.
     what: str
     context: dict[str, str]
+    # When the request came in (perf_counter), for its `handled` line once handed off.
+    started: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Lookup:
     option: Option
     source: Autocomplete
     context: dict[str, str]
+    started: float = 0.0
 
 
 @dataclass(kw_only=True)
@@ -91,7 +94,16 @@ class Ingress:
         return step if isinstance(step, Answer) else self.hand_off(step)
 
     def read(self, headers: Headers, body: bytes) -> Answer | HandOff | Lookup:
-        """Everything short of the hand-off: CPU only, no I/O, so an event loop may run it."""
+        """Everything short of the hand-off: CPU only, no I/O, so an event loop may run it.
+        An answer given here ends with its `handled` line; a step's comes after its hand-off."""
+        started = time.perf_counter()
+        step = self._read(headers, body)
+        if isinstance(step, Answer):
+            logs.finished(_outcome(step), started, status=step.status)
+            return step
+        return replace(step, started=started)
+
+    def _read(self, headers: Headers, body: bytes) -> Answer | HandOff | Lookup:
         try:
             self.verifier.verify(
                 headers.get(ix.SIGNATURE_HEADER),
@@ -135,7 +147,7 @@ class Ingress:
                 self.deliver(step.event_type, step.event_id, step.data)
             except SinkError as err:
                 return _refused(step, err)
-        return Answer(200, step.accepted)
+            return _accepted(step)
 
     async def hand_off_async(self, step: HandOff | Lookup, deliver: AsyncDeliver) -> Answer:
         """hand_off on an event loop, through a Deliver that awaits instead of blocking."""
@@ -146,7 +158,7 @@ class Ingress:
                 await deliver(step.event_type, step.event_id, step.data)
             except SinkError as err:
                 return _refused(step, err)
-        return Answer(200, step.accepted)
+            return _accepted(step)
 
     def _command(self, call: ix.Invocation) -> Answer | HandOff:
         name = ix.safe_name(call.command)
@@ -223,7 +235,7 @@ class Ingress:
             values = future.result(timeout=self.suggest_budget_seconds)
         except TimeoutError:
             values = _late(step, future)
-        return Answer(200, ac.answer(values))
+        return _suggested(step, values)
 
     async def suggest_async(self, step: Lookup) -> Answer:
         """suggest on an event loop: the worker is awaited, so the loop never blocks."""
@@ -233,7 +245,7 @@ class Ingress:
             values = await asyncio.wait_for(waited, self.suggest_budget_seconds)
         except TimeoutError:
             values = _late(step, future)
-        return Answer(200, ac.answer(values))
+        return _suggested(step, values)
 
     def _look_up(self, step: Lookup) -> Future[list[str]]:
         with self._pool_lock:
@@ -320,4 +332,34 @@ def _late(step: Lookup, future: Future[list[str]]) -> list[str]:
 
 def _refused(step: HandOff, err: SinkError) -> Answer:
     log.error("hand-off of %s failed: %s", step.what, err)
+    logs.finished("not-handed-off", step.started, status=200)
     return Answer(200, step.refused)
+
+
+def _accepted(step: HandOff) -> Answer:
+    logs.finished("handed-off", step.started, status=200)
+    return Answer(200, step.accepted)
+
+
+def _suggested(step: Lookup, values: list[str]) -> Answer:
+    with logs.bound(**step.context):
+        logs.finished("suggested", step.started, status=200, suggestions=len(values))
+    return Answer(200, ac.answer(values))
+
+
+# The outcome of an answer given without a hand-off, by its status, then by its kind.
+_ANSWERED = {
+    ix.PONG: "pong",
+    ix.CHANNEL_MESSAGE: "answered",
+    ix.AUTOCOMPLETE_RESULT: "suggested",
+    ix.MODAL: "form",
+}
+
+
+def _outcome(answer: Answer) -> str:
+    if answer.status == 401:
+        return "unauthorized"
+    if answer.status >= 400:
+        return "invalid"
+    kind = answer.body.get("type")
+    return _ANSWERED.get(kind, "answered") if isinstance(kind, int) else "answered"
