@@ -45,7 +45,7 @@ from bench.report import (
     progress,
     publish,
 )
-from facteur.adapters.sessions import SessionStore, _values_key
+from facteur.adapters.sessions import PREFIX, SessionStore, values_key
 from facteur.config import DEFAULT_CATALOG_FILE
 from tests.helpers.servers import FunctionProcess, Sink, redis_server
 from tests.helpers.support import GUILD, base_env, command, encode, sign
@@ -148,7 +148,7 @@ def run(args: argparse.Namespace, log_dir: Path, scratch: Path) -> dict[str, Any
         now = time.time()
         for at, value in enumerate(values):
             store.remember_values(GUILD, "plan", {"project": value}, now + at / 1000)
-        key = _values_key(GUILD, "plan", "project") or ""
+        key = PREFIX + (values_key(GUILD, "plan", "project") or "")
         client = redis.Redis.from_url(redis_url)
         kept = [raw.decode() for raw in client.zrange(key, 0, -1)]
         results["remembered_kept"] = len(kept)

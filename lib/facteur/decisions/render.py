@@ -91,7 +91,6 @@ RUN_ALREADY_FINISHED = "This run has already finished."
 ONLY_FAILED_RUNS_RETRY = "Only a failed run can be retried."
 ALREADY_RETRIED = "This attempt has already been retried."
 ALREADY_STOPPING = "This run is already being stopped."
-LAST_RUN_TITLE = "Your last facteur run:"
 NAMED_RUN_TITLE = "facteur run:"
 NOT_RECORDED = "facteur could not record this run, so its outcome may not be reported here."
 DELETED_BEFORE_OUTCOME = "The workflow was deleted before it reported an outcome."
@@ -468,7 +467,7 @@ def status_report(
     received_at: float,
     ui_url: str | None,
     duration: float | None = None,
-    title: str = "Your last facteur run:",
+    title: str = NAMED_RUN_TITLE,
     summary: str | None = None,
 ) -> dict[str, Any]:
     fields = [

@@ -63,6 +63,8 @@ class Buttons:
         self._replies = ClickReplies(
             discord=self.discord, store=self.store, token_ttl_seconds=self.token_ttl_seconds
         )
+        self._gates = Gates(store=self.store, replies=self._replies, ui_url=self.ui_url or "")
+        self._step_logs = StepLogs(replies=self._replies, scrub=self.scrub)
 
     def click(self, click: Click) -> Outcome:
         """A click on one of facteur's buttons: the role policy of the run's command, then one
@@ -145,11 +147,9 @@ class Buttons:
             # Before the claim: nothing was done, so the next click is told the same.
             return self._whisper(click, render.no_argo_configured())
         if verb in (APPROVE, REJECT):
-            gates = Gates(store=self.store, replies=self._replies, ui_url=self.ui_url or "")
-            return gates.answer(click, session, entry, self.argo)
+            return self._gates.answer(click, session, entry, self.argo)
         if verb == LOGS:
-            shown = StepLogs(replies=self._replies, scrub=self.scrub)
-            return shown.show(click, session, entry, self.argo)
+            return self._step_logs.show(click, session, entry, self.argo)
         key = _action_key(session, CANCEL if verb == STOP else verb)
         try:
             claim = self.store.take(*key)

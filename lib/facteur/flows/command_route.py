@@ -253,7 +253,6 @@ class Router:
             received_at=session.received_at,
             duration=duration,
             ui_url=self.ui_url,
-            title=render.NAMED_RUN_TITLE,
             summary=session.summary,
         )
         return self._say(journey, message, "status")

@@ -212,12 +212,14 @@ class Reporter:
             log.warning("cannot read the steps of %s: %s", state.name, err.reason)
             return []
 
-    def _live(self, state: WorkflowState) -> Answer:
+    def _live(self, state: WorkflowState, session: DispatchResult | None = None) -> Answer:
         """A running run's message, edited to show what Argo shows now: at most once per
         card_interval_seconds, and never to the same card again. Best effort: the outcome is
-        what must arrive, and it does not go through here."""
+        what must arrive, and it does not go through here. `session`: the run's, when the
+        caller has just read it (a tick), else looked up by the workflow."""
         try:
-            session = self.store.find_workflow(state.namespace, state.name)
+            if session is None:
+                session = self.store.find_workflow(state.namespace, state.name)
         except SessionStoreError as err:
             log.warning("cannot look up %s for its card: %s", state.name, err)
             return _accepted("running", "the run has not ended")
@@ -476,7 +478,7 @@ class Reporter:
                 summary.still_running += 1
                 # A card edit a nudge coalesced is made up here: a run that waits (for an
                 # approval, a lock) changes no more, so no later nudge would bring it.
-                self._live(state)
+                self._live(state, session)
                 continue
             report = _report_from_state(session, state)
             outcome = self._deliver(session, report)
