@@ -232,6 +232,12 @@ class _RecorderHandler(KeepAliveHandler):
     def do_PATCH(self) -> None:
         self._discord(json.loads(self.body()), time.perf_counter())
 
+    def do_DELETE(self) -> None:
+        # A refusal deletes the deferred reply before its private follow-up (flows/tell.py).
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def do_GET(self) -> None:
         if self.path.startswith("/api/v1/workflows"):
             self.answer(*self.owner.argo_get(self.path))
